@@ -1,0 +1,589 @@
+//! The genesis file: chain id, initial accounts and validators, and every parameter of the
+//! economy with its default. JSON, validated with errors that name the field.
+//!
+//! Every parameter is a consensus rule: all nodes must load the same file, and its hash seeds the
+//! randomness beacon.
+
+use crate::address::Address;
+use crate::crypto::PublicKey;
+use crate::encoding;
+use crate::hash::Hash;
+use crate::service::DefinitionLimits;
+use crate::tx::{Amount, MAX_PEER_ID_LEN, PayloadKind};
+use crate::vrf::VrfPublicKey;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Basis points: 10,000 = 100%.
+pub const BPS: u64 = 10_000;
+
+/// Gas per transaction kind, per byte of the encoded transaction, per byte it stores, per fuel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GasSchedule {
+    pub transfer: u64,
+    pub bond_validator: u64,
+    pub unbond_validator: u64,
+    pub unjail: u64,
+    pub publish_service: u64,
+    pub register_runner: u64,
+    pub unregister_runner: u64,
+    /// Per byte of the transaction's canonical encoding.
+    pub per_byte: u64,
+    /// Per byte the transaction adds to the state for good (a service's definition and bundle).
+    pub per_stored_byte: u64,
+}
+
+impl Default for GasSchedule {
+    fn default() -> Self {
+        GasSchedule {
+            transfer: 1_000,
+            bond_validator: 20_000,
+            unbond_validator: 10_000,
+            unjail: 10_000,
+            publish_service: 50_000,
+            register_runner: 20_000,
+            unregister_runner: 10_000,
+            per_byte: 10,
+            per_stored_byte: 20,
+        }
+    }
+}
+
+impl GasSchedule {
+    pub fn base(&self, kind: PayloadKind) -> u64 {
+        match kind {
+            PayloadKind::Transfer => self.transfer,
+            PayloadKind::BondValidator => self.bond_validator,
+            PayloadKind::UnbondValidator => self.unbond_validator,
+            PayloadKind::Unjail => self.unjail,
+            PayloadKind::PublishService => self.publish_service,
+            PayloadKind::RegisterRunner => self.register_runner,
+            PayloadKind::UnregisterRunner => self.unregister_runner,
+        }
+    }
+}
+
+/// The economy's rules (ECONOMY.md, "Parameters"). Shares and slashes are basis points.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    // Gas and blocks.
+    pub min_gas_price: u64,
+    pub gas: GasSchedule,
+    pub max_block_gas: u64,
+    pub max_block_bytes: u64,
+
+    // Validators and epochs.
+    pub epoch_blocks: u64,
+    pub min_validators: u32,
+    pub max_validators: u32,
+    pub unbonding_blocks: u64,
+    pub jail_blocks: u64,
+    pub double_sign_slash: u64,
+    pub max_evidence_age: u64,
+
+    // Services.
+    pub max_bundle_bytes: u64,
+    pub max_definition_bytes: u64,
+    pub max_tasks_per_service: u32,
+    pub max_events_per_service: u32,
+    pub min_task_timeout: u64,
+    pub max_task_timeout: u64,
+    pub max_output_bytes: u32,
+
+    // Runners and executions.
+    pub min_runner_stake: Amount,
+    pub runner_unbonding_blocks: u64,
+    pub verifier_fee: Amount,
+    pub verifiers_per_execution: u32,
+    pub commit_window: u64,
+    pub reveal_window: u64,
+    /// Tokens per 1,000 units of VM fuel spent by the chain's own re-run of a disputed task.
+    pub fuel_price: Amount,
+    pub max_task_fuel: u64,
+    pub runner_share: u64,
+    pub developer_share: u64,
+    pub wrong_result_slash: u64,
+    pub verifier_fault_slash: u64,
+    pub verifier_absent_slash: u64,
+    pub missed_deadline_slash: u64,
+
+    // Processes and emitters.
+    pub process_deposit: Amount,
+    pub max_process_nodes: u32,
+    pub walk_gas_per_block: u64,
+    pub min_emitters: u32,
+    pub min_emitter_stake_bps: u64,
+    pub event_window_blocks: u64,
+    pub emitter_incentive: Amount,
+
+    // Housekeeping.
+    pub retention_blocks: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            min_gas_price: 1,
+            gas: GasSchedule::default(),
+            max_block_gas: 20_000_000_000,
+            max_block_bytes: 32 << 20,
+            epoch_blocks: 100,
+            min_validators: 1,
+            max_validators: 100,
+            unbonding_blocks: 200,
+            jail_blocks: 100,
+            double_sign_slash: 500,
+            max_evidence_age: 100,
+            max_bundle_bytes: 1 << 20,
+            max_definition_bytes: 64 << 10,
+            max_tasks_per_service: 32,
+            max_events_per_service: 32,
+            min_task_timeout: 5,
+            max_task_timeout: 10_000,
+            max_output_bytes: 64 << 10,
+            min_runner_stake: 1_000_000,
+            runner_unbonding_blocks: 50,
+            verifier_fee: 1_000,
+            verifiers_per_execution: 3,
+            commit_window: 5,
+            reveal_window: 5,
+            fuel_price: 1,
+            max_task_fuel: 100_000_000,
+            runner_share: 8_000,
+            developer_share: 2_000,
+            wrong_result_slash: 5_000,
+            verifier_fault_slash: 2_000,
+            verifier_absent_slash: 500,
+            missed_deadline_slash: 1_000,
+            process_deposit: 10_000,
+            max_process_nodes: 32,
+            walk_gas_per_block: 10_000_000,
+            min_emitters: 2,
+            min_emitter_stake_bps: 5_000,
+            event_window_blocks: 10,
+            emitter_incentive: 100,
+            retention_blocks: 10_000,
+        }
+    }
+}
+
+impl Params {
+    pub fn definition_limits(&self) -> DefinitionLimits {
+        DefinitionLimits {
+            min_task_timeout: self.min_task_timeout,
+            max_task_timeout: self.max_task_timeout,
+            max_output_bytes: self.max_output_bytes,
+            max_tasks: self.max_tasks_per_service as usize,
+            max_events: self.max_events_per_service as usize,
+            max_definition_bytes: self.max_definition_bytes as usize,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let field = |name: &str, problem: &str| -> Result<(), GenesisError> {
+            Err(GenesisError::field(format!("params.{name}"), problem))
+        };
+        for (name, bps) in [
+            ("double_sign_slash", self.double_sign_slash),
+            ("runner_share", self.runner_share),
+            ("developer_share", self.developer_share),
+            ("wrong_result_slash", self.wrong_result_slash),
+            ("verifier_fault_slash", self.verifier_fault_slash),
+            ("verifier_absent_slash", self.verifier_absent_slash),
+            ("missed_deadline_slash", self.missed_deadline_slash),
+            ("min_emitter_stake_bps", self.min_emitter_stake_bps),
+        ] {
+            if bps > BPS {
+                return field(name, "is basis points: at most 10000");
+            }
+        }
+        if self.runner_share + self.developer_share != BPS {
+            return field(
+                "developer_share",
+                "runner_share + developer_share must be 10000",
+            );
+        }
+        for (name, value) in [
+            ("epoch_blocks", self.epoch_blocks),
+            ("max_block_gas", self.max_block_gas),
+            ("max_block_bytes", self.max_block_bytes),
+            ("min_task_timeout", self.min_task_timeout),
+            ("commit_window", self.commit_window),
+            ("reveal_window", self.reveal_window),
+            ("retention_blocks", self.retention_blocks),
+            ("min_emitters", u64::from(self.min_emitters)),
+            ("max_process_nodes", u64::from(self.max_process_nodes)),
+            ("max_output_bytes", u64::from(self.max_output_bytes)),
+            ("max_task_fuel", self.max_task_fuel),
+            ("min_runner_stake", self.min_runner_stake),
+        ] {
+            if value == 0 {
+                return field(name, "must be at least 1");
+            }
+        }
+        if self.min_validators == 0 {
+            return field("min_validators", "must be at least 1");
+        }
+        if self.max_validators < self.min_validators {
+            return field("max_validators", "must be at least min_validators");
+        }
+        if self.max_task_timeout < self.min_task_timeout {
+            return field("max_task_timeout", "must be at least min_task_timeout");
+        }
+        if self.max_evidence_age >= self.unbonding_blocks {
+            return field(
+                "max_evidence_age",
+                "must be shorter than unbonding_blocks, or a validator could unbond before its evidence lands",
+            );
+        }
+        if self.max_bundle_bytes > (crate::tx::MAX_TX_BYTES as u64) / 2 {
+            return field(
+                "max_bundle_bytes",
+                "must be at most 1 MiB (half the transaction size limit)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Timing of consensus. Not part of the state transition, but every validator must agree on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsensusParams {
+    /// With nothing to order, the leader waits this long before proposing an empty block.
+    pub empty_block_interval_ms: u64,
+    /// The first round's timeout; it doubles with each round since the last commit.
+    pub base_round_timeout_ms: u64,
+    /// The cap on the round timeout.
+    pub max_round_timeout_ms: u64,
+}
+
+impl Default for ConsensusParams {
+    fn default() -> Self {
+        ConsensusParams {
+            empty_block_interval_ms: 1_000,
+            base_round_timeout_ms: 2_000,
+            max_round_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    pub address: Address,
+    pub balance: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// The validator's account (it owns the stake).
+    pub address: Address,
+    pub consensus_key: PublicKey,
+    pub vrf_key: VrfPublicKey,
+    pub peer_id: String,
+    pub stake: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    pub chain_id: String,
+    #[serde(default)]
+    pub accounts: Vec<GenesisAccount>,
+    pub validators: Vec<GenesisValidator>,
+    #[serde(default)]
+    pub params: Params,
+    #[serde(default)]
+    pub consensus: ConsensusParams,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum GenesisError {
+    #[error("{file}genesis field '{field}': {problem}")]
+    Field {
+        file: String,
+        field: String,
+        problem: String,
+    },
+    #[error("{file}: {problem}")]
+    File { file: String, problem: String },
+}
+
+impl GenesisError {
+    fn field(field: impl Into<String>, problem: impl Into<String>) -> GenesisError {
+        GenesisError::Field {
+            file: String::new(),
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    fn in_file(self, path: &Path) -> GenesisError {
+        match self {
+            GenesisError::Field { field, problem, .. } => GenesisError::Field {
+                file: format!("{}: ", path.display()),
+                field,
+                problem,
+            },
+            other => other,
+        }
+    }
+}
+
+pub fn check_chain_id(chain_id: &str) -> bool {
+    !chain_id.is_empty()
+        && chain_id.len() <= 64
+        && chain_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl Genesis {
+    pub fn from_json(text: &str) -> Result<Genesis, GenesisError> {
+        let genesis: Genesis = serde_json::from_str(text).map_err(|e| GenesisError::File {
+            file: "genesis".into(),
+            problem: e.to_string(),
+        })?;
+        genesis.validate()?;
+        Ok(genesis)
+    }
+
+    pub fn load(path: &Path) -> Result<Genesis, GenesisError> {
+        let text = std::fs::read_to_string(path).map_err(|e| GenesisError::File {
+            file: path.display().to_string(),
+            problem: format!("cannot read: {e}"),
+        })?;
+        let genesis: Genesis = serde_json::from_str(&text).map_err(|e| GenesisError::File {
+            file: path.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        genesis.validate().map_err(|e| e.in_file(path))?;
+        Ok(genesis)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The hash every node agrees on; it seeds the randomness beacon.
+    pub fn hash(&self) -> Hash {
+        encoding::hash_of(self)
+    }
+
+    /// Balances plus stakes: the supply the invariants conserve.
+    pub fn total_supply(&self) -> Option<Amount> {
+        self.accounts
+            .iter()
+            .map(|a| a.balance)
+            .chain(self.validators.iter().map(|v| v.stake))
+            .try_fold(0u64, |sum, x| sum.checked_add(x))
+    }
+
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if !check_chain_id(&self.chain_id) {
+            return Err(GenesisError::field(
+                "chain_id",
+                "must be 1 to 64 characters of a-z, 0-9, '-' and '_'",
+            ));
+        }
+        self.params.validate()?;
+        let mut seen = BTreeSet::new();
+        for (i, account) in self.accounts.iter().enumerate() {
+            if !seen.insert(account.address) {
+                return Err(GenesisError::field(
+                    format!("accounts[{i}].address"),
+                    format!("{} is listed twice", account.address),
+                ));
+            }
+        }
+        if self.validators.is_empty() {
+            return Err(GenesisError::field(
+                "validators",
+                "at least one validator is needed",
+            ));
+        }
+        if self.validators.len() < self.params.min_validators as usize {
+            return Err(GenesisError::field(
+                "validators",
+                format!(
+                    "fewer than params.min_validators ({})",
+                    self.params.min_validators
+                ),
+            ));
+        }
+        if self.validators.len() > self.params.max_validators as usize {
+            return Err(GenesisError::field(
+                "validators",
+                format!(
+                    "more than params.max_validators ({})",
+                    self.params.max_validators
+                ),
+            ));
+        }
+        let mut addresses = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        for (i, validator) in self.validators.iter().enumerate() {
+            let at = |f: &str| format!("validators[{i}].{f}");
+            if !addresses.insert(validator.address) {
+                return Err(GenesisError::field(at("address"), "validator listed twice"));
+            }
+            if !keys.insert(validator.consensus_key) {
+                return Err(GenesisError::field(
+                    at("consensus_key"),
+                    "used by two validators",
+                ));
+            }
+            if validator.stake == 0 {
+                return Err(GenesisError::field(at("stake"), "must be at least 1"));
+            }
+            if validator.peer_id.len() > MAX_PEER_ID_LEN {
+                return Err(GenesisError::field(at("peer_id"), "too long"));
+            }
+        }
+        if self.total_supply().is_none() {
+            return Err(GenesisError::field(
+                "accounts",
+                "balances and stakes add up to more than 2^64 - 1",
+            ));
+        }
+        let consensus = &self.consensus;
+        if consensus.base_round_timeout_ms == 0 {
+            return Err(GenesisError::field(
+                "consensus.base_round_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        if consensus.max_round_timeout_ms < consensus.base_round_timeout_ms {
+            return Err(GenesisError::field(
+                "consensus.max_round_timeout_ms",
+                "must be at least base_round_timeout_ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SecretKey;
+    use crate::vrf::VrfSecretKey;
+
+    pub fn sample() -> Genesis {
+        let key = SecretKey::from_seed([1; 32]);
+        Genesis {
+            chain_id: "runnet-test".into(),
+            accounts: vec![GenesisAccount {
+                address: Address([7; 20]),
+                balance: 1_000,
+            }],
+            validators: vec![GenesisValidator {
+                address: key.public().address(),
+                consensus_key: key.public(),
+                vrf_key: VrfSecretKey::from_seed([2; 32]).public(),
+                peer_id: "peer".into(),
+                stake: 100,
+            }],
+            params: Params::default(),
+            consensus: ConsensusParams::default(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_json_round_trips() {
+        let genesis = sample();
+        genesis.validate().unwrap();
+        let text = genesis.to_json();
+        assert_eq!(Genesis::from_json(&text).unwrap(), genesis);
+        assert_eq!(genesis.total_supply(), Some(1_100));
+    }
+
+    #[test]
+    fn missing_params_take_defaults() {
+        let mut value: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value.as_object_mut().unwrap().remove("params");
+        value["consensus"] = serde_json::json!({"empty_block_interval_ms": 500});
+        let genesis = Genesis::from_json(&value.to_string()).unwrap();
+        assert_eq!(genesis.params, Params::default());
+        assert_eq!(genesis.consensus.empty_block_interval_ms, 500);
+        assert_eq!(genesis.consensus.base_round_timeout_ms, 2_000);
+    }
+
+    fn error_of(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut value: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        edit(&mut value);
+        Genesis::from_json(&value.to_string())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(error_of(|v| v["chain_id"] = "Bad Id".into()).contains("'chain_id'"));
+        assert!(
+            error_of(|v| v["params"]["runner_share"] = 9_000.into())
+                .contains("params.developer_share")
+        );
+        assert!(
+            error_of(|v| v["params"]["wrong_result_slash"] = 10_001.into())
+                .contains("params.wrong_result_slash")
+        );
+        assert!(
+            error_of(|v| v["params"]["max_evidence_age"] = 500.into())
+                .contains("params.max_evidence_age")
+        );
+        assert!(
+            error_of(|v| v["validators"][0]["stake"] = 0.into()).contains("validators[0].stake")
+        );
+        assert!(error_of(|v| v["validators"] = serde_json::json!([])).contains("'validators'"));
+        assert!(error_of(|v| v["accounts"][0]["balance"] = u64::MAX.into()).contains("2^64"));
+        let dup = error_of(|v| {
+            let a = v["accounts"][0].clone();
+            v["accounts"].as_array_mut().unwrap().push(a);
+        });
+        assert!(dup.contains("accounts[1].address"), "{dup}");
+        assert!(error_of(|v| v["params"]["typo_field"] = 1.into()).contains("typo_field"));
+        assert!(
+            error_of(|v| v["accounts"][0]["address"] = "0x12".into()).contains("40 hex digits")
+        );
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genesis.json");
+        let err = Genesis::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("genesis.json") && err.contains("cannot read"),
+            "{err}"
+        );
+        std::fs::write(&path, "{").unwrap();
+        assert!(
+            Genesis::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("genesis.json")
+        );
+        let mut bad = sample();
+        bad.params.epoch_blocks = 0;
+        std::fs::write(&path, bad.to_json()).unwrap();
+        let err = Genesis::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("genesis.json") && err.contains("params.epoch_blocks"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hash_changes_with_any_parameter() {
+        let a = sample();
+        let mut b = sample();
+        b.params.verifier_fee += 1;
+        assert_ne!(a.hash(), b.hash());
+    }
+}
