@@ -1,0 +1,662 @@
+//! Executing committed blocks: the transaction pipeline (pre-checks, gas, payload), the end of the
+//! block, and the commit of the block's changes in one atomic write.
+
+use crate::keys::{self, meta_names};
+use crate::objects::{Account, Validator, ValidatorSet, ValidatorSetMember, ValidatorStatus};
+use crate::overlay::{Overlay, ValueCache};
+use crate::receipt::{ErrorCode, Outcome, Receipt, SkipReason, TxFailure};
+use crate::store::{Proof, Store, StoreError};
+use runnet_types::crypto::{Domain, SignedMessage, verify_batch};
+use runnet_types::genesis::{Genesis, Params};
+use runnet_types::{Address, Amount, Hash, Payload, SignedTx, block, encoding};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// How many committed values the executor keeps in memory by default.
+pub const DEFAULT_CACHE_ENTRIES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("block height {got} does not follow the executed height {executed}")]
+    WrongHeight { executed: u64, got: u64 },
+    #[error("this state was created from another genesis (state {state}, file {file})")]
+    GenesisMismatch { state: Hash, file: Hash },
+    #[error("genesis is invalid: {0}")]
+    Genesis(String),
+}
+
+/// What a failed payload or a store error becomes inside the pipeline.
+pub(crate) enum ApplyError {
+    Tx(TxFailure),
+    Fatal(ExecError),
+}
+
+impl From<TxFailure> for ApplyError {
+    fn from(f: TxFailure) -> Self {
+        ApplyError::Tx(f)
+    }
+}
+
+impl From<ApplyError> for ExecError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Fatal(e) => e,
+            // Payload failures become receipts inside the pipeline; one escaping it means a rule
+            // that should be infallible failed, which only corrupt state can cause.
+            ApplyError::Tx(f) => ExecError::Store(StoreError::Corrupt(f.detail)),
+        }
+    }
+}
+
+impl From<StoreError> for ApplyError {
+    fn from(e: StoreError) -> Self {
+        ApplyError::Fatal(ExecError::Store(e))
+    }
+}
+
+/// What the state transition needs to know about a committed block besides its transactions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockContext {
+    pub height: u64,
+    /// Receives the block's fees.
+    pub proposer: Address,
+    /// The proposer's verified VRF output; it advances the randomness beacon.
+    pub vrf_output: Hash,
+}
+
+/// Whether the executor checks transaction signatures itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signatures {
+    /// Every transaction arrived in a batch whose signatures were verified once on arrival
+    /// (ARCHITECTURE.md, principle 4): checking again would only cost time.
+    AlreadyVerified,
+    /// Check them here, in one batch, with the same acceptance rule.
+    Verify,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockOutcome {
+    pub height: u64,
+    pub state_root: Hash,
+    pub receipts: Vec<Receipt>,
+    pub gas_used: u64,
+    pub fees: Amount,
+    /// Set when this block ended an epoch: the set of the next one.
+    pub new_validator_set: Option<ValidatorSet>,
+}
+
+/// A value from the committed state with its proof against the state root.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Proved<T> {
+    pub height: u64,
+    pub state_root: Hash,
+    pub key: Vec<u8>,
+    pub value: Option<T>,
+    pub proof: Proof,
+}
+
+/// The deterministic state machine over an authenticated store.
+pub struct Executor {
+    store: Arc<dyn Store>,
+    cache: ValueCache,
+    params: Params,
+    chain_id: String,
+}
+
+impl Executor {
+    /// Opens the state in `store`, writing the genesis state first if the store is empty, or
+    /// checking that the store was made from this genesis.
+    pub fn open(store: Arc<dyn Store>, genesis: &Genesis) -> Result<Executor, ExecError> {
+        genesis
+            .validate()
+            .map_err(|e| ExecError::Genesis(e.to_string()))?;
+        let executor = Executor {
+            store,
+            cache: ValueCache::new(DEFAULT_CACHE_ENTRIES),
+            params: genesis.params.clone(),
+            chain_id: genesis.chain_id.clone(),
+        };
+        if executor.store.version() == 0 {
+            executor.write_genesis(genesis)?;
+        } else {
+            let overlay = Overlay::new(executor.store.as_ref(), &executor.cache);
+            let stored: Option<Hash> = overlay.get(&keys::meta(meta_names::CHAIN))?;
+            if stored != Some(genesis.hash()) {
+                return Err(ExecError::GenesisMismatch {
+                    state: stored.unwrap_or(Hash::ZERO),
+                    file: genesis.hash(),
+                });
+            }
+        }
+        Ok(executor)
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The height of the last executed block (0: only genesis).
+    pub fn height(&self) -> u64 {
+        // The store's versions count committed states: genesis is version 1, height h is h + 1.
+        self.store.version().saturating_sub(1)
+    }
+
+    pub fn state_root(&self) -> Hash {
+        self.store.root()
+    }
+
+    fn write_genesis(&self, genesis: &Genesis) -> Result<(), ExecError> {
+        let mut overlay = Overlay::new(self.store.as_ref(), &self.cache);
+        for account in &genesis.accounts {
+            overlay.put(
+                keys::account(&account.address),
+                &Account {
+                    balance: account.balance,
+                    nonce: 0,
+                },
+            );
+        }
+        for v in &genesis.validators {
+            overlay.put(
+                keys::validator(&v.address),
+                &Validator {
+                    address: v.address,
+                    consensus_key: v.consensus_key,
+                    vrf_key: v.vrf_key,
+                    peer_id: v.peer_id.clone(),
+                    stake: v.stake,
+                    unbonding: 0,
+                    status: ValidatorStatus::Active,
+                },
+            );
+            overlay.put(keys::consensus_key(&v.consensus_key), &v.address);
+        }
+        let set = select_validator_set(&overlay, &self.params, 0, 1)?.unwrap_or(ValidatorSet {
+            epoch: 0,
+            start_height: 1,
+            members: Vec::new(),
+        });
+        overlay.put(keys::meta(meta_names::VALIDATOR_SET), &set);
+        overlay.put(keys::meta(meta_names::CHAIN), &genesis.hash());
+        overlay.put(keys::meta(meta_names::HEIGHT), &0u64);
+        overlay.put(
+            keys::meta(meta_names::SEED),
+            &block::genesis_seed(&genesis.chain_id, &genesis.hash()),
+        );
+        overlay.put(keys::meta(meta_names::BURNED), &0u64);
+        let supply = genesis
+            .total_supply()
+            .ok_or_else(|| ExecError::Genesis("supply overflows".into()))?;
+        overlay.put(keys::meta(meta_names::SUPPLY), &supply);
+        let changes = overlay.into_changes();
+        self.store.commit(1, &changes)?;
+        self.cache.absorb(&changes);
+        Ok(())
+    }
+
+    /// Executes one committed block and commits its changes atomically. On error nothing is
+    /// committed.
+    pub fn execute_block(
+        &self,
+        ctx: &BlockContext,
+        txs: &[SignedTx],
+        signatures: Signatures,
+    ) -> Result<BlockOutcome, ExecError> {
+        let executed = self.height();
+        if ctx.height != executed + 1 {
+            return Err(ExecError::WrongHeight {
+                executed,
+                got: ctx.height,
+            });
+        }
+        let mut run = BlockRun {
+            overlay: Overlay::new(self.store.as_ref(), &self.cache),
+            params: &self.params,
+            chain_id: &self.chain_id,
+            height: ctx.height,
+        };
+        let valid_signatures = match signatures {
+            Signatures::AlreadyVerified => None,
+            Signatures::Verify => Some(check_signatures(txs)),
+        };
+        let mut receipts = Vec::with_capacity(txs.len());
+        let (mut block_gas, mut block_bytes, mut gas_used, mut fees) = (0u64, 0u64, 0u64, 0u64);
+        for (i, tx) in txs.iter().enumerate() {
+            let signature_ok = valid_signatures.as_ref().is_none_or(|ok| ok[i]);
+            let receipt = run.apply_tx(tx, signature_ok, &mut block_gas, &mut block_bytes)?;
+            gas_used = gas_used.saturating_add(receipt.gas_used);
+            fees = fees.saturating_add(receipt.fee);
+            receipts.push(receipt);
+        }
+        // Fees reach the proposer after the block's transactions, in one credit.
+        if fees > 0 {
+            let key = keys::account(&ctx.proposer);
+            let mut proposer: Account = run.overlay.get(&key)?.unwrap_or_default();
+            proposer.balance = proposer.balance.checked_add(fees).ok_or_else(|| {
+                StoreError::Corrupt("proposer balance overflows: supply exceeded".into())
+            })?;
+            run.overlay.put(key, &proposer);
+        }
+        let new_validator_set = run.end_block(ctx)?;
+        let changes = run.overlay.into_changes();
+        let state_root = match self.store.commit(ctx.height + 1, &changes) {
+            Ok(root) => root,
+            Err(e) => {
+                self.cache.clear();
+                return Err(e.into());
+            }
+        };
+        self.cache.absorb(&changes);
+        Ok(BlockOutcome {
+            height: ctx.height,
+            state_root,
+            receipts,
+            gas_used,
+            fees,
+            new_validator_set,
+        })
+    }
+
+    fn read<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, ExecError> {
+        Ok(Overlay::new(self.store.as_ref(), &self.cache).get(key)?)
+    }
+
+    pub fn account(&self, address: &Address) -> Result<Account, ExecError> {
+        Ok(self.read(&keys::account(address))?.unwrap_or_default())
+    }
+
+    pub fn validator(&self, address: &Address) -> Result<Option<Validator>, ExecError> {
+        self.read(&keys::validator(address))
+    }
+
+    pub fn validator_set(&self) -> Result<ValidatorSet, ExecError> {
+        self.read(&keys::meta(meta_names::VALIDATOR_SET))?
+            .ok_or_else(|| StoreError::Corrupt("no validator set".into()).into())
+    }
+
+    pub fn service(&self, id: &Hash) -> Result<Option<crate::objects::Service>, ExecError> {
+        self.read(&keys::service(id))
+    }
+
+    pub fn runner(&self, id: &Hash) -> Result<Option<crate::objects::Runner>, ExecError> {
+        self.read(&keys::runner(id))
+    }
+
+    /// The beacon's current seed.
+    pub fn seed(&self) -> Result<Hash, ExecError> {
+        Ok(self
+            .read(&keys::meta(meta_names::SEED))?
+            .unwrap_or(Hash::ZERO))
+    }
+
+    pub fn burned(&self) -> Result<Amount, ExecError> {
+        Ok(self.read(&keys::meta(meta_names::BURNED))?.unwrap_or(0))
+    }
+
+    /// Any state value by key, with its proof against the current root.
+    pub fn prove<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        key: Vec<u8>,
+    ) -> Result<Proved<T>, ExecError> {
+        let (raw, proof) = self.store.prove(&key)?;
+        let value = match raw {
+            None => None,
+            Some(bytes) => Some(encoding::decode(&bytes).map_err(|e| {
+                StoreError::Corrupt(format!("value under key {}: {e}", hex::encode(&key)))
+            })?),
+        };
+        Ok(Proved {
+            height: self.height(),
+            state_root: self.store.root(),
+            key,
+            value,
+            proof,
+        })
+    }
+
+    pub fn prove_account(&self, address: &Address) -> Result<Proved<Account>, ExecError> {
+        self.prove(keys::account(address))
+    }
+
+    pub fn prove_validator(&self, address: &Address) -> Result<Proved<Validator>, ExecError> {
+        self.prove(keys::validator(address))
+    }
+
+    pub fn prove_service(&self, id: &Hash) -> Result<Proved<crate::objects::Service>, ExecError> {
+        self.prove(keys::service(id))
+    }
+
+    pub fn prove_runner(&self, id: &Hash) -> Result<Proved<crate::objects::Runner>, ExecError> {
+        self.prove(keys::runner(id))
+    }
+
+    /// Counts every token in the state by where it sits. Scans the whole state: for tests,
+    /// audits and tooling, never for block execution.
+    pub fn supply_audit(&self) -> Result<SupplyAudit, ExecError> {
+        let mut audit = SupplyAudit {
+            supply: self
+                .read(&keys::meta(meta_names::SUPPLY))?
+                .unwrap_or_default(),
+            burned: self.burned()?,
+            ..SupplyAudit::default()
+        };
+        fn each<T: Serialize + serde::de::DeserializeOwned>(
+            store: &dyn Store,
+            prefix: &[u8],
+            mut f: impl FnMut(T),
+        ) -> Result<(), ExecError> {
+            for (key, bytes) in store.scan_prefix(prefix, None, usize::MAX)? {
+                f(encoding::decode(&bytes).map_err(|e| {
+                    StoreError::Corrupt(format!("value under key {}: {e}", hex::encode(&key)))
+                })?);
+            }
+            Ok(())
+        }
+        let store = self.store.as_ref();
+        each(store, keys::ACCOUNT, |a: Account| {
+            audit.balances += u128::from(a.balance)
+        })?;
+        each(store, keys::VALIDATOR, |v: Validator| {
+            audit.validator_stakes += u128::from(v.stake) + u128::from(v.unbonding)
+        })?;
+        each(store, keys::RUNNER, |r: crate::objects::Runner| {
+            audit.runner_stakes += u128::from(r.stake)
+        })?;
+        Ok(audit)
+    }
+}
+
+/// Where the supply sits. ECONOMY.md's invariant: the parts add up to the genesis supply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplyAudit {
+    pub supply: Amount,
+    pub balances: u128,
+    pub validator_stakes: u128,
+    pub runner_stakes: u128,
+    pub burned: Amount,
+}
+
+impl SupplyAudit {
+    pub fn total(&self) -> u128 {
+        self.balances + self.validator_stakes + self.runner_stakes + u128::from(self.burned)
+    }
+
+    pub fn balanced(&self) -> bool {
+        self.total() == u128::from(self.supply)
+    }
+}
+
+impl<T: Serialize> Proved<T> {
+    /// Checks the proof: the value (or its absence) is what the state root commits to.
+    pub fn verify(&self) -> Result<(), crate::store::ProofError> {
+        let bytes = self.value.as_ref().map(encoding::encode);
+        self.proof
+            .verify(&self.state_root, &self.key, bytes.as_deref())
+    }
+}
+
+/// One batch check over the block; on failure the single checks name the bad ones.
+fn check_signatures(txs: &[SignedTx]) -> Vec<bool> {
+    let bodies: Vec<Vec<u8>> = txs.iter().map(SignedTx::signing_bytes).collect();
+    let items: Vec<SignedMessage> = txs
+        .iter()
+        .zip(&bodies)
+        .map(|(tx, body)| SignedMessage {
+            domain: Domain::Transaction,
+            key: &tx.body.sender,
+            message: body,
+            signature: &tx.signature,
+        })
+        .collect();
+    let mut ok = vec![true; txs.len()];
+    if let Err(runnet_types::crypto::SignatureError::InvalidInBatch(bad)) = verify_batch(&items) {
+        for i in bad {
+            ok[i] = false;
+        }
+    }
+    ok
+}
+
+/// The next epoch's set: the `max_validators` largest active stakes, ties by address. `None` when
+/// fewer than `min_validators` qualify (the set then stays as it is).
+pub(crate) fn select_validator_set(
+    overlay: &Overlay<'_>,
+    params: &Params,
+    epoch: u64,
+    start_height: u64,
+) -> Result<Option<ValidatorSet>, StoreError> {
+    let mut candidates = Vec::new();
+    for (_, bytes) in overlay.scan(keys::VALIDATOR)? {
+        let v: Validator = encoding::decode(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("validator record: {e}")))?;
+        if v.status == ValidatorStatus::Active && v.stake > 0 {
+            candidates.push(v);
+        }
+    }
+    candidates.sort_by(|a, b| b.stake.cmp(&a.stake).then(a.address.cmp(&b.address)));
+    candidates.truncate(params.max_validators as usize);
+    if candidates.len() < params.min_validators as usize {
+        return Ok(None);
+    }
+    Ok(Some(ValidatorSet {
+        epoch,
+        start_height,
+        members: candidates
+            .into_iter()
+            .map(|v| ValidatorSetMember {
+                address: v.address,
+                consensus_key: v.consensus_key,
+                vrf_key: v.vrf_key,
+                peer_id: v.peer_id,
+                stake: v.stake,
+            })
+            .collect(),
+    }))
+}
+
+/// The state of one block being executed.
+pub(crate) struct BlockRun<'a> {
+    pub overlay: Overlay<'a>,
+    pub params: &'a Params,
+    pub chain_id: &'a str,
+    pub height: u64,
+}
+
+impl BlockRun<'_> {
+    /// Pre-checks, gas, payload. Payload failures become receipts; only store errors escape.
+    fn apply_tx(
+        &mut self,
+        tx: &SignedTx,
+        signature_ok: bool,
+        block_gas: &mut u64,
+        block_bytes: &mut u64,
+    ) -> Result<Receipt, ApplyError> {
+        let encoded = tx.encode();
+        // The body's encoding is the signed encoding without the trailing 64-byte signature.
+        let tx_hash = Hash::digest(&encoded[..encoded.len().saturating_sub(64)]);
+        let skip = |reason| {
+            Ok(Receipt {
+                tx: tx_hash,
+                outcome: Outcome::Skipped { reason },
+                gas_used: 0,
+                fee: 0,
+            })
+        };
+        let body = &tx.body;
+        if body.chain_id != self.chain_id {
+            return skip(SkipReason::WrongChainId);
+        }
+        if !signature_ok {
+            return skip(SkipReason::BadSignature);
+        }
+        if body.gas_price < self.params.min_gas_price {
+            return skip(SkipReason::GasPriceTooLow);
+        }
+        let sender = body.sender.address();
+        let sender_key = keys::account(&sender);
+        let mut account: Account = self.overlay.get(&sender_key)?.unwrap_or_default();
+        if body.nonce != account.nonce {
+            return skip(SkipReason::BadNonce);
+        }
+        let max_fee = u128::from(body.gas_limit) * u128::from(body.gas_price);
+        if max_fee > u128::from(account.balance) {
+            return skip(SkipReason::CannotPayGas);
+        }
+        let Some(next_gas) = block_gas
+            .checked_add(body.gas_limit)
+            .filter(|g| *g <= self.params.max_block_gas)
+        else {
+            return skip(SkipReason::BlockGasFull);
+        };
+        let Some(next_bytes) = block_bytes
+            .checked_add(encoded.len() as u64)
+            .filter(|b| *b <= self.params.max_block_bytes)
+        else {
+            return skip(SkipReason::BlockBytesFull);
+        };
+        *block_gas = next_gas;
+        *block_bytes = next_bytes;
+
+        // From here on the transaction counts: it pays for the gas it used, and its nonce moves.
+        let needed = intrinsic_gas(self.params, &body.payload, encoded.len());
+        let (gas_used, failure) = if needed > u128::from(body.gas_limit) {
+            (
+                body.gas_limit,
+                Some(TxFailure::new(
+                    ErrorCode::OutOfGas,
+                    format!("needs {needed} gas, limit is {}", body.gas_limit),
+                )),
+            )
+        } else {
+            // needed <= gas_limit, a u64.
+            (needed as u64, None)
+        };
+        // gas_used <= gas_limit, and gas_limit * gas_price <= balance: no overflow, no underflow.
+        let fee = (u128::from(gas_used) * u128::from(body.gas_price)) as u64;
+        account.balance -= fee;
+        account.nonce += 1;
+        self.overlay.put(sender_key, &account);
+
+        let failure = match failure {
+            Some(f) => Some(f),
+            None => {
+                self.overlay.begin_tx();
+                match self.apply_payload(&sender, tx) {
+                    Ok(()) => {
+                        self.overlay.keep_tx();
+                        None
+                    }
+                    Err(ApplyError::Tx(f)) => {
+                        self.overlay.undo_tx();
+                        Some(f)
+                    }
+                    Err(fatal @ ApplyError::Fatal(_)) => return Err(fatal),
+                }
+            }
+        };
+        Ok(Receipt {
+            tx: tx_hash,
+            outcome: match failure {
+                None => Outcome::Success,
+                Some(f) => Outcome::Failed {
+                    code: f.code,
+                    detail: f.detail,
+                },
+            },
+            gas_used,
+            fee,
+        })
+    }
+
+    fn apply_payload(&mut self, sender: &Address, tx: &SignedTx) -> Result<(), ApplyError> {
+        match &tx.body.payload {
+            Payload::Transfer { to, amount } => self.transfer(sender, to, *amount),
+            Payload::BondValidator {
+                consensus_key,
+                vrf_key,
+                peer_id,
+                amount,
+                binding,
+            } => self.bond_validator(sender, consensus_key, vrf_key, peer_id, *amount, binding),
+            Payload::UnbondValidator { amount } => self.unbond_validator(sender, *amount),
+            Payload::Unjail => self.unjail(sender),
+            Payload::PublishService { definition, bundle } => {
+                self.publish_service(sender, definition, bundle)
+            }
+            Payload::RegisterRunner {
+                service,
+                stake,
+                price_per_call,
+                price_per_kib,
+                max_open,
+            } => self.register_runner(
+                sender,
+                service,
+                *stake,
+                *price_per_call,
+                *price_per_kib,
+                *max_open,
+            ),
+            Payload::UnregisterRunner { runner } => self.unregister_runner(sender, runner),
+        }
+    }
+
+    /// Steps of ECONOMY.md's end of block that exist so far: releases, the epoch change, and the
+    /// beacon's seed.
+    fn end_block(&mut self, ctx: &BlockContext) -> Result<Option<ValidatorSet>, ApplyError> {
+        self.release_due()?;
+        let mut new_set = None;
+        if self.height.is_multiple_of(self.params.epoch_blocks) {
+            let epoch = self.height / self.params.epoch_blocks;
+            let current: Option<ValidatorSet> =
+                self.overlay.get(&keys::meta(meta_names::VALIDATOR_SET))?;
+            let next =
+                match select_validator_set(&self.overlay, self.params, epoch, self.height + 1)? {
+                    Some(set) => set,
+                    // Too few candidates: the set stays, under the new epoch number.
+                    None => match current {
+                        Some(mut set) => {
+                            set.epoch = epoch;
+                            set.start_height = self.height + 1;
+                            set
+                        }
+                        None => return Err(StoreError::Corrupt("no validator set".into()).into()),
+                    },
+                };
+            self.overlay
+                .put(keys::meta(meta_names::VALIDATOR_SET), &next);
+            new_set = Some(next);
+        }
+        let seed_key = keys::meta(meta_names::SEED);
+        let previous: Hash = self.overlay.get(&seed_key)?.unwrap_or(Hash::ZERO);
+        self.overlay
+            .put(seed_key, &block::next_seed(&previous, &ctx.vrf_output));
+        self.overlay
+            .put(keys::meta(meta_names::HEIGHT), &self.height);
+        Ok(new_set)
+    }
+}
+
+/// Gas a transaction needs before its payload's own work: the base cost of its kind, its bytes,
+/// and the bytes it stores for good.
+pub fn intrinsic_gas(params: &Params, payload: &Payload, encoded_len: usize) -> u128 {
+    let gas = &params.gas;
+    let stored = match payload {
+        Payload::PublishService { definition, bundle } => {
+            (definition.len() + bundle.stored_len()) as u128
+        }
+        _ => 0,
+    };
+    u128::from(gas.base(payload.kind()))
+        + u128::from(gas.per_byte) * encoded_len as u128
+        + u128::from(gas.per_stored_byte) * stored
+}

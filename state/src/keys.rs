@@ -1,0 +1,96 @@
+//! The layout of the state's key space. One byte string per object, prefixed by its kind, so
+//! `scan_prefix` walks one kind in id order (the order draws and epoch changes rely on).
+
+use runnet_types::{Address, Hash, PublicKey};
+
+pub const ACCOUNT: &[u8] = b"a/";
+pub const VALIDATOR: &[u8] = b"v/";
+pub const CONSENSUS_KEY: &[u8] = b"k/";
+pub const SERVICE: &[u8] = b"s/";
+pub const BUNDLE: &[u8] = b"b/";
+pub const RUNNER: &[u8] = b"r/";
+pub const SERVICE_RUNNERS: &[u8] = b"sr/";
+pub const RELEASES: &[u8] = b"u/";
+pub const META: &[u8] = b"m/";
+
+fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut key = Vec::with_capacity(len);
+    key.extend_from_slice(prefix);
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+pub fn account(address: &Address) -> Vec<u8> {
+    join(ACCOUNT, &[&address.0])
+}
+
+pub fn validator(address: &Address) -> Vec<u8> {
+    join(VALIDATOR, &[&address.0])
+}
+
+/// Which validator uses a consensus key: a key may serve one validator only.
+pub fn consensus_key(key: &PublicKey) -> Vec<u8> {
+    join(CONSENSUS_KEY, &[&key.0])
+}
+
+pub fn service(id: &Hash) -> Vec<u8> {
+    join(SERVICE, &[&id.0])
+}
+
+/// Bundles are stored once per digest: services sharing a module share its bytes.
+pub fn bundle(digest: &Hash) -> Vec<u8> {
+    join(BUNDLE, &[&digest.0])
+}
+
+pub fn runner(id: &Hash) -> Vec<u8> {
+    join(RUNNER, &[&id.0])
+}
+
+/// The runners of a service, in runner id order: the candidates of a draw.
+pub fn service_runner(service: &Hash, runner: &Hash) -> Vec<u8> {
+    join(SERVICE_RUNNERS, &[&service.0, &runner.0])
+}
+
+pub fn service_runners_prefix(service: &Hash) -> Vec<u8> {
+    join(SERVICE_RUNNERS, &[&service.0])
+}
+
+/// What is released at a height. Big-endian height, so one height's releases are one prefix.
+pub fn releases_at(height: u64) -> Vec<u8> {
+    join(RELEASES, &[&height.to_be_bytes()])
+}
+
+pub fn validator_release(height: u64, address: &Address) -> Vec<u8> {
+    join(
+        RELEASES,
+        &[&height.to_be_bytes(), &[RELEASE_VALIDATOR], &address.0],
+    )
+}
+
+pub fn runner_release(height: u64, runner: &Hash) -> Vec<u8> {
+    join(
+        RELEASES,
+        &[&height.to_be_bytes(), &[RELEASE_RUNNER], &runner.0],
+    )
+}
+
+pub const RELEASE_VALIDATOR: u8 = 1;
+pub const RELEASE_RUNNER: u8 = 2;
+
+pub fn meta(name: &str) -> Vec<u8> {
+    join(META, &[name.as_bytes()])
+}
+
+/// The chain's bookkeeping entries (all under `m/`).
+pub mod meta_names {
+    pub const CHAIN: &str = "chain";
+    pub const HEIGHT: &str = "height";
+    pub const SEED: &str = "seed";
+    pub const BURNED: &str = "burned";
+    /// The genesis supply: balances + stakes + escrows + process balances + burned, forever.
+    pub const SUPPLY: &str = "supply";
+    pub const VALIDATOR_SET: &str = "validator_set";
+}

@@ -1,0 +1,120 @@
+//! The objects of the state (ECONOMY.md, "Objects") as they are stored: canonical encodings of
+//! these structs under the keys of [`crate::keys`].
+
+use runnet_types::service::Bundle;
+use runnet_types::{Address, Amount, Hash, PublicKey, VrfPublicKey};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub balance: Amount,
+    /// The nonce the account's next transaction must carry.
+    pub nonce: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidatorStatus {
+    Active,
+    /// Has unbonded all its stake; the tokens come back at their release heights.
+    Unbonding,
+    /// Out of the validator set until `until`; returns with an Unjail transaction after that.
+    Jailed {
+        until: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validator {
+    pub address: Address,
+    pub consensus_key: PublicKey,
+    pub vrf_key: VrfPublicKey,
+    pub peer_id: String,
+    /// Bonded stake: what counts for the next epoch's set.
+    pub stake: Amount,
+    /// Unbonded but not yet released: still slashable.
+    pub unbonding: Amount,
+    pub status: ValidatorStatus,
+}
+
+/// One member of an epoch's validator set, as consensus needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorSetMember {
+    pub address: Address,
+    pub consensus_key: PublicKey,
+    pub vrf_key: VrfPublicKey,
+    pub peer_id: String,
+    pub stake: Amount,
+}
+
+/// The validators of an epoch, sorted by stake descending then address ascending.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorSet {
+    pub epoch: u64,
+    /// The first height this set orders.
+    pub start_height: u64,
+    pub members: Vec<ValidatorSetMember>,
+}
+
+impl ValidatorSet {
+    pub fn total_stake(&self) -> u128 {
+        self.members.iter().map(|m| u128::from(m.stake)).sum()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: Hash,
+    pub owner: Address,
+    /// Canonical JSON of the definition, as published.
+    pub definition: Vec<u8>,
+    pub bundle_digest: Hash,
+    /// Whether the bundle is a WebAssembly module stored on chain (under its digest) or an
+    /// external program.
+    pub wasm: bool,
+    pub published_at: u64,
+}
+
+/// Where a bundle's bytes live: WebAssembly on chain, external programs by digest only.
+pub fn stored_bundle(bundle: &Bundle) -> Option<&[u8]> {
+    match bundle {
+        Bundle::Wasm(bytes) => Some(bytes),
+        Bundle::External { .. } => None,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerStatus {
+    Active,
+    /// Takes no new work; its stake returns `runner_unbonding_blocks` after its last duty.
+    Leaving,
+    /// Its stake has been returned (or slashed away). It may register again.
+    Left,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runner {
+    pub id: Hash,
+    pub service: Hash,
+    pub owner: Address,
+    pub stake: Amount,
+    pub price_per_call: Amount,
+    pub price_per_kib: Amount,
+    pub max_open: u32,
+    pub status: RunnerStatus,
+    /// Executions it runs or verifies that have not settled.
+    pub open_duties: u32,
+    /// When a leaving runner's stake comes back, once scheduled.
+    pub release_at: Option<u64>,
+}
+
+/// The id of the runner of `owner` for `service`: blake3(service id, owner address).
+pub fn runner_id(service: &Hash, owner: &Address) -> Hash {
+    runnet_types::encoding::hash_of(&(service, owner))
+}
+
+/// The id of a service: blake3(owner, canonical definition, bundle digest).
+pub fn service_id(owner: &Address, definition: &[u8], bundle_digest: &Hash) -> Hash {
+    runnet_types::encoding::hash_of(&(owner, definition, bundle_digest))
+}

@@ -1,0 +1,62 @@
+//! Authenticated storage of the state: a key-value map whose whole content is committed to by one
+//! Merkle root, with a proof for any key's value (or its absence) against that root.
+//!
+//! The state transition reads through [`Store::get`] and hands each block's changes to
+//! [`Store::commit`] in one call, which writes them (values, tree nodes, version and root) in one
+//! atomic batch. Two implementations behind the same trait give the same roots for the same
+//! changes: RocksDB for nodes, memory for tests and simulation.
+
+pub mod memory;
+pub mod proof;
+pub mod rocks;
+pub mod tree;
+
+pub use memory::MemStore;
+pub use proof::{Proof, ProofError};
+pub use rocks::RocksStore;
+
+use runnet_types::Hash;
+use std::collections::BTreeMap;
+
+/// A block's writes: `Some(value)` sets a key, `None` deletes it. Ordered, so applying them is
+/// deterministic.
+pub type ChangeSet = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage I/O: {0}")]
+    Io(String),
+    #[error("storage is corrupt: {0}")]
+    Corrupt(String),
+    #[error("commit of version {got} does not follow version {current}")]
+    VersionGap { current: u64, got: u64 },
+}
+
+/// The committed state: its values, its root, its version (the height of the last executed block).
+pub trait Store: Send + Sync {
+    /// The value of `key` in the last committed version.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Keys beginning with `prefix`, in ascending byte order, starting strictly after `after`
+    /// when given, at most `limit` of them.
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+
+    /// Applies `changes` as version `version` (which must be the current version + 1), atomically,
+    /// and returns the new root. The cost grows with the number of changed keys, not with the size
+    /// of the state.
+    fn commit(&self, version: u64, changes: &ChangeSet) -> Result<Hash, StoreError>;
+
+    /// The root of the last committed version (the root of the empty map before any commit).
+    fn root(&self) -> Hash;
+
+    /// The last committed version, 0 before any commit.
+    fn version(&self) -> u64;
+
+    /// The value of `key` in the last committed version, with a proof against [`Store::root`].
+    fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof), StoreError>;
+}

@@ -1,0 +1,177 @@
+//! A small chain for tests: funded accounts with deterministic keys, one validator, blocks
+//! built from transactions, and the supply invariant checked after every block.
+#![allow(dead_code)]
+
+use runnet_state::store::{MemStore, Store};
+use runnet_state::{BlockContext, BlockOutcome, Executor, Outcome, Receipt, Signatures};
+use runnet_types::crypto::Domain;
+use runnet_types::genesis::{Genesis, GenesisAccount, GenesisValidator, Params};
+use runnet_types::tx::validator_binding_message;
+use runnet_types::{Address, Hash, Payload, SecretKey, SignedTx, TxBody, VrfSecretKey};
+use std::sync::Arc;
+
+pub const CHAIN_ID: &str = "runnet-test";
+pub const BALANCE: u64 = 1_000_000_000;
+pub const GAS_LIMIT: u64 = 200_000;
+
+pub fn key(i: usize) -> SecretKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+    SecretKey::from_seed(seed)
+}
+
+pub fn vrf_key(i: usize) -> VrfSecretKey {
+    let mut seed = [0xAAu8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+    VrfSecretKey::from_seed(seed)
+}
+
+pub fn addr(i: usize) -> Address {
+    key(i).public().address()
+}
+
+/// Parameters small enough that epochs and unbonding periods pass within a test.
+pub fn test_params() -> Params {
+    Params {
+        epoch_blocks: 5,
+        unbonding_blocks: 10,
+        max_evidence_age: 5,
+        runner_unbonding_blocks: 3,
+        min_runner_stake: 1_000,
+        ..Params::default()
+    }
+}
+
+/// Validator 0 is key index 100 (not one of the funded accounts).
+pub const VALIDATOR_KEY: usize = 100;
+
+pub fn genesis(accounts: usize, params: Params) -> Genesis {
+    let v = key(VALIDATOR_KEY);
+    Genesis {
+        chain_id: CHAIN_ID.into(),
+        accounts: (0..accounts)
+            .map(|i| GenesisAccount {
+                address: addr(i),
+                balance: BALANCE,
+            })
+            .collect(),
+        validators: vec![GenesisValidator {
+            address: v.public().address(),
+            consensus_key: v.public(),
+            vrf_key: vrf_key(VALIDATOR_KEY).public(),
+            peer_id: "peer-0".into(),
+            stake: 1_000_000,
+        }],
+        params,
+        consensus: Default::default(),
+    }
+}
+
+pub struct Chain {
+    pub exec: Executor,
+    pub genesis: Genesis,
+    pub nonces: Vec<u64>,
+    pub proposer: Address,
+    pub signatures: Signatures,
+}
+
+impl Chain {
+    pub fn new(accounts: usize) -> Chain {
+        Chain::with(Arc::new(MemStore::new()), genesis(accounts, test_params()))
+    }
+
+    pub fn with_params(accounts: usize, params: Params) -> Chain {
+        Chain::with(Arc::new(MemStore::new()), genesis(accounts, params))
+    }
+
+    pub fn with(store: Arc<dyn Store>, genesis: Genesis) -> Chain {
+        let exec = Executor::open(store, &genesis).expect("open");
+        let nonces = vec![0; genesis.accounts.len() + 200];
+        Chain {
+            exec,
+            proposer: Address([0xEE; 20]),
+            genesis,
+            nonces,
+            signatures: Signatures::Verify,
+        }
+    }
+
+    pub fn body(&self, who: usize, payload: Payload) -> TxBody {
+        TxBody {
+            chain_id: CHAIN_ID.into(),
+            sender: key(who).public(),
+            nonce: self.nonces[who],
+            gas_limit: GAS_LIMIT,
+            gas_price: 1,
+            payload,
+        }
+    }
+
+    /// A signed transaction with the sender's next nonce (assumed to be accepted).
+    pub fn tx(&mut self, who: usize, payload: Payload) -> SignedTx {
+        let tx = self.body(who, payload).sign(&key(who));
+        self.nonces[who] += 1;
+        tx
+    }
+
+    pub fn block(&mut self, txs: Vec<SignedTx>) -> BlockOutcome {
+        let height = self.exec.height() + 1;
+        let ctx = BlockContext {
+            height,
+            proposer: self.proposer,
+            vrf_output: Hash::digest(&height.to_le_bytes()),
+        };
+        let outcome = self
+            .exec
+            .execute_block(&ctx, &txs, self.signatures)
+            .expect("block executes");
+        let audit = self.exec.supply_audit().expect("audit");
+        assert!(
+            audit.balanced(),
+            "supply not conserved after block {height}: {audit:?}"
+        );
+        outcome
+    }
+
+    /// One transaction in its own block; returns its receipt.
+    pub fn run(&mut self, who: usize, payload: Payload) -> Receipt {
+        let tx = self.tx(who, payload);
+        self.block(vec![tx]).receipts.remove(0)
+    }
+
+    pub fn empty_blocks(&mut self, n: u64) {
+        for _ in 0..n {
+            self.block(vec![]);
+        }
+    }
+
+    pub fn balance(&self, address: &Address) -> u64 {
+        self.exec.account(address).unwrap().balance
+    }
+}
+
+pub fn bond_payload(who: usize, vrf: usize, peer: &str, amount: u64) -> Payload {
+    let consensus = key(who + 500);
+    let vrf_key = vrf_key(vrf).public();
+    let message = validator_binding_message(CHAIN_ID, &addr(who), &vrf_key, peer);
+    Payload::BondValidator {
+        consensus_key: consensus.public(),
+        vrf_key,
+        peer_id: peer.into(),
+        amount,
+        binding: consensus.sign(Domain::ValidatorBinding, &message),
+    }
+}
+
+pub fn assert_failed(receipt: &Receipt, code: runnet_state::ErrorCode) {
+    match &receipt.outcome {
+        Outcome::Failed { code: c, .. } if *c == code => {}
+        other => panic!("expected failure {code:?}, got {other:?}"),
+    }
+    assert!(receipt.fee > 0, "a failed transaction still pays its gas");
+}
+
+pub fn assert_skipped(receipt: &Receipt, reason: runnet_state::SkipReason) {
+    assert_eq!(receipt.outcome, Outcome::Skipped { reason });
+    assert_eq!((receipt.fee, receipt.gas_used), (0, 0));
+}
