@@ -82,13 +82,17 @@ fn publish(c: &mut Criterion) {
     for (name, _, keys) in EXAMPLES {
         let bytes = wasm(name);
         group.throughput(Throughput::Bytes(bytes.len() as u64));
-        group.bench_with_input(BenchmarkId::new("check_module", name), &bytes, |b, bytes| {
-            b.iter(|| check_module(black_box(bytes), keys, &limits).expect("passes"))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("check_module", name),
+            &bytes,
+            |b, bytes| b.iter(|| check_module(black_box(bytes), keys, &limits).expect("passes")),
+        );
         // The check plus compilation by the engine, as a node does on publish.
-        group.bench_with_input(BenchmarkId::new("check_and_compile", name), &bytes, |b, bytes| {
-            b.iter(|| vm.check(black_box(bytes), keys).expect("passes"))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("check_and_compile", name),
+            &bytes,
+            |b, bytes| b.iter(|| vm.check(black_box(bytes), keys).expect("passes")),
+        );
     }
     group.finish();
 }

@@ -51,8 +51,10 @@ impl BlockRun<'_> {
     }
 
     /// Tokens leaving the supply (slashes) are counted, so the supply invariant still balances.
-    #[allow(dead_code)]
     pub(crate) fn burn(&mut self, amount: Amount) -> Applied {
+        if amount == 0 {
+            return Ok(());
+        }
         let key = keys::meta(meta_names::BURNED);
         let burned: Amount = self.overlay.get(&key)?.unwrap_or(0);
         match burned.checked_add(amount) {
@@ -221,7 +223,7 @@ impl BlockRun<'_> {
                 ),
             )?;
         }
-        crate::bundle::check_bundle(bundle, &definition, self.params)?;
+        crate::bundle::check_bundle(self.vm, bundle, &definition, self.params)?;
         let digest = bundle.digest();
         let id = service_id(owner, definition_bytes, &digest);
         let key = keys::service(&id);
@@ -307,6 +309,7 @@ impl BlockRun<'_> {
                 price_per_kib,
                 max_open,
                 status: RunnerStatus::Active,
+                open_executions: 0,
                 open_duties: 0,
                 release_at: None,
             },

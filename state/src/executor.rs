@@ -101,6 +101,9 @@ pub struct Proved<T> {
 pub struct Executor {
     store: Arc<dyn Store>,
     cache: ValueCache,
+    /// The deterministic VM for publish checks and the chain's own re-runs; its limits are the
+    /// chain's (the defaults of `VmLimits`, the same on every node).
+    vm: runnet_vm_exec::Vm,
     params: Params,
     chain_id: String,
 }
@@ -115,6 +118,7 @@ impl Executor {
         let executor = Executor {
             store,
             cache: ValueCache::new(DEFAULT_CACHE_ENTRIES),
+            vm: runnet_vm_exec::Vm::new(runnet_vm_exec::VmLimits::default()),
             params: genesis.params.clone(),
             chain_id: genesis.chain_id.clone(),
         };
@@ -220,6 +224,8 @@ impl Executor {
             params: &self.params,
             chain_id: &self.chain_id,
             height: ctx.height,
+            proposer: ctx.proposer,
+            vm: &self.vm,
         };
         let valid_signatures = match signatures {
             Signatures::AlreadyVerified => None,
@@ -289,6 +295,35 @@ impl Executor {
 
     pub fn runner(&self, id: &Hash) -> Result<Option<crate::objects::Runner>, ExecError> {
         self.read(&keys::runner(id))
+    }
+
+    /// An execution by id: the full record while it lives, its summary once pruned.
+    pub fn execution(&self, id: &Hash) -> Result<Option<crate::objects::Execution>, ExecError> {
+        self.read(&keys::execution(id))
+    }
+
+    pub fn execution_summary(
+        &self,
+        id: &Hash,
+    ) -> Result<Option<crate::objects::ExecutionSummary>, ExecError> {
+        match self.execution(id)? {
+            Some(e) => Ok(e.settled_at.map(|settled_at| crate::objects::ExecutionSummary {
+                id: e.id,
+                service: e.service,
+                status: e.status,
+                settled_at,
+            })),
+            None => self.read(&keys::execution_summary(id)),
+        }
+    }
+
+    pub fn prove_execution(&self, id: &Hash) -> Result<Proved<crate::objects::Execution>, ExecError> {
+        self.prove(keys::execution(id))
+    }
+
+    /// The VM the executor judges disputes with (agents share it for identical results).
+    pub fn vm(&self) -> &runnet_vm_exec::Vm {
+        &self.vm
     }
 
     /// The beacon's current seed.
@@ -371,6 +406,9 @@ impl Executor {
         each(store, keys::RUNNER, |r: crate::objects::Runner| {
             audit.runner_stakes += u128::from(r.stake)
         })?;
+        each(store, keys::EXECUTION, |e: crate::objects::Execution| {
+            audit.escrows += u128::from(e.escrow)
+        })?;
         Ok(audit)
     }
 }
@@ -382,12 +420,17 @@ pub struct SupplyAudit {
     pub balances: u128,
     pub validator_stakes: u128,
     pub runner_stakes: u128,
+    pub escrows: u128,
     pub burned: Amount,
 }
 
 impl SupplyAudit {
     pub fn total(&self) -> u128 {
-        self.balances + self.validator_stakes + self.runner_stakes + u128::from(self.burned)
+        self.balances
+            + self.validator_stakes
+            + self.runner_stakes
+            + self.escrows
+            + u128::from(self.burned)
     }
 
     pub fn balanced(&self) -> bool {
@@ -469,6 +512,8 @@ pub(crate) struct BlockRun<'a> {
     pub params: &'a Params,
     pub chain_id: &'a str,
     pub height: u64,
+    pub proposer: Address,
+    pub vm: &'a runnet_vm_exec::Vm,
 }
 
 impl BlockRun<'_> {
@@ -550,7 +595,7 @@ impl BlockRun<'_> {
             Some(f) => Some(f),
             None => {
                 self.overlay.begin_tx();
-                match self.apply_payload(&sender, tx) {
+                match self.apply_payload(&sender, tx_hash, tx) {
                     Ok(()) => {
                         self.overlay.keep_tx();
                         None
@@ -577,7 +622,12 @@ impl BlockRun<'_> {
         })
     }
 
-    fn apply_payload(&mut self, sender: &Address, tx: &SignedTx) -> Result<(), ApplyError> {
+    fn apply_payload(
+        &mut self,
+        sender: &Address,
+        tx_hash: Hash,
+        tx: &SignedTx,
+    ) -> Result<(), ApplyError> {
         match &tx.body.payload {
             Payload::Transfer { to, amount } => self.transfer(sender, to, *amount),
             Payload::BondValidator {
@@ -607,39 +657,73 @@ impl BlockRun<'_> {
                 *max_open,
             ),
             Payload::UnregisterRunner { runner } => self.unregister_runner(sender, runner),
+            Payload::RequestExecution {
+                service,
+                task,
+                inputs,
+                max_fee,
+                runner,
+            } => self.request_execution(sender, tx_hash, service, task, inputs, *max_fee, *runner),
+            Payload::CommitResult {
+                execution,
+                commitment,
+            } => self.commit_result(sender, execution, *commitment),
+            Payload::RevealResult {
+                execution,
+                result,
+                salt,
+            } => self.reveal_result(sender, execution, result.clone(), salt),
+            Payload::SubmitResult { execution, result } => {
+                self.submit_result(sender, execution, result.clone())
+            }
+            Payload::CommitVerdict {
+                execution,
+                commitment,
+            } => self.commit_verdict(sender, execution, *commitment),
+            Payload::RevealVerdict {
+                execution,
+                verdict,
+                salt,
+            } => self.reveal_verdict(sender, execution, verdict.clone(), salt),
         }
     }
 
-    /// Steps of ECONOMY.md's end of block that exist so far: releases, the epoch change, and the
-    /// beacon's seed.
+    /// ECONOMY.md's end of block, in its order. The beacon moves first: draws caused by block
+    /// h - 1 happen now with `seed_h`, which nobody knew when block h - 1 was built.
     fn end_block(&mut self, ctx: &BlockContext) -> Result<Option<ValidatorSet>, ApplyError> {
+        let seed_key = keys::meta(meta_names::SEED);
+        let previous: Hash = self.overlay.get(&seed_key)?.unwrap_or(Hash::ZERO);
+        self.overlay
+            .put(seed_key, &block::next_seed(&previous, &ctx.vrf_output));
+        // 1. assignments and verifier draws due from the previous block;
+        self.run_draws()?;
+        // 2. expiries and settlements whose window closes now;
+        self.run_deadlines()?;
+        // 3. process walks arrive with processes;
+        // 4. releases of unbonded stake, then the epoch change;
         self.release_due()?;
         let mut new_set = None;
         if self.height.is_multiple_of(self.params.epoch_blocks) {
             let epoch = self.height / self.params.epoch_blocks;
             let current: Option<ValidatorSet> =
                 self.overlay.get(&keys::meta(meta_names::VALIDATOR_SET))?;
-            let next =
-                match select_validator_set(&self.overlay, self.params, epoch, self.height + 1)? {
-                    Some(set) => set,
-                    // Too few candidates: the set stays, under the new epoch number.
-                    None => match current {
-                        Some(mut set) => {
-                            set.epoch = epoch;
-                            set.start_height = self.height + 1;
-                            set
-                        }
-                        None => return Err(StoreError::Corrupt("no validator set".into()).into()),
-                    },
-                };
-            self.overlay
-                .put(keys::meta(meta_names::VALIDATOR_SET), &next);
+            let next = match select_validator_set(&self.overlay, self.params, epoch, self.height + 1)? {
+                Some(set) => set,
+                // Too few candidates: the set stays, under the new epoch number.
+                None => match current {
+                    Some(mut set) => {
+                        set.epoch = epoch;
+                        set.start_height = self.height + 1;
+                        set
+                    }
+                    None => return Err(StoreError::Corrupt("no validator set".into()).into()),
+                },
+            };
+            self.overlay.put(keys::meta(meta_names::VALIDATOR_SET), &next);
             new_set = Some(next);
         }
-        let seed_key = keys::meta(meta_names::SEED);
-        let previous: Hash = self.overlay.get(&seed_key)?.unwrap_or(Hash::ZERO);
-        self.overlay
-            .put(seed_key, &block::next_seed(&previous, &ctx.vrf_output));
+        // 5. pruning of what is older than retention_blocks.
+        self.run_pruning()?;
         self.overlay
             .put(keys::meta(meta_names::HEIGHT), &self.height);
         Ok(new_set)

@@ -12,6 +12,9 @@ pub const RUNNER: &[u8] = b"r/";
 pub const SERVICE_RUNNERS: &[u8] = b"sr/";
 pub const RELEASES: &[u8] = b"u/";
 pub const META: &[u8] = b"m/";
+pub const EXECUTION: &[u8] = b"x/";
+pub const EXECUTION_SUMMARY: &[u8] = b"xf/";
+pub const QUEUE: &[u8] = b"q/";
 
 fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -93,4 +96,53 @@ pub mod meta_names {
     /// The genesis supply: balances + stakes + escrows + process balances + burned, forever.
     pub const SUPPLY: &str = "supply";
     pub const VALIDATOR_SET: &str = "validator_set";
+}
+
+pub fn execution(id: &Hash) -> Vec<u8> {
+    join(EXECUTION, &[&id.0])
+}
+
+pub fn execution_summary(id: &Hash) -> Vec<u8> {
+    join(EXECUTION_SUMMARY, &[&id.0])
+}
+
+/// What the end of block `height` must do, by kind then object id: the index by height that
+/// finds deadlines and windows without scanning executions.
+pub fn queue_at(height: u64) -> Vec<u8> {
+    join(QUEUE, &[&height.to_be_bytes()])
+}
+
+pub fn queue_entry(height: u64, kind: QueueKind, id: &Hash) -> Vec<u8> {
+    join(QUEUE, &[&height.to_be_bytes(), &[kind as u8], &id.0])
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum QueueKind {
+    /// Assign a runner to a requested execution.
+    Assign = 1,
+    /// Draw the verifiers of a committed execution.
+    DrawVerifiers = 2,
+    /// The runner's deadline.
+    Expire = 3,
+    /// The verifiers' commit window closes.
+    CloseCommits = 4,
+    /// The reveal window closes (or everyone revealed): settle.
+    Settle = 5,
+    /// A finished execution's retention ends.
+    Prune = 6,
+}
+
+impl QueueKind {
+    pub fn from_byte(byte: u8) -> Option<QueueKind> {
+        Some(match byte {
+            1 => QueueKind::Assign,
+            2 => QueueKind::DrawVerifiers,
+            3 => QueueKind::Expire,
+            4 => QueueKind::CloseCommits,
+            5 => QueueKind::Settle,
+            6 => QueueKind::Prune,
+            _ => return None,
+        })
+    }
 }

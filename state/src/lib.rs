@@ -8,7 +8,9 @@
 //! checked arithmetic throughout. The same blocks give the same root on RocksDB and in memory.
 
 mod apply;
-mod bundle;
+pub mod bundle;
+pub mod draw;
+mod execution;
 pub mod executor;
 pub mod keys;
 pub mod objects;
@@ -20,6 +22,7 @@ pub use executor::{
     BlockContext, BlockOutcome, ExecError, Executor, Proved, Signatures, SupplyAudit,
 };
 pub use objects::{
-    Account, Runner, RunnerStatus, Service, Validator, ValidatorSet, ValidatorStatus,
+    Account, Execution, ExecutionStatus, Runner, RunnerStatus, Service, Validator, ValidatorSet,
+    ValidatorStatus,
 };
 pub use receipt::{ErrorCode, Outcome, Receipt, SkipReason};

@@ -1,6 +1,7 @@
 //! The objects of the state (ECONOMY.md, "Objects") as they are stored: canonical encodings of
 //! these structs under the keys of [`crate::keys`].
 
+use runnet_types::execution::{TaskResult, Verdict};
 use runnet_types::service::Bundle;
 use runnet_types::{Address, Amount, Hash, PublicKey, VrfPublicKey};
 use serde::{Deserialize, Serialize};
@@ -103,7 +104,9 @@ pub struct Runner {
     pub price_per_kib: Amount,
     pub max_open: u32,
     pub status: RunnerStatus,
-    /// Executions it runs or verifies that have not settled.
+    /// Executions assigned to it that have not settled: what `max_open` caps.
+    pub open_executions: u32,
+    /// Executions it runs or verifies that have not settled: a leaving runner waits for zero.
     pub open_duties: u32,
     /// When a leaving runner's stake comes back, once scheduled.
     pub release_at: Option<u64>,
@@ -117,4 +120,107 @@ pub fn runner_id(service: &Hash, owner: &Address) -> Hash {
 /// The id of a service: blake3(owner, canonical definition, bundle digest).
 pub fn service_id(owner: &Address, definition: &[u8], bundle_digest: &Hash) -> Hash {
     runnet_types::encoding::hash_of(&(owner, definition, bundle_digest))
+}
+
+/// Who pays for an execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payer {
+    Account(Address),
+    Process(Hash),
+}
+
+/// How an execution's result is checked (copied from its task at request time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationKind {
+    /// Deterministic task in WebAssembly: the chain re-runs it to settle a dispute.
+    WasmRerun,
+    /// Deterministic task of an external program: verifiers' re-runs vote by stake.
+    ExternalRerun,
+    /// The service's check task: verifiers' verdicts vote by stake.
+    PublicEffect,
+    Trusted,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    /// Escrowed; the runner is assigned at the end of the next block.
+    Requested,
+    /// Waiting for the runner's commitment (or trusted result) by `deadline`.
+    Assigned,
+    /// Committed; verifiers are drawn at the end of the next block.
+    Committed,
+    /// Drawn verifiers commit until `commit_deadline`.
+    Verifying,
+    /// Runner and verifiers reveal until `reveal_deadline`.
+    Revealing,
+    Completed,
+    CompletedUnverified,
+    Rejected,
+    Expired,
+    Cancelled,
+}
+
+impl ExecutionStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Completed
+                | ExecutionStatus::CompletedUnverified
+                | ExecutionStatus::Rejected
+                | ExecutionStatus::Expired
+                | ExecutionStatus::Cancelled
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifierSlot {
+    pub runner: Hash,
+    pub owner: Address,
+    /// Stake at the draw: what the verifier's vote weighs.
+    pub stake: Amount,
+    pub commitment: Option<Hash>,
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: Hash,
+    pub service: Hash,
+    pub task: String,
+    pub inputs: Vec<u8>,
+    pub payer: Payer,
+    pub max_fee: Amount,
+    /// Tokens the execution still holds; paid out or refunded when it ends.
+    pub escrow: Amount,
+    pub verification: VerificationKind,
+    pub requested_at: u64,
+    pub named_runner: Option<Hash>,
+    pub runner: Option<Hash>,
+    pub runner_owner: Option<Address>,
+    pub assigned_at: Option<u64>,
+    /// The runner's deadline for its commitment (or trusted result).
+    pub deadline: Option<u64>,
+    pub commitment: Option<Hash>,
+    pub result: Option<TaskResult>,
+    pub verifiers: Vec<VerifierSlot>,
+    pub drawn_at: Option<u64>,
+    pub commit_deadline: Option<u64>,
+    pub reveal_deadline: Option<u64>,
+    pub status: ExecutionStatus,
+    pub settled_at: Option<u64>,
+    /// Fuel of the chain's own re-run, when a dispute needed one.
+    pub rerun_fuel: Option<u64>,
+}
+
+/// What stays of an execution after pruning: its final status stays queryable by id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionSummary {
+    pub id: Hash,
+    pub service: Hash,
+    pub status: ExecutionStatus,
+    pub settled_at: u64,
 }

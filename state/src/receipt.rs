@@ -48,6 +48,19 @@ pub enum ErrorCode {
     NotRunnerOwner = 34,
     RunnerNotActive = 35,
     InvalidRunnerParams = 36,
+    TaskNotFound = 40,
+    InvalidInputs = 41,
+    ExecutionNotFound = 42,
+    NotTheRunner = 43,
+    WrongPhase = 44,
+    DeadlinePassed = 45,
+    CommitmentMismatch = 46,
+    InvalidResult = 47,
+    NotADrawnVerifier = 48,
+    AlreadyCommitted = 49,
+    WrongVerdictKind = 50,
+    RunnerIneligible = 51,
+    WrongVerification = 52,
 }
 
 impl ErrorCode {

@@ -29,6 +29,12 @@ pub struct GasSchedule {
     pub publish_service: u64,
     pub register_runner: u64,
     pub unregister_runner: u64,
+    pub request_execution: u64,
+    pub commit_result: u64,
+    pub reveal_result: u64,
+    pub submit_result: u64,
+    pub commit_verdict: u64,
+    pub reveal_verdict: u64,
     /// Per byte of the transaction's canonical encoding.
     pub per_byte: u64,
     /// Per byte the transaction adds to the state for good (a service's definition and bundle).
@@ -45,6 +51,12 @@ impl Default for GasSchedule {
             publish_service: 50_000,
             register_runner: 20_000,
             unregister_runner: 10_000,
+            request_execution: 20_000,
+            commit_result: 5_000,
+            reveal_result: 5_000,
+            submit_result: 5_000,
+            commit_verdict: 5_000,
+            reveal_verdict: 5_000,
             per_byte: 10,
             per_stored_byte: 20,
         }
@@ -61,6 +73,12 @@ impl GasSchedule {
             PayloadKind::PublishService => self.publish_service,
             PayloadKind::RegisterRunner => self.register_runner,
             PayloadKind::UnregisterRunner => self.unregister_runner,
+            PayloadKind::RequestExecution => self.request_execution,
+            PayloadKind::CommitResult => self.commit_result,
+            PayloadKind::RevealResult => self.reveal_result,
+            PayloadKind::SubmitResult => self.submit_result,
+            PayloadKind::CommitVerdict => self.commit_verdict,
+            PayloadKind::RevealVerdict => self.reveal_verdict,
         }
     }
 }

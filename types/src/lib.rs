@@ -11,8 +11,10 @@ pub(crate) mod bytes;
 
 pub mod address;
 pub mod block;
+pub mod consensus;
 pub mod crypto;
 pub mod encoding;
+pub mod execution;
 pub mod genesis;
 pub mod hash;
 pub mod keyfile;

@@ -7,6 +7,7 @@
 use crate::address::Address;
 use crate::crypto::{Domain, PublicKey, SecretKey, Signature, SignatureError};
 use crate::encoding::{self, DecodeError};
+use crate::execution::{TaskResult, Verdict};
 use crate::hash::Hash;
 use crate::service::Bundle;
 use crate::vrf::VrfPublicKey;
@@ -66,6 +67,40 @@ pub enum Payload {
     UnregisterRunner {
         runner: Hash,
     },
+    /// Asks for a task to run on `inputs` (record bytes of the task's input schema), escrowing
+    /// `max_fee` at once; `runner` names a runner, else one is drawn.
+    RequestExecution {
+        service: Hash,
+        task: String,
+        inputs: Vec<u8>,
+        max_fee: Amount,
+        runner: Option<Hash>,
+    },
+    /// The assigned runner's commitment ([`crate::execution::result_commitment`]).
+    CommitResult {
+        execution: Hash,
+        commitment: Hash,
+    },
+    RevealResult {
+        execution: Hash,
+        result: TaskResult,
+        salt: Hash,
+    },
+    /// The plain result of a `trusted` task.
+    SubmitResult {
+        execution: Hash,
+        result: TaskResult,
+    },
+    /// A drawn verifier's commitment ([`crate::execution::verdict_commitment`]).
+    CommitVerdict {
+        execution: Hash,
+        commitment: Hash,
+    },
+    RevealVerdict {
+        execution: Hash,
+        verdict: Verdict,
+        salt: Hash,
+    },
 }
 
 /// The kinds of payload, for gas schedules, receipts and metrics.
@@ -79,6 +114,12 @@ pub enum PayloadKind {
     PublishService,
     RegisterRunner,
     UnregisterRunner,
+    RequestExecution,
+    CommitResult,
+    RevealResult,
+    SubmitResult,
+    CommitVerdict,
+    RevealVerdict,
 }
 
 impl Payload {
@@ -91,6 +132,12 @@ impl Payload {
             Payload::PublishService { .. } => PayloadKind::PublishService,
             Payload::RegisterRunner { .. } => PayloadKind::RegisterRunner,
             Payload::UnregisterRunner { .. } => PayloadKind::UnregisterRunner,
+            Payload::RequestExecution { .. } => PayloadKind::RequestExecution,
+            Payload::CommitResult { .. } => PayloadKind::CommitResult,
+            Payload::RevealResult { .. } => PayloadKind::RevealResult,
+            Payload::SubmitResult { .. } => PayloadKind::SubmitResult,
+            Payload::CommitVerdict { .. } => PayloadKind::CommitVerdict,
+            Payload::RevealVerdict { .. } => PayloadKind::RevealVerdict,
         }
     }
 }

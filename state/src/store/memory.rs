@@ -1,48 +1,64 @@
-//! The in-memory store, for tests and simulation.
+//! The in-memory store, for tests and simulation: the same tree as [`super::RocksStore`], its pages
+//! and values in maps.
 
 use super::proof::Proof;
-use super::tree::{self, EMPTY_ROOT};
-use super::{ChangeSet, Store, StoreError};
+use super::tree::{self, Page, PageKey, PageSource, Slot};
+use super::{ChangeSet, Store, StoreError, VersionedProof};
 use runnet_types::Hash;
-use std::collections::BTreeMap;
-use std::sync::{PoisonError, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
 
 #[derive(Default)]
 struct Inner {
     values: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Looked up by key only, never iterated.
+    pages: HashMap<PageKey, Arc<Page>>,
+    root: Slot,
     version: u64,
-    root: Hash,
 }
 
-/// A [`Store`] held in memory (BTreeMap-backed).
+impl PageSource for Inner {
+    fn page(&self, key: &PageKey) -> Result<Option<Arc<Page>>, StoreError> {
+        Ok(self.pages.get(key).cloned())
+    }
+}
+
+/// A [`Store`] held in memory: values in a `BTreeMap`, tree pages in a map by position.
 #[derive(Default)]
 pub struct MemStore {
     inner: RwLock<Inner>,
 }
 
 impl MemStore {
+    /// An empty store at version 0.
     pub fn new() -> MemStore {
         MemStore::default()
     }
 
-    fn leaves(values: &BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<(Hash, Hash)> {
-        let mut leaves: Vec<(Hash, Hash)> = values
-            .iter()
-            .map(|(k, v)| {
-                let path = tree::key_hash(k);
-                (path, tree::leaf_hash(&path, &tree::value_hash(v)))
-            })
-            .collect();
-        leaves.sort();
-        leaves
+    /// Number of keys with a value.
+    pub fn len(&self) -> usize {
+        self.read().values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().values.is_empty()
+    }
+
+    /// Number of stored tree pages (for tests and sizing).
+    pub fn page_count(&self) -> usize {
+        self.read().pages.len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A poisoned lock still holds a consistent state: a commit changes the maps only after
+        // everything that can fail has succeeded, and nothing in between panics.
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Store for MemStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        // A poisoned lock still holds a consistent state: commits swap in complete new state only.
-        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(inner.values.get(key).cloned())
+        Ok(self.read().values.get(key).cloned())
     }
 
     fn scan_prefix(
@@ -51,14 +67,18 @@ impl Store for MemStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        use std::ops::Bound;
+        let inner = self.read();
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
         Ok(inner
             .values
-            .range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .filter(|(k, _)| after.is_none_or(|a| k.as_slice() > a))
+            .range::<[u8], _>((start, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
             .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(key, value)| (key.clone(), value.clone()))
             .collect())
     }
 
@@ -70,78 +90,46 @@ impl Store for MemStore {
                 got: version,
             });
         }
-        let mut values = inner.values.clone();
-        for (key, value) in changes {
-            match value {
-                Some(value) => values.insert(key.clone(), value.clone()),
-                None => values.remove(key),
+        let hashed = tree::hashed_changes(changes)?;
+        let update = tree::update(&*inner, inner.root, &hashed)?;
+        // Nothing below fails: the commit is all or nothing.
+        for (key, page) in update.writes {
+            match page {
+                Some(page) => inner.pages.insert(key, page),
+                None => inner.pages.remove(&key),
             };
         }
-        let root = tree::root_of_sorted(&Self::leaves(&values), 0);
-        *inner = Inner {
-            values,
-            version,
-            root,
-        };
-        Ok(root)
+        for (key, value) in changes {
+            match value {
+                Some(value) => inner.values.insert(key.clone(), value.clone()),
+                None => inner.values.remove(key),
+            };
+        }
+        inner.root = update.root;
+        inner.version = version;
+        Ok(update.root.hash())
     }
 
     fn root(&self) -> Hash {
-        self.inner
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .root
+        self.read().root.hash()
     }
 
     fn version(&self) -> u64 {
-        self.inner
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .version
+        self.read().version
     }
 
     fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof), StoreError> {
-        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let leaves = Self::leaves(&inner.values);
-        let path = tree::key_hash(key);
-        let mut slice: &[(Hash, Hash)] = &leaves;
-        let mut siblings = Vec::new();
-        let mut depth = 0;
-        let other_leaf = loop {
-            match slice {
-                [] => break None,
-                [(p, _)] => {
-                    break if *p == path {
-                        None
-                    } else {
-                        inner
-                            .values
-                            .iter()
-                            .find(|(k, _)| tree::key_hash(k) == *p)
-                            .map(|(_, v)| (*p, tree::value_hash(v)))
-                    };
-                }
-                _ => {
-                    let split = slice.partition_point(|(p, _)| !tree::bit(p, depth));
-                    let (left, right) = slice.split_at(split);
-                    if tree::bit(&path, depth) {
-                        siblings.push(tree::root_of_sorted(left, depth + 1));
-                        slice = right;
-                    } else {
-                        siblings.push(tree::root_of_sorted(right, depth + 1));
-                        slice = left;
-                    }
-                    depth += 1;
-                }
-            }
-        };
-        let _ = EMPTY_ROOT;
-        Ok((
-            inner.values.get(key).cloned(),
-            Proof {
-                siblings,
-                other_leaf,
-            },
-        ))
+        let proved = self.prove_versioned(key)?;
+        Ok((proved.value, proved.proof))
+    }
+
+    fn prove_versioned(&self, key: &[u8]) -> Result<VersionedProof, StoreError> {
+        let inner = self.read();
+        Ok(VersionedProof {
+            version: inner.version,
+            root: inner.root.hash(),
+            value: inner.values.get(key).cloned(),
+            proof: tree::prove(&*inner, inner.root, &tree::key_hash(key))?,
+        })
     }
 }

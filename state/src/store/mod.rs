@@ -11,6 +11,9 @@ pub mod proof;
 pub mod rocks;
 pub mod tree;
 
+#[cfg(test)]
+mod tests;
+
 pub use memory::MemStore;
 pub use proof::{Proof, ProofError};
 pub use rocks::RocksStore;
@@ -59,4 +62,27 @@ pub trait Store: Send + Sync {
 
     /// The value of `key` in the last committed version, with a proof against [`Store::root`].
     fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof), StoreError>;
+
+    /// As [`Store::prove`], with the version and root the proof is against, all of one version
+    /// even while another thread commits (both stores override this; the default is only as
+    /// consistent as its three separate calls).
+    fn prove_versioned(&self, key: &[u8]) -> Result<VersionedProof, StoreError> {
+        let (version, root) = (self.version(), self.root());
+        let (value, proof) = self.prove(key)?;
+        Ok(VersionedProof {
+            version,
+            root,
+            value,
+            proof,
+        })
+    }
+}
+
+/// A value (or its absence) with its proof, and the version and root the proof checks against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionedProof {
+    pub version: u64,
+    pub root: Hash,
+    pub value: Option<Vec<u8>>,
+    pub proof: Proof,
 }

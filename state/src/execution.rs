@@ -1,0 +1,885 @@
+//! The execution lifecycle (ECONOMY.md): request with escrow, assignment, commit and reveal,
+//! the verifier draw, settlement for each verification kind (with the chain's own re-run of a
+//! disputed WebAssembly task), payouts, slashes, expiry and pruning.
+//!
+//! Every deadline and window is an entry in the queue by height ([`keys::queue_entry`]), so the end
+//! of a block touches only what is due, never all executions.
+
+use crate::draw::draw;
+use crate::executor::{ApplyError, BlockRun};
+use crate::keys::{self, QueueKind};
+use crate::objects::{
+    Execution, ExecutionStatus, ExecutionSummary, Payer, Runner, RunnerStatus, Service,
+    VerificationKind, VerifierSlot,
+};
+use crate::receipt::{ErrorCode, fail};
+use crate::store::StoreError;
+use runnet_types::execution::{TaskResult, Verdict, result_commitment, verdict_commitment};
+use runnet_types::genesis::BPS;
+use runnet_types::service::{ServiceDefinition, TaskDefinition, Verification};
+use runnet_types::{Address, Amount, Hash};
+
+type Applied = Result<(), ApplyError>;
+
+fn corrupt(what: impl Into<String>) -> ApplyError {
+    ApplyError::Fatal(StoreError::Corrupt(what.into()).into())
+}
+
+/// `amount * bps / 10_000`, rounding down, in a wider integer.
+pub(crate) fn share(amount: Amount, bps: u64) -> Amount {
+    (u128::from(amount) * u128::from(bps) / u128::from(BPS)) as Amount
+}
+
+/// A runner's price for an execution: per call, plus per KiB of inputs and outputs together.
+pub(crate) fn price(runner: &Runner, input_bytes: usize, output_bytes: usize) -> u128 {
+    let kib = (input_bytes as u128 + output_bytes as u128).div_ceil(1024);
+    u128::from(runner.price_per_call) + u128::from(runner.price_per_kib) * kib
+}
+
+impl BlockRun<'_> {
+    pub(crate) fn load_service(&self, id: &Hash) -> Result<Option<(Service, ServiceDefinition)>, ApplyError> {
+        let Some(service) = self.overlay.get::<Service>(&keys::service(id))? else {
+            return Ok(None);
+        };
+        // Stored definitions were validated at publish; parse without the size limit of new ones.
+        let definition: ServiceDefinition = serde_json::from_slice(&service.definition)
+            .map_err(|e| corrupt(format!("stored definition of {id}: {e}")))?;
+        Ok(Some((service, definition)))
+    }
+
+    fn load_execution(&self, id: &Hash) -> Result<Execution, ApplyError> {
+        match self.overlay.get::<Execution>(&keys::execution(id))? {
+            Some(e) => Ok(e),
+            None => fail(ErrorCode::ExecutionNotFound, format!("no execution {id}"))?,
+        }
+    }
+
+    fn save_execution(&mut self, execution: &Execution) {
+        self.overlay.put(keys::execution(&execution.id), execution);
+    }
+
+    pub(crate) fn load_runner(&self, id: &Hash) -> Result<Option<Runner>, ApplyError> {
+        Ok(self.overlay.get::<Runner>(&keys::runner(id))?)
+    }
+
+    fn save_runner(&mut self, runner: &Runner) {
+        self.overlay.put(keys::runner(&runner.id), runner);
+    }
+
+    fn queue(&mut self, height: u64, kind: QueueKind, id: &Hash) {
+        self.overlay.put(keys::queue_entry(height, kind, id), &());
+    }
+
+    fn unqueue(&mut self, height: u64, kind: QueueKind, id: &Hash) {
+        self.overlay.delete(keys::queue_entry(height, kind, id));
+    }
+
+    fn verifier_count(&self, verification: VerificationKind) -> u64 {
+        match verification {
+            VerificationKind::Trusted => 0,
+            _ => u64::from(self.params.verifiers_per_execution),
+        }
+    }
+
+    /// What an execution must escrow with this runner: its price at the task's maximum output,
+    /// plus a fee for each verifier the task will draw.
+    fn needed_escrow(&self, runner: &Runner, execution: &Execution, task_max_output: u32) -> u128 {
+        price(runner, execution.inputs.len(), task_max_output as usize)
+            + u128::from(self.params.verifier_fee)
+                * u128::from(self.verifier_count(execution.verification))
+    }
+
+    /// Active, staked enough, and below its maximum of open executions.
+    fn eligible(&self, runner: &Runner) -> bool {
+        runner.status == RunnerStatus::Active
+            && runner.stake >= self.params.min_runner_stake
+            && runner.open_executions < runner.max_open
+    }
+
+    /// The runners of a service, in id order.
+    fn runners_of(&self, service: &Hash) -> Result<Vec<Runner>, ApplyError> {
+        let prefix = keys::service_runners_prefix(service);
+        let mut runners = Vec::new();
+        for (key, _) in self.overlay.scan(&prefix)? {
+            let id = Hash::from_slice(&key[prefix.len()..])
+                .ok_or_else(|| corrupt("service runner index key"))?;
+            if let Some(runner) = self.load_runner(&id)? {
+                runners.push(runner);
+            }
+        }
+        Ok(runners)
+    }
+
+    fn current_seed(&self) -> Result<Hash, ApplyError> {
+        Ok(self
+            .overlay
+            .get(&keys::meta(keys::meta_names::SEED))?
+            .unwrap_or(Hash::ZERO))
+    }
+
+    fn task_of(definition: &ServiceDefinition, key: &str) -> Result<TaskDefinition, ApplyError> {
+        match definition.task(key) {
+            Some(t) => Ok(t.clone()),
+            None => Err(corrupt(format!("task {key} vanished from its service"))),
+        }
+    }
+
+    // ---- transactions -------------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn request_execution(
+        &mut self,
+        sender: &Address,
+        id: Hash,
+        service_id: &Hash,
+        task_key: &str,
+        inputs: &[u8],
+        max_fee: Amount,
+        named_runner: Option<Hash>,
+    ) -> Applied {
+        if max_fee == 0 {
+            return fail(ErrorCode::ZeroAmount, "max_fee of 0")?;
+        }
+        let Some((service, definition)) = self.load_service(service_id)? else {
+            return fail(ErrorCode::ServiceNotFound, format!("no service {service_id}"))?;
+        };
+        let Some(task) = definition.task(task_key).cloned() else {
+            return fail(ErrorCode::TaskNotFound, format!("service has no task '{task_key}'"))?;
+        };
+        if let Err(e) = task.inputs.check_bytes(inputs) {
+            return fail(ErrorCode::InvalidInputs, e.to_string())?;
+        }
+        let verification = match (&task.verification, service.wasm) {
+            (Verification::Trusted, _) => VerificationKind::Trusted,
+            (Verification::PublicEffect { .. }, _) => VerificationKind::PublicEffect,
+            (Verification::Deterministic, true) => VerificationKind::WasmRerun,
+            (Verification::Deterministic, false) => VerificationKind::ExternalRerun,
+        };
+        let execution = Execution {
+            id,
+            service: *service_id,
+            task: task_key.to_string(),
+            inputs: inputs.to_vec(),
+            payer: Payer::Account(*sender),
+            max_fee,
+            escrow: max_fee,
+            verification,
+            requested_at: self.height,
+            named_runner,
+            runner: None,
+            runner_owner: None,
+            assigned_at: None,
+            deadline: None,
+            commitment: None,
+            result: None,
+            verifiers: Vec::new(),
+            drawn_at: None,
+            commit_deadline: None,
+            reveal_deadline: None,
+            status: ExecutionStatus::Requested,
+            settled_at: None,
+            rerun_fuel: None,
+        };
+        // A named runner that cannot take the work now is refused at once, so the requester
+        // learns it; at assignment it is checked again ("if it is still eligible").
+        if let Some(named) = named_runner {
+            let runner = self.load_runner(&named)?;
+            let fits = runner.as_ref().is_some_and(|r| {
+                r.service == *service_id
+                    && self.eligible(r)
+                    && self.needed_escrow(r, &execution, task.max_output_bytes) <= u128::from(max_fee)
+            });
+            if !fits {
+                return fail(
+                    ErrorCode::RunnerIneligible,
+                    format!("runner {named} is not an active runner of this service with room and a price within max_fee"),
+                )?;
+            }
+        }
+        if self.overlay.get_raw(&keys::execution(&id))?.is_some() {
+            return Err(corrupt(format!("execution id {id} reused")));
+        }
+        self.debit(sender, max_fee, "max_fee escrow")?;
+        self.save_execution(&execution);
+        self.queue(self.height + 1, QueueKind::Assign, &id);
+        Ok(())
+    }
+
+    /// The sender's runner for an execution's service.
+    fn sender_runner(&self, sender: &Address, execution: &Execution) -> Hash {
+        crate::objects::runner_id(&execution.service, sender)
+    }
+
+    pub(crate) fn commit_result(&mut self, sender: &Address, id: &Hash, commitment: Hash) -> Applied {
+        let mut execution = self.load_execution(id)?;
+        self.check_runner(sender, &execution)?;
+        if execution.verification == VerificationKind::Trusted {
+            return fail(ErrorCode::WrongVerification, "a trusted task takes SubmitResult")?;
+        }
+        if execution.status != ExecutionStatus::Assigned {
+            return fail(ErrorCode::WrongPhase, format!("execution is {:?}", execution.status))?;
+        }
+        let deadline = execution.deadline.unwrap_or(0);
+        execution.commitment = Some(commitment);
+        execution.status = ExecutionStatus::Committed;
+        self.unqueue(deadline, QueueKind::Expire, id);
+        self.queue(self.height + 1, QueueKind::DrawVerifiers, id);
+        self.save_execution(&execution);
+        Ok(())
+    }
+
+    fn check_runner(&self, sender: &Address, execution: &Execution) -> Applied {
+        if execution.runner_owner != Some(*sender) {
+            return fail(ErrorCode::NotTheRunner, "only the assigned runner's owner may do this")?;
+        }
+        Ok(())
+    }
+
+    /// Output bytes must be a record of the task's output schema; both kinds within the size cap.
+    fn check_result(&self, execution: &Execution, result: &TaskResult) -> Applied {
+        let Some((_, definition)) = self.load_service(&execution.service)? else {
+            return Err(corrupt("execution of a missing service"));
+        };
+        let task = Self::task_of(&definition, &execution.task)?;
+        if result.len() > task.max_output_bytes as usize {
+            return fail(
+                ErrorCode::InvalidResult,
+                format!("result of {} bytes exceeds max_output_bytes {}", result.len(), task.max_output_bytes),
+            )?;
+        }
+        if let TaskResult::Output(bytes) = result
+            && let Err(e) = task.outputs.check_bytes(bytes)
+        {
+            return fail(ErrorCode::InvalidResult, format!("outputs: {e}"))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn reveal_result(
+        &mut self,
+        sender: &Address,
+        id: &Hash,
+        result: TaskResult,
+        salt: &Hash,
+    ) -> Applied {
+        let mut execution = self.load_execution(id)?;
+        self.check_runner(sender, &execution)?;
+        self.check_reveal_window(&execution)?;
+        if execution.result.is_some() {
+            return fail(ErrorCode::WrongPhase, "already revealed")?;
+        }
+        if execution.commitment != Some(result_commitment(&result, salt, sender)) {
+            return fail(ErrorCode::CommitmentMismatch, "reveal does not match the commitment")?;
+        }
+        self.check_result(&execution, &result)?;
+        execution.result = Some(result);
+        self.settle_early_if_all_revealed(&mut execution);
+        self.save_execution(&execution);
+        Ok(())
+    }
+
+    fn check_reveal_window(&self, execution: &Execution) -> Applied {
+        if execution.status != ExecutionStatus::Revealing {
+            return fail(
+                ErrorCode::WrongPhase,
+                format!("execution is {:?}, not revealing", execution.status),
+            )?;
+        }
+        if execution.reveal_deadline.is_some_and(|d| self.height > d) {
+            return fail(ErrorCode::DeadlinePassed, "the reveal window has closed")?;
+        }
+        Ok(())
+    }
+
+    /// Settle at the end of this block once the runner and every verifier who committed revealed.
+    fn settle_early_if_all_revealed(&mut self, execution: &mut Execution) {
+        let all = execution.result.is_some()
+            && execution
+                .verifiers
+                .iter()
+                .all(|v| v.commitment.is_none() || v.verdict.is_some());
+        if let (true, Some(deadline)) = (all, execution.reveal_deadline)
+            && deadline > self.height
+        {
+            self.unqueue(deadline, QueueKind::Settle, &execution.id);
+            self.queue(self.height, QueueKind::Settle, &execution.id);
+            execution.reveal_deadline = Some(self.height);
+        }
+    }
+
+    pub(crate) fn submit_result(&mut self, sender: &Address, id: &Hash, result: TaskResult) -> Applied {
+        let mut execution = self.load_execution(id)?;
+        self.check_runner(sender, &execution)?;
+        if execution.verification != VerificationKind::Trusted {
+            return fail(ErrorCode::WrongVerification, "only trusted tasks take SubmitResult")?;
+        }
+        if execution.status != ExecutionStatus::Assigned {
+            return fail(ErrorCode::WrongPhase, format!("execution is {:?}", execution.status))?;
+        }
+        self.check_result(&execution, &result)?;
+        let deadline = execution.deadline.unwrap_or(0);
+        self.unqueue(deadline, QueueKind::Expire, id);
+        execution.result = Some(result);
+        self.complete(&mut execution, ExecutionStatus::Completed, &[])?;
+        self.save_execution(&execution);
+        Ok(())
+    }
+
+    fn verifier_index(&self, sender: &Address, execution: &Execution) -> Result<usize, ApplyError> {
+        let runner = self.sender_runner(sender, execution);
+        match execution.verifiers.iter().position(|v| v.runner == runner) {
+            Some(i) => Ok(i),
+            None => fail(ErrorCode::NotADrawnVerifier, "the sender's runner was not drawn to verify this execution")?,
+        }
+    }
+
+    pub(crate) fn commit_verdict(&mut self, sender: &Address, id: &Hash, commitment: Hash) -> Applied {
+        let mut execution = self.load_execution(id)?;
+        let i = self.verifier_index(sender, &execution)?;
+        if execution.status != ExecutionStatus::Verifying {
+            return fail(ErrorCode::WrongPhase, format!("execution is {:?}, not verifying", execution.status))?;
+        }
+        if execution.verifiers[i].commitment.is_some() {
+            return fail(ErrorCode::AlreadyCommitted, "this verifier already committed")?;
+        }
+        execution.verifiers[i].commitment = Some(commitment);
+        if execution.verifiers.iter().all(|v| v.commitment.is_some()) {
+            let close = execution.commit_deadline.unwrap_or(self.height);
+            self.unqueue(close, QueueKind::CloseCommits, id);
+            self.open_reveals(&mut execution, self.height);
+        }
+        self.save_execution(&execution);
+        Ok(())
+    }
+
+    pub(crate) fn reveal_verdict(
+        &mut self,
+        sender: &Address,
+        id: &Hash,
+        verdict: Verdict,
+        salt: &Hash,
+    ) -> Applied {
+        let mut execution = self.load_execution(id)?;
+        let i = self.verifier_index(sender, &execution)?;
+        self.check_reveal_window(&execution)?;
+        let slot = &execution.verifiers[i];
+        if slot.verdict.is_some() {
+            return fail(ErrorCode::WrongPhase, "already revealed")?;
+        }
+        let kind_ok = matches!(
+            (&verdict, execution.verification),
+            (Verdict::Rerun(_), VerificationKind::WasmRerun | VerificationKind::ExternalRerun)
+                | (Verdict::Check { .. }, VerificationKind::PublicEffect)
+        );
+        if !kind_ok {
+            return fail(ErrorCode::WrongVerdictKind, "re-run outputs for deterministic tasks, a check verdict for public_effect")?;
+        }
+        if slot.commitment != Some(verdict_commitment(&verdict, salt, sender)) {
+            return fail(ErrorCode::CommitmentMismatch, "reveal does not match the commitment")?;
+        }
+        execution.verifiers[i].verdict = Some(verdict);
+        self.settle_early_if_all_revealed(&mut execution);
+        self.save_execution(&execution);
+        Ok(())
+    }
+
+    fn open_reveals(&mut self, execution: &mut Execution, opened_at: u64) {
+        let deadline = opened_at + self.params.reveal_window;
+        execution.status = ExecutionStatus::Revealing;
+        execution.reveal_deadline = Some(deadline);
+        self.queue(deadline, QueueKind::Settle, &execution.id);
+    }
+
+    // ---- end of block -------------------------------------------------------------------
+
+    /// Step 1: assignments and verifier draws due now, in execution id order.
+    pub(crate) fn run_draws(&mut self) -> Applied {
+        let mut due = self.due(&[QueueKind::Assign, QueueKind::DrawVerifiers])?;
+        due.sort_by_key(|(id, kind)| (*id, *kind));
+        for (id, kind) in due {
+            self.unqueue(self.height, kind, &id);
+            let mut execution = match self.overlay.get::<Execution>(&keys::execution(&id))? {
+                Some(e) => e,
+                None => return Err(corrupt(format!("queued execution {id} missing"))),
+            };
+            match kind {
+                QueueKind::Assign => self.assign(&mut execution)?,
+                _ => self.draw_verifiers(&mut execution)?,
+            }
+            self.save_execution(&execution);
+        }
+        Ok(())
+    }
+
+    /// Step 2: expiries and settlements whose window closes now, by (deadline, execution id).
+    pub(crate) fn run_deadlines(&mut self) -> Applied {
+        let mut due = self.due(&[QueueKind::Expire, QueueKind::CloseCommits, QueueKind::Settle])?;
+        due.sort_by_key(|(id, kind)| (*id, *kind));
+        for (id, kind) in due {
+            self.unqueue(self.height, kind, &id);
+            let mut execution = match self.overlay.get::<Execution>(&keys::execution(&id))? {
+                Some(e) => e,
+                None => return Err(corrupt(format!("queued execution {id} missing"))),
+            };
+            match kind {
+                QueueKind::Expire if execution.status == ExecutionStatus::Assigned => {
+                    self.expire(&mut execution, &[])?
+                }
+                QueueKind::CloseCommits if execution.status == ExecutionStatus::Verifying => {
+                    self.open_reveals(&mut execution, self.height)
+                }
+                QueueKind::Settle if execution.status == ExecutionStatus::Revealing => {
+                    self.settle(&mut execution)?
+                }
+                // The event already happened another way (a commit before the deadline).
+                _ => continue,
+            }
+            self.save_execution(&execution);
+        }
+        Ok(())
+    }
+
+    /// Step 5: finished executions past their retention shrink to a summary.
+    pub(crate) fn run_pruning(&mut self) -> Applied {
+        for (id, kind) in self.due(&[QueueKind::Prune])? {
+            self.unqueue(self.height, kind, &id);
+            let key = keys::execution(&id);
+            if let Some(execution) = self.overlay.get::<Execution>(&key)? {
+                self.overlay.put(
+                    keys::execution_summary(&id),
+                    &ExecutionSummary {
+                        id,
+                        service: execution.service,
+                        status: execution.status,
+                        settled_at: execution.settled_at.unwrap_or(self.height),
+                    },
+                );
+                self.overlay.delete(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn due(&self, kinds: &[QueueKind]) -> Result<Vec<(Hash, QueueKind)>, ApplyError> {
+        let prefix = keys::queue_at(self.height);
+        let mut out = Vec::new();
+        for (key, _) in self.overlay.scan(&prefix)? {
+            let rest = &key[prefix.len()..];
+            let (Some(kind), Some(id)) = (
+                rest.first().and_then(|b| QueueKind::from_byte(*b)),
+                rest.get(1..).and_then(Hash::from_slice),
+            ) else {
+                return Err(corrupt("queue key"));
+            };
+            if kinds.contains(&kind) {
+                out.push((id, kind));
+            }
+        }
+        Ok(out)
+    }
+
+    fn assign(&mut self, execution: &mut Execution) -> Applied {
+        let Some((_, definition)) = self.load_service(&execution.service)? else {
+            return Err(corrupt("execution of a missing service"));
+        };
+        let task = Self::task_of(&definition, &execution.task)?;
+        let max_fee = u128::from(execution.max_fee);
+        let fits = |run: &Self, r: &Runner| {
+            run.eligible(r) && run.needed_escrow(r, execution, task.max_output_bytes) <= max_fee
+        };
+        let mut chosen = None;
+        if let Some(named) = execution.named_runner
+            && let Some(runner) = self.load_runner(&named)?
+            && runner.service == execution.service
+            && fits(self, &runner)
+        {
+            chosen = Some(runner);
+        }
+        if chosen.is_none() {
+            let runners: Vec<Runner> = self
+                .runners_of(&execution.service)?
+                .into_iter()
+                .filter(|r| fits(self, r))
+                .collect();
+            let candidates: Vec<(Hash, u64)> = runners.iter().map(|r| (r.id, r.stake)).collect();
+            let seed = self.current_seed()?;
+            if let Some(id) = draw(&seed, "runner", &execution.id, &candidates, 1).first() {
+                chosen = runners.into_iter().find(|r| r.id == *id);
+            }
+        }
+        let Some(mut runner) = chosen else {
+            // Nobody can take it: the whole max_fee goes back.
+            self.refund(execution, execution.escrow)?;
+            self.finish(execution, ExecutionStatus::Cancelled);
+            return Ok(());
+        };
+        // needed <= max_fee, checked by `fits`.
+        let needed = self.needed_escrow(&runner, execution, task.max_output_bytes) as Amount;
+        self.refund(execution, execution.escrow - needed)?;
+        runner.open_executions += 1;
+        runner.open_duties += 1;
+        self.save_runner(&runner);
+        let deadline = self.height + task.timeout_blocks;
+        execution.runner = Some(runner.id);
+        execution.runner_owner = Some(runner.owner);
+        execution.assigned_at = Some(self.height);
+        execution.deadline = Some(deadline);
+        execution.status = ExecutionStatus::Assigned;
+        self.queue(deadline, QueueKind::Expire, &execution.id);
+        Ok(())
+    }
+
+    fn draw_verifiers(&mut self, execution: &mut Execution) -> Applied {
+        let runners: Vec<Runner> = self
+            .runners_of(&execution.service)?
+            .into_iter()
+            .filter(|r| Some(r.id) != execution.runner && self.eligible(r))
+            .collect();
+        let candidates: Vec<(Hash, u64)> = runners.iter().map(|r| (r.id, r.stake)).collect();
+        let seed = self.current_seed()?;
+        let count = self.params.verifiers_per_execution as usize;
+        let picked = draw(&seed, "verifier", &execution.id, &candidates, count);
+        let mut slots = Vec::with_capacity(picked.len());
+        for id in picked {
+            let Some(mut runner) = runners.iter().find(|r| r.id == id).cloned() else {
+                return Err(corrupt("drawn runner vanished"));
+            };
+            runner.open_duties += 1;
+            self.save_runner(&runner);
+            slots.push(VerifierSlot {
+                runner: runner.id,
+                owner: runner.owner,
+                stake: runner.stake,
+                commitment: None,
+                verdict: None,
+            });
+        }
+        // Slots in id order: the order of payouts "as far as the slash goes".
+        slots.sort_by_key(|s| s.runner);
+        execution.verifiers = slots;
+        execution.drawn_at = Some(self.height);
+        if execution.verifiers.is_empty() {
+            // Nobody to wait for: the runner reveals at once and the execution ends unverified.
+            self.open_reveals(execution, self.height);
+        } else {
+            let close = self.height + self.params.commit_window;
+            execution.commit_deadline = Some(close);
+            execution.status = ExecutionStatus::Verifying;
+            self.queue(close, QueueKind::CloseCommits, &execution.id);
+        }
+        Ok(())
+    }
+
+    /// The reveal window closed (or all revealed): decide, pay, slash.
+    fn settle(&mut self, execution: &mut Execution) -> Applied {
+        let revealed: Vec<usize> = (0..execution.verifiers.len())
+            .filter(|i| execution.verifiers[*i].verdict.is_some())
+            .collect();
+        let Some(result) = execution.result.clone() else {
+            // The runner never revealed validly: a missed deadline; verifiers who revealed are paid.
+            return self.expire(execution, &revealed);
+        };
+        match execution.verification {
+            VerificationKind::WasmRerun => self.settle_wasm(execution, &result, &revealed),
+            VerificationKind::ExternalRerun | VerificationKind::PublicEffect => {
+                self.settle_by_stake(execution, &result)
+            }
+            // Trusted executions complete on SubmitResult and never reach a reveal window.
+            VerificationKind::Trusted => Err(corrupt("trusted execution in a reveal window")),
+        }
+    }
+
+    fn settle_wasm(&mut self, execution: &mut Execution, result: &TaskResult, revealed: &[usize]) -> Applied {
+        let rerun_of = |slot: &VerifierSlot| match &slot.verdict {
+            Some(Verdict::Rerun(r)) => Some(r.clone()),
+            _ => None,
+        };
+        if revealed.is_empty() {
+            return self.complete(execution, ExecutionStatus::CompletedUnverified, &[]);
+        }
+        let agree: Vec<usize> = revealed
+            .iter()
+            .copied()
+            .filter(|i| rerun_of(&execution.verifiers[*i]).as_ref() == Some(result))
+            .collect();
+        if agree.len() == revealed.len() {
+            return self.complete(execution, ExecutionStatus::Completed, &agree);
+        }
+        // A dispute: the chain runs the task itself and its result is the truth.
+        let (truth, fuel) = self.rerun(execution)?;
+        execution.rerun_fuel = Some(fuel);
+        let fuel_cost = fuel.saturating_mul(self.params.fuel_price).div_ceil(1000);
+        let right: Vec<usize> = revealed
+            .iter()
+            .copied()
+            .filter(|i| rerun_of(&execution.verifiers[*i]).as_ref() == Some(&truth))
+            .collect();
+        let wrong_verifiers: Vec<usize> = revealed.iter().copied().filter(|i| !right.contains(i)).collect();
+        let runner_wrong = *result != truth;
+        // Wrong parties in id order, with their slashes.
+        let mut wrong: Vec<(Hash, u64)> = wrong_verifiers
+            .iter()
+            .map(|i| (execution.verifiers[*i].runner, self.params.verifier_fault_slash))
+            .collect();
+        if runner_wrong && let Some(runner) = execution.runner {
+            wrong.push((runner, self.params.wrong_result_slash));
+        }
+        wrong.sort_by_key(|(id, _)| *id);
+        let mut pools = Vec::with_capacity(wrong.len());
+        for (id, bps) in &wrong {
+            pools.push((*id, self.slash(id, *bps)?));
+        }
+        // The re-run's fuel: equal parts of the wrong parties' slashes, remainder from the lowest id.
+        if !pools.is_empty() && fuel_cost > 0 {
+            let n = pools.len() as u64;
+            let (each, mut extra) = (fuel_cost / n, fuel_cost % n);
+            let mut to_proposer = 0;
+            for (_, pool) in pools.iter_mut() {
+                let owed = each + u64::from(extra > 0);
+                extra = extra.saturating_sub(1);
+                let paid = owed.min(*pool);
+                *pool -= paid;
+                to_proposer += paid;
+            }
+            let proposer = self.proposer;
+            self.credit_existing(&proposer, to_proposer)?;
+        }
+        if runner_wrong {
+            // Agreeing verifiers are paid from the runner's slash, in id order, as far as it goes.
+            let runner = execution.runner.unwrap_or(Hash::ZERO);
+            let mut pool = pools.iter().find(|(id, _)| *id == runner).map_or(0, |(_, p)| *p);
+            for i in &right {
+                let fee = self.params.verifier_fee.min(pool);
+                pool -= fee;
+                let owner = execution.verifiers[*i].owner;
+                self.credit_existing(&owner, fee)?;
+            }
+            for (id, rest) in pools.iter_mut() {
+                if *id == runner {
+                    *rest = pool;
+                }
+            }
+            let total: Amount = pools.iter().map(|(_, p)| p).sum();
+            self.burn(total)?;
+            let escrow = execution.escrow;
+            self.refund(execution, escrow)?;
+            self.slash_absent(execution)?;
+            self.finish(execution, ExecutionStatus::Rejected);
+            self.release_duties(execution)?;
+            Ok(())
+        } else {
+            let total: Amount = pools.iter().map(|(_, p)| p).sum();
+            self.burn(total)?;
+            self.complete(execution, ExecutionStatus::Completed, &right)
+        }
+    }
+
+    /// The chain's own run of a task: its output is the truth of a dispute.
+    fn rerun(&self, execution: &Execution) -> Result<(TaskResult, u64), ApplyError> {
+        let Some((service, definition)) = self.load_service(&execution.service)? else {
+            return Err(corrupt("execution of a missing service"));
+        };
+        let task = Self::task_of(&definition, &execution.task)?;
+        let module = self
+            .overlay
+            .get_raw(&keys::bundle(&service.bundle_digest))?
+            .ok_or_else(|| corrupt("bundle of a WebAssembly service missing"))?;
+        Ok(crate::bundle::run_task(
+            self.vm,
+            &module,
+            &execution.task,
+            &execution.inputs,
+            self.params.max_task_fuel,
+            task.max_output_bytes as usize,
+        )?)
+    }
+
+    /// External deterministic and public_effect tasks: the drawn stake votes.
+    fn settle_by_stake(&mut self, execution: &mut Execution, result: &TaskResult) -> Applied {
+        let drawn: u128 = execution.verifiers.iter().map(|v| u128::from(v.stake)).sum();
+        let (mut valid, mut invalid) = (Vec::new(), Vec::new());
+        for (i, slot) in execution.verifiers.iter().enumerate() {
+            match &slot.verdict {
+                Some(Verdict::Check { valid: true }) => valid.push(i),
+                Some(Verdict::Check { valid: false }) => invalid.push(i),
+                Some(Verdict::Rerun(r)) if r == result => valid.push(i),
+                Some(Verdict::Rerun(_)) => invalid.push(i),
+                None => {}
+            }
+        }
+        let stake_of = |ids: &[usize]| -> u128 {
+            ids.iter().map(|i| u128::from(execution.verifiers[*i].stake)).sum()
+        };
+        let more_than_two_thirds = |stake: u128| drawn > 0 && 3 * stake > 2 * drawn;
+        if invalid.len() >= 3 && more_than_two_thirds(stake_of(&invalid)) {
+            let runner = execution.runner.unwrap_or(Hash::ZERO);
+            let mut pool = self.slash(&runner, self.params.wrong_result_slash)?;
+            for i in &invalid {
+                let fee = self.params.verifier_fee.min(pool);
+                pool -= fee;
+                let owner = execution.verifiers[*i].owner;
+                self.credit_existing(&owner, fee)?;
+            }
+            self.burn(pool)?;
+            for i in &valid {
+                let id = execution.verifiers[*i].runner;
+                let slashed = self.slash(&id, self.params.verifier_fault_slash)?;
+                self.burn(slashed)?;
+            }
+            let escrow = execution.escrow;
+            self.refund(execution, escrow)?;
+            self.slash_absent(execution)?;
+            self.finish(execution, ExecutionStatus::Rejected);
+            self.release_duties(execution)
+        } else if more_than_two_thirds(stake_of(&valid)) {
+            for i in &invalid {
+                let id = execution.verifiers[*i].runner;
+                let slashed = self.slash(&id, self.params.verifier_fault_slash)?;
+                self.burn(slashed)?;
+            }
+            self.complete(execution, ExecutionStatus::Completed, &valid)
+        } else {
+            // No verdict carries: nobody is slashed for the outcome; those who said valid agreed
+            // with completing it.
+            self.complete(execution, ExecutionStatus::CompletedUnverified, &valid)
+        }
+    }
+
+    /// Completion: the runner and the service owner share the price at the actual output size,
+    /// agreeing verifiers get their fee, the payer gets the rest back.
+    fn complete(&mut self, execution: &mut Execution, status: ExecutionStatus, agreeing: &[usize]) -> Applied {
+        let runner_id = execution.runner.ok_or_else(|| corrupt("completed without a runner"))?;
+        let runner = self.load_runner(&runner_id)?.ok_or_else(|| corrupt("runner missing"))?;
+        let Some((service, _)) = self.load_service(&execution.service)? else {
+            return Err(corrupt("execution of a missing service"));
+        };
+        let price = match &execution.result {
+            Some(TaskResult::Output(bytes)) => price(&runner, execution.inputs.len(), bytes.len()),
+            // An upheld error pays only the price per call.
+            _ => u128::from(runner.price_per_call),
+        };
+        let mut escrow = execution.escrow;
+        // The escrow was sized for the largest output; a smaller one costs no more.
+        let price = price.min(u128::from(escrow)) as Amount;
+        let developer = share(price, self.params.developer_share);
+        let to_runner = price - developer;
+        escrow -= price;
+        self.credit_existing(&runner.owner, to_runner)?;
+        self.credit_existing(&service.owner, developer)?;
+        for i in agreeing {
+            let fee = self.params.verifier_fee.min(escrow);
+            escrow -= fee;
+            let owner = execution.verifiers[*i].owner;
+            self.credit_existing(&owner, fee)?;
+        }
+        execution.escrow = escrow;
+        self.refund(execution, escrow)?;
+        self.slash_absent(execution)?;
+        self.finish(execution, status);
+        self.release_duties(execution)
+    }
+
+    /// No commitment by the deadline, or no valid reveal: the runner pays, the payer is refunded,
+    /// verifiers who revealed are paid from the escrow.
+    fn expire(&mut self, execution: &mut Execution, revealed: &[usize]) -> Applied {
+        if let Some(runner) = execution.runner {
+            let slashed = self.slash(&runner, self.params.missed_deadline_slash)?;
+            self.burn(slashed)?;
+        }
+        let mut escrow = execution.escrow;
+        for i in revealed {
+            let fee = self.params.verifier_fee.min(escrow);
+            escrow -= fee;
+            let owner = execution.verifiers[*i].owner;
+            self.credit_existing(&owner, fee)?;
+        }
+        execution.escrow = escrow;
+        self.refund(execution, escrow)?;
+        self.slash_absent(execution)?;
+        self.finish(execution, ExecutionStatus::Expired);
+        self.release_duties(execution)
+    }
+
+    /// Drawn verifiers who never committed, or committed and never revealed, count as absent.
+    fn slash_absent(&mut self, execution: &Execution) -> Applied {
+        for slot in &execution.verifiers {
+            if slot.verdict.is_none() {
+                let slashed = self.slash(&slot.runner, self.params.verifier_absent_slash)?;
+                self.burn(slashed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `bps` of a runner's stake and returns it (the caller decides where it goes). A
+    /// runner left below the minimum stake leaves: it is drawn for nothing more.
+    fn slash(&mut self, id: &Hash, bps: u64) -> Result<Amount, ApplyError> {
+        let Some(mut runner) = self.load_runner(id)? else {
+            return Err(corrupt(format!("slash of missing runner {id}")));
+        };
+        let amount = share(runner.stake, bps);
+        runner.stake -= amount;
+        if runner.status == RunnerStatus::Active && runner.stake < self.params.min_runner_stake {
+            runner.status = RunnerStatus::Leaving;
+        }
+        self.save_runner(&runner);
+        Ok(amount)
+    }
+
+    fn refund(&mut self, execution: &mut Execution, amount: Amount) -> Applied {
+        if amount == 0 {
+            return Ok(());
+        }
+        execution.escrow = execution
+            .escrow
+            .checked_sub(amount)
+            .ok_or_else(|| corrupt("refund larger than the escrow"))?;
+        match execution.payer {
+            Payer::Account(address) => self.credit_existing(&address, amount),
+            Payer::Process(process) => self.credit_process(&process, amount),
+        }
+    }
+
+    fn finish(&mut self, execution: &mut Execution, status: ExecutionStatus) {
+        execution.status = status;
+        execution.settled_at = Some(self.height);
+        let prune_at = self.height + self.params.retention_blocks;
+        self.queue(prune_at, QueueKind::Prune, &execution.id);
+    }
+
+    /// The runner's and verifiers' duties end; a leaving runner with none left is released later.
+    fn release_duties(&mut self, execution: &Execution) -> Applied {
+        let mut ids: Vec<(Hash, bool)> = execution.verifiers.iter().map(|v| (v.runner, false)).collect();
+        if let Some(runner) = execution.runner {
+            ids.push((runner, true));
+        }
+        for (id, is_runner) in ids {
+            let Some(mut runner) = self.load_runner(&id)? else {
+                return Err(corrupt(format!("duty of missing runner {id}")));
+            };
+            runner.open_duties = runner.open_duties.saturating_sub(1);
+            if is_runner {
+                runner.open_executions = runner.open_executions.saturating_sub(1);
+            }
+            if runner.status == RunnerStatus::Leaving && runner.open_duties == 0 && runner.release_at.is_none() {
+                self.schedule_runner_release(&mut runner);
+            }
+            self.save_runner(&runner);
+        }
+        Ok(())
+    }
+
+    fn credit_existing(&mut self, address: &Address, amount: Amount) -> Applied {
+        if amount == 0 {
+            return Ok(());
+        }
+        self.credit(address, amount).map_err(|e| match e {
+            ApplyError::Tx(f) => corrupt(f.detail),
+            fatal => fatal,
+        })
+    }
+
+    fn credit_process(&mut self, _process: &Hash, _amount: Amount) -> Applied {
+        Err(corrupt("process payers arrive with processes"))
+    }
+}
