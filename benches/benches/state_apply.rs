@@ -103,7 +103,12 @@ impl Bench {
             .execute_block(&ctx, txs, signatures)
             .expect("block");
         let elapsed = start.elapsed();
-        assert!(outcome.receipts.iter().all(|r| r.outcome == Outcome::Success));
+        assert!(
+            outcome
+                .receipts
+                .iter()
+                .all(|r| r.outcome == Outcome::Success)
+        );
         elapsed
     }
 }

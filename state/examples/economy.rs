@@ -28,7 +28,11 @@ struct Demo {
 
 impl Demo {
     fn send(&self, who: &SecretKey, payload: Payload) -> SignedTx {
-        let nonce = self.executor.account(&who.public().address()).map(|a| a.nonce).unwrap_or(0);
+        let nonce = self
+            .executor
+            .account(&who.public().address())
+            .map(|a| a.nonce)
+            .unwrap_or(0);
         TxBody {
             chain_id: CHAIN_ID.into(),
             sender: who.public(),
@@ -47,7 +51,9 @@ impl Demo {
             proposer: self.proposer,
             vrf_output: Hash::digest(&height.to_le_bytes()),
         };
-        let outcome = self.executor.execute_block(&ctx, &txs, Signatures::Verify)?;
+        let outcome = self
+            .executor
+            .execute_block(&ctx, &txs, Signatures::Verify)?;
         println!(
             "block {:>2}: {} tx, gas {}, fees {}, state root {}",
             outcome.height,
@@ -60,14 +66,25 @@ impl Demo {
             let what = format!("{:?}", tx.body.payload.kind());
             match &receipt.outcome {
                 Outcome::Success => println!("    {what:<16} ok        (fee {})", receipt.fee),
-                Outcome::Skipped { reason } => println!("    {what:<16} skipped   {reason:?}: no effect, no fee"),
+                Outcome::Skipped { reason } => {
+                    println!("    {what:<16} skipped   {reason:?}: no effect, no fee")
+                }
                 Outcome::Failed { code, detail } => {
-                    println!("    {what:<16} error {:>2}  {code:?}: {detail} (fee {})", code.number(), receipt.fee)
+                    println!(
+                        "    {what:<16} error {:>2}  {code:?}: {detail} (fee {})",
+                        code.number(),
+                        receipt.fee
+                    )
                 }
             }
         }
         if let Some(set) = &outcome.new_validator_set {
-            println!("    epoch {} starts at height {} with {} validators", set.epoch, set.start_height, set.members.len());
+            println!(
+                "    epoch {} starts at height {} with {} validators",
+                set.epoch,
+                set.start_height,
+                set.members.len()
+            );
         }
         Ok(outcome)
     }
@@ -76,12 +93,20 @@ impl Demo {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (alice, bob, carol) = (key("alice"), key("bob"), key("carol"));
     let validator = key("validator-0");
-    let params = Params { epoch_blocks: 4, min_runner_stake: 10_000, runner_unbonding_blocks: 2, ..Params::default() };
+    let params = Params {
+        epoch_blocks: 4,
+        min_runner_stake: 10_000,
+        runner_unbonding_blocks: 2,
+        ..Params::default()
+    };
     let genesis = Genesis {
         chain_id: CHAIN_ID.into(),
         accounts: [&alice, &bob, &carol]
             .iter()
-            .map(|k| GenesisAccount { address: k.public().address(), balance: 10_000_000 })
+            .map(|k| GenesisAccount {
+                address: k.public().address(),
+                balance: 10_000_000,
+            })
             .collect(),
         validators: vec![GenesisValidator {
             address: validator.public().address(),
@@ -94,23 +119,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         consensus: Default::default(),
     };
     let executor = Executor::open(Arc::new(MemStore::new()), &genesis)?;
-    println!("genesis {} : chain {CHAIN_ID}, supply {}", &genesis.hash().to_string()[..16], genesis.total_supply().unwrap_or(0));
-    let demo = Demo { executor, proposer: validator.public().address() };
+    println!(
+        "genesis {} : chain {CHAIN_ID}, supply {}",
+        &genesis.hash().to_string()[..16],
+        genesis.total_supply().unwrap_or(0)
+    );
+    let demo = Demo {
+        executor,
+        proposer: validator.public().address(),
+    };
     let (a, b) = (alice.public().address(), bob.public().address());
 
     println!("\n-- transfers, and a replay that is skipped");
-    let pay = demo.send(&alice, Payload::Transfer { to: b, amount: 250_000 });
-    demo.block(vec![pay.clone(), demo.send(&bob, Payload::Transfer { to: a, amount: 99_000_000 })])?;
+    let pay = demo.send(
+        &alice,
+        Payload::Transfer {
+            to: b,
+            amount: 250_000,
+        },
+    );
+    demo.block(vec![
+        pay.clone(),
+        demo.send(
+            &bob,
+            Payload::Transfer {
+                to: a,
+                amount: 99_000_000,
+            },
+        ),
+    ])?;
     demo.block(vec![pay])?;
 
     println!("\n-- carol bonds as a validator; she joins at the next epoch");
     let consensus = key("carol-consensus");
     let vrf = VrfSecretKey::from_seed([3; 32]).public();
     let carol_address = carol.public().address();
-    let binding = consensus.sign(Domain::ValidatorBinding, &validator_binding_message(CHAIN_ID, &carol_address, &vrf, "carol-peer"));
-    demo.block(vec![demo.send(&carol, Payload::BondValidator {
-        consensus_key: consensus.public(), vrf_key: vrf, peer_id: "carol-peer".into(), amount: 2_000_000, binding,
-    })])?;
+    let binding = consensus.sign(
+        Domain::ValidatorBinding,
+        &validator_binding_message(CHAIN_ID, &carol_address, &vrf, "carol-peer"),
+    );
+    demo.block(vec![demo.send(
+        &carol,
+        Payload::BondValidator {
+            consensus_key: consensus.public(),
+            vrf_key: vrf,
+            peer_id: "carol-peer".into(),
+            amount: 2_000_000,
+            binding,
+        },
+    )])?;
     demo.block(vec![])?;
 
     println!("\n-- alice publishes a service; bob and carol register as its runners");
@@ -120,34 +177,76 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                    "max_output_bytes": 64, "verification": "deterministic", "timeout_blocks": 10}]
     }))?;
     let definition = definition.to_canonical_bytes();
-    let bundle = Bundle::External { digest: Hash::digest(b"arithmetic v1 release") };
+    let bundle = Bundle::External {
+        digest: Hash::digest(b"arithmetic v1 release"),
+    };
     let service = service_id(&a, &definition, &bundle.digest());
-    demo.block(vec![demo.send(&alice, Payload::PublishService { definition, bundle })])?;
-    let register = |who: &SecretKey, stake| demo.send(who, Payload::RegisterRunner {
-        service, stake, price_per_call: 500, price_per_kib: 20, max_open: 4,
-    });
+    demo.block(vec![
+        demo.send(&alice, Payload::PublishService { definition, bundle }),
+    ])?;
+    let register = |who: &SecretKey, stake| {
+        demo.send(
+            who,
+            Payload::RegisterRunner {
+                service,
+                stake,
+                price_per_call: 500,
+                price_per_kib: 20,
+                max_open: 4,
+            },
+        )
+    };
     demo.block(vec![register(&bob, 50_000), register(&carol, 5)])?;
     let bob_runner = runner_id(&service, &b);
-    demo.block(vec![demo.send(&bob, Payload::UnregisterRunner { runner: bob_runner })])?;
+    demo.block(vec![
+        demo.send(&bob, Payload::UnregisterRunner { runner: bob_runner }),
+    ])?;
     demo.block(vec![])?;
     demo.block(vec![])?;
     let runner = demo.executor.runner(&bob_runner)?.ok_or("runner missing")?;
-    println!("    bob's runner is now {:?}, stake {}", runner.status, runner.stake);
+    println!(
+        "    bob's runner is now {:?}, stake {}",
+        runner.status, runner.stake
+    );
 
     println!("\n-- queries with proofs against the state root");
     let proved = demo.executor.prove_account(&a)?;
     proved.verify()?;
-    println!("    alice: balance {} nonce {} (proof of {} bytes verifies against {})",
-        proved.value.as_ref().map_or(0, |x| x.balance), proved.value.as_ref().map_or(0, |x| x.nonce),
-        runnet_types::encoding::encode(&proved.proof).len(), &proved.state_root.to_string()[..16]);
+    println!(
+        "    alice: balance {} nonce {} (proof of {} bytes verifies against {})",
+        proved.value.as_ref().map_or(0, |x| x.balance),
+        proved.value.as_ref().map_or(0, |x| x.nonce),
+        runnet_types::encoding::encode(&proved.proof).len(),
+        &proved.state_root.to_string()[..16]
+    );
     let mut forged = proved.clone();
-    if let Some(account) = forged.value.as_mut() { account.balance += 1; }
-    println!("    the same proof for a balance one higher: {}", if forged.verify().is_err() { "refused" } else { "ACCEPTED (bug)" });
+    if let Some(account) = forged.value.as_mut() {
+        account.balance += 1;
+    }
+    println!(
+        "    the same proof for a balance one higher: {}",
+        if forged.verify().is_err() {
+            "refused"
+        } else {
+            "ACCEPTED (bug)"
+        }
+    );
 
     let audit = demo.executor.supply_audit()?;
-    println!("\nsupply audit: balances {} + validator stake {} + runner stake {} + burned {} = {} (genesis {}): {}",
-        audit.balances, audit.validator_stakes, audit.runner_stakes, audit.burned, audit.total(), audit.supply,
-        if audit.balanced() { "conserved" } else { "BROKEN" });
+    println!(
+        "\nsupply audit: balances {} + validator stake {} + runner stake {} + burned {} = {} (genesis {}): {}",
+        audit.balances,
+        audit.validator_stakes,
+        audit.runner_stakes,
+        audit.burned,
+        audit.total(),
+        audit.supply,
+        if audit.balanced() {
+            "conserved"
+        } else {
+            "BROKEN"
+        }
+    );
     if !audit.balanced() {
         return Err("supply not conserved".into());
     }

@@ -42,18 +42,24 @@ pub(crate) fn run_task(
 ) -> Result<(TaskResult, u64), ApplyError> {
     match vm.run(module, task, inputs, fuel, max_output_bytes) {
         Ok(outcome) => Ok((from_vm(outcome.result), outcome.fuel_used)),
-        Err(e) if e.is_deterministic() => Ok((TaskResult::vm_failure(e.code()), e.fuel_used().unwrap_or(0))),
-        Err(e) => Err(ApplyError::Fatal(ExecError::Store(StoreError::Io(format!(
-            "the VM failed on this node: {e}"
-        ))))),
+        Err(e) if e.is_deterministic() => {
+            Ok((TaskResult::vm_failure(e.code()), e.fuel_used().unwrap_or(0)))
+        }
+        Err(e) => Err(ApplyError::Fatal(ExecError::Store(StoreError::Io(
+            format!("the VM failed on this node: {e}"),
+        )))),
     }
 }
 
 /// The same mapping runners and verifiers use, so their results compare equal to the chain's.
-pub fn result_of_run(outcome: Result<runnet_vm_exec::RunOutcome, VmError>) -> Option<(TaskResult, u64)> {
+pub fn result_of_run(
+    outcome: Result<runnet_vm_exec::RunOutcome, VmError>,
+) -> Option<(TaskResult, u64)> {
     match outcome {
         Ok(outcome) => Some((from_vm(outcome.result), outcome.fuel_used)),
-        Err(e) if e.is_deterministic() => Some((TaskResult::vm_failure(e.code()), e.fuel_used().unwrap_or(0))),
+        Err(e) if e.is_deterministic() => {
+            Some((TaskResult::vm_failure(e.code()), e.fuel_used().unwrap_or(0)))
+        }
         Err(_) => None,
     }
 }

@@ -73,7 +73,10 @@ mod tests {
         let digest = hash_of(&(&seed, "runner", &object, 0u64));
         let r = u128::from_le_bytes(digest.0[..16].try_into().unwrap()) % 40;
         let expected = if r < 10 { Hash([1; 32]) } else { Hash([2; 32]) };
-        assert_eq!(draw(&seed, "runner", &object, &candidates, 1), vec![expected]);
+        assert_eq!(
+            draw(&seed, "runner", &object, &candidates, 1),
+            vec![expected]
+        );
     }
 
     #[test]

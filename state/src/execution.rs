@@ -37,7 +37,10 @@ pub(crate) fn price(runner: &Runner, input_bytes: usize, output_bytes: usize) ->
 }
 
 impl BlockRun<'_> {
-    pub(crate) fn load_service(&self, id: &Hash) -> Result<Option<(Service, ServiceDefinition)>, ApplyError> {
+    pub(crate) fn load_service(
+        &self,
+        id: &Hash,
+    ) -> Result<Option<(Service, ServiceDefinition)>, ApplyError> {
         let Some(service) = self.overlay.get::<Service>(&keys::service(id))? else {
             return Ok(None);
         };
@@ -141,10 +144,16 @@ impl BlockRun<'_> {
             return fail(ErrorCode::ZeroAmount, "max_fee of 0")?;
         }
         let Some((service, definition)) = self.load_service(service_id)? else {
-            return fail(ErrorCode::ServiceNotFound, format!("no service {service_id}"))?;
+            return fail(
+                ErrorCode::ServiceNotFound,
+                format!("no service {service_id}"),
+            )?;
         };
         let Some(task) = definition.task(task_key).cloned() else {
-            return fail(ErrorCode::TaskNotFound, format!("service has no task '{task_key}'"))?;
+            return fail(
+                ErrorCode::TaskNotFound,
+                format!("service has no task '{task_key}'"),
+            )?;
         };
         if let Err(e) = task.inputs.check_bytes(inputs) {
             return fail(ErrorCode::InvalidInputs, e.to_string())?;
@@ -187,12 +196,15 @@ impl BlockRun<'_> {
             let fits = runner.as_ref().is_some_and(|r| {
                 r.service == *service_id
                     && self.eligible(r)
-                    && self.needed_escrow(r, &execution, task.max_output_bytes) <= u128::from(max_fee)
+                    && self.needed_escrow(r, &execution, task.max_output_bytes)
+                        <= u128::from(max_fee)
             });
             if !fits {
                 return fail(
                     ErrorCode::RunnerIneligible,
-                    format!("runner {named} is not an active runner of this service with room and a price within max_fee"),
+                    format!(
+                        "runner {named} is not an active runner of this service with room and a price within max_fee"
+                    ),
                 )?;
             }
         }
@@ -210,14 +222,25 @@ impl BlockRun<'_> {
         crate::objects::runner_id(&execution.service, sender)
     }
 
-    pub(crate) fn commit_result(&mut self, sender: &Address, id: &Hash, commitment: Hash) -> Applied {
+    pub(crate) fn commit_result(
+        &mut self,
+        sender: &Address,
+        id: &Hash,
+        commitment: Hash,
+    ) -> Applied {
         let mut execution = self.load_execution(id)?;
         self.check_runner(sender, &execution)?;
         if execution.verification == VerificationKind::Trusted {
-            return fail(ErrorCode::WrongVerification, "a trusted task takes SubmitResult")?;
+            return fail(
+                ErrorCode::WrongVerification,
+                "a trusted task takes SubmitResult",
+            )?;
         }
         if execution.status != ExecutionStatus::Assigned {
-            return fail(ErrorCode::WrongPhase, format!("execution is {:?}", execution.status))?;
+            return fail(
+                ErrorCode::WrongPhase,
+                format!("execution is {:?}", execution.status),
+            )?;
         }
         let deadline = execution.deadline.unwrap_or(0);
         execution.commitment = Some(commitment);
@@ -230,7 +253,10 @@ impl BlockRun<'_> {
 
     fn check_runner(&self, sender: &Address, execution: &Execution) -> Applied {
         if execution.runner_owner != Some(*sender) {
-            return fail(ErrorCode::NotTheRunner, "only the assigned runner's owner may do this")?;
+            return fail(
+                ErrorCode::NotTheRunner,
+                "only the assigned runner's owner may do this",
+            )?;
         }
         Ok(())
     }
@@ -244,7 +270,11 @@ impl BlockRun<'_> {
         if result.len() > task.max_output_bytes as usize {
             return fail(
                 ErrorCode::InvalidResult,
-                format!("result of {} bytes exceeds max_output_bytes {}", result.len(), task.max_output_bytes),
+                format!(
+                    "result of {} bytes exceeds max_output_bytes {}",
+                    result.len(),
+                    task.max_output_bytes
+                ),
             )?;
         }
         if let TaskResult::Output(bytes) = result
@@ -269,7 +299,10 @@ impl BlockRun<'_> {
             return fail(ErrorCode::WrongPhase, "already revealed")?;
         }
         if execution.commitment != Some(result_commitment(&result, salt, sender)) {
-            return fail(ErrorCode::CommitmentMismatch, "reveal does not match the commitment")?;
+            return fail(
+                ErrorCode::CommitmentMismatch,
+                "reveal does not match the commitment",
+            )?;
         }
         self.check_result(&execution, &result)?;
         execution.result = Some(result);
@@ -307,14 +340,25 @@ impl BlockRun<'_> {
         }
     }
 
-    pub(crate) fn submit_result(&mut self, sender: &Address, id: &Hash, result: TaskResult) -> Applied {
+    pub(crate) fn submit_result(
+        &mut self,
+        sender: &Address,
+        id: &Hash,
+        result: TaskResult,
+    ) -> Applied {
         let mut execution = self.load_execution(id)?;
         self.check_runner(sender, &execution)?;
         if execution.verification != VerificationKind::Trusted {
-            return fail(ErrorCode::WrongVerification, "only trusted tasks take SubmitResult")?;
+            return fail(
+                ErrorCode::WrongVerification,
+                "only trusted tasks take SubmitResult",
+            )?;
         }
         if execution.status != ExecutionStatus::Assigned {
-            return fail(ErrorCode::WrongPhase, format!("execution is {:?}", execution.status))?;
+            return fail(
+                ErrorCode::WrongPhase,
+                format!("execution is {:?}", execution.status),
+            )?;
         }
         self.check_result(&execution, &result)?;
         let deadline = execution.deadline.unwrap_or(0);
@@ -329,18 +373,32 @@ impl BlockRun<'_> {
         let runner = self.sender_runner(sender, execution);
         match execution.verifiers.iter().position(|v| v.runner == runner) {
             Some(i) => Ok(i),
-            None => fail(ErrorCode::NotADrawnVerifier, "the sender's runner was not drawn to verify this execution")?,
+            None => fail(
+                ErrorCode::NotADrawnVerifier,
+                "the sender's runner was not drawn to verify this execution",
+            )?,
         }
     }
 
-    pub(crate) fn commit_verdict(&mut self, sender: &Address, id: &Hash, commitment: Hash) -> Applied {
+    pub(crate) fn commit_verdict(
+        &mut self,
+        sender: &Address,
+        id: &Hash,
+        commitment: Hash,
+    ) -> Applied {
         let mut execution = self.load_execution(id)?;
         let i = self.verifier_index(sender, &execution)?;
         if execution.status != ExecutionStatus::Verifying {
-            return fail(ErrorCode::WrongPhase, format!("execution is {:?}, not verifying", execution.status))?;
+            return fail(
+                ErrorCode::WrongPhase,
+                format!("execution is {:?}, not verifying", execution.status),
+            )?;
         }
         if execution.verifiers[i].commitment.is_some() {
-            return fail(ErrorCode::AlreadyCommitted, "this verifier already committed")?;
+            return fail(
+                ErrorCode::AlreadyCommitted,
+                "this verifier already committed",
+            )?;
         }
         execution.verifiers[i].commitment = Some(commitment);
         if execution.verifiers.iter().all(|v| v.commitment.is_some()) {
@@ -368,14 +426,22 @@ impl BlockRun<'_> {
         }
         let kind_ok = matches!(
             (&verdict, execution.verification),
-            (Verdict::Rerun(_), VerificationKind::WasmRerun | VerificationKind::ExternalRerun)
-                | (Verdict::Check { .. }, VerificationKind::PublicEffect)
+            (
+                Verdict::Rerun(_),
+                VerificationKind::WasmRerun | VerificationKind::ExternalRerun
+            ) | (Verdict::Check { .. }, VerificationKind::PublicEffect)
         );
         if !kind_ok {
-            return fail(ErrorCode::WrongVerdictKind, "re-run outputs for deterministic tasks, a check verdict for public_effect")?;
+            return fail(
+                ErrorCode::WrongVerdictKind,
+                "re-run outputs for deterministic tasks, a check verdict for public_effect",
+            )?;
         }
         if slot.commitment != Some(verdict_commitment(&verdict, salt, sender)) {
-            return fail(ErrorCode::CommitmentMismatch, "reveal does not match the commitment")?;
+            return fail(
+                ErrorCode::CommitmentMismatch,
+                "reveal does not match the commitment",
+            )?;
         }
         execution.verifiers[i].verdict = Some(verdict);
         self.settle_early_if_all_revealed(&mut execution);
@@ -413,7 +479,11 @@ impl BlockRun<'_> {
 
     /// Step 2: expiries and settlements whose window closes now, by (deadline, execution id).
     pub(crate) fn run_deadlines(&mut self) -> Applied {
-        let mut due = self.due(&[QueueKind::Expire, QueueKind::CloseCommits, QueueKind::Settle])?;
+        let mut due = self.due(&[
+            QueueKind::Expire,
+            QueueKind::CloseCommits,
+            QueueKind::Settle,
+        ])?;
         due.sort_by_key(|(id, kind)| (*id, *kind));
         for (id, kind) in due {
             self.unqueue(self.height, kind, &id);
@@ -589,7 +659,12 @@ impl BlockRun<'_> {
         }
     }
 
-    fn settle_wasm(&mut self, execution: &mut Execution, result: &TaskResult, revealed: &[usize]) -> Applied {
+    fn settle_wasm(
+        &mut self,
+        execution: &mut Execution,
+        result: &TaskResult,
+        revealed: &[usize],
+    ) -> Applied {
         let rerun_of = |slot: &VerifierSlot| match &slot.verdict {
             Some(Verdict::Rerun(r)) => Some(r.clone()),
             _ => None,
@@ -614,12 +689,21 @@ impl BlockRun<'_> {
             .copied()
             .filter(|i| rerun_of(&execution.verifiers[*i]).as_ref() == Some(&truth))
             .collect();
-        let wrong_verifiers: Vec<usize> = revealed.iter().copied().filter(|i| !right.contains(i)).collect();
+        let wrong_verifiers: Vec<usize> = revealed
+            .iter()
+            .copied()
+            .filter(|i| !right.contains(i))
+            .collect();
         let runner_wrong = *result != truth;
         // Wrong parties in id order, with their slashes.
         let mut wrong: Vec<(Hash, u64)> = wrong_verifiers
             .iter()
-            .map(|i| (execution.verifiers[*i].runner, self.params.verifier_fault_slash))
+            .map(|i| {
+                (
+                    execution.verifiers[*i].runner,
+                    self.params.verifier_fault_slash,
+                )
+            })
             .collect();
         if runner_wrong && let Some(runner) = execution.runner {
             wrong.push((runner, self.params.wrong_result_slash));
@@ -647,7 +731,10 @@ impl BlockRun<'_> {
         if runner_wrong {
             // Agreeing verifiers are paid from the runner's slash, in id order, as far as it goes.
             let runner = execution.runner.unwrap_or(Hash::ZERO);
-            let mut pool = pools.iter().find(|(id, _)| *id == runner).map_or(0, |(_, p)| *p);
+            let mut pool = pools
+                .iter()
+                .find(|(id, _)| *id == runner)
+                .map_or(0, |(_, p)| *p);
             for i in &right {
                 let fee = self.params.verifier_fee.min(pool);
                 pool -= fee;
@@ -696,7 +783,11 @@ impl BlockRun<'_> {
 
     /// External deterministic and public_effect tasks: the drawn stake votes.
     fn settle_by_stake(&mut self, execution: &mut Execution, result: &TaskResult) -> Applied {
-        let drawn: u128 = execution.verifiers.iter().map(|v| u128::from(v.stake)).sum();
+        let drawn: u128 = execution
+            .verifiers
+            .iter()
+            .map(|v| u128::from(v.stake))
+            .sum();
         let (mut valid, mut invalid) = (Vec::new(), Vec::new());
         for (i, slot) in execution.verifiers.iter().enumerate() {
             match &slot.verdict {
@@ -708,7 +799,9 @@ impl BlockRun<'_> {
             }
         }
         let stake_of = |ids: &[usize]| -> u128 {
-            ids.iter().map(|i| u128::from(execution.verifiers[*i].stake)).sum()
+            ids.iter()
+                .map(|i| u128::from(execution.verifiers[*i].stake))
+                .sum()
         };
         let more_than_two_thirds = |stake: u128| drawn > 0 && 3 * stake > 2 * drawn;
         if invalid.len() >= 3 && more_than_two_thirds(stake_of(&invalid)) {
@@ -747,9 +840,18 @@ impl BlockRun<'_> {
 
     /// Completion: the runner and the service owner share the price at the actual output size,
     /// agreeing verifiers get their fee, the payer gets the rest back.
-    fn complete(&mut self, execution: &mut Execution, status: ExecutionStatus, agreeing: &[usize]) -> Applied {
-        let runner_id = execution.runner.ok_or_else(|| corrupt("completed without a runner"))?;
-        let runner = self.load_runner(&runner_id)?.ok_or_else(|| corrupt("runner missing"))?;
+    fn complete(
+        &mut self,
+        execution: &mut Execution,
+        status: ExecutionStatus,
+        agreeing: &[usize],
+    ) -> Applied {
+        let runner_id = execution
+            .runner
+            .ok_or_else(|| corrupt("completed without a runner"))?;
+        let runner = self
+            .load_runner(&runner_id)?
+            .ok_or_else(|| corrupt("runner missing"))?;
         let Some((service, _)) = self.load_service(&execution.service)? else {
             return Err(corrupt("execution of a missing service"));
         };
@@ -849,7 +951,11 @@ impl BlockRun<'_> {
 
     /// The runner's and verifiers' duties end; a leaving runner with none left is released later.
     fn release_duties(&mut self, execution: &Execution) -> Applied {
-        let mut ids: Vec<(Hash, bool)> = execution.verifiers.iter().map(|v| (v.runner, false)).collect();
+        let mut ids: Vec<(Hash, bool)> = execution
+            .verifiers
+            .iter()
+            .map(|v| (v.runner, false))
+            .collect();
         if let Some(runner) = execution.runner {
             ids.push((runner, true));
         }
@@ -861,7 +967,10 @@ impl BlockRun<'_> {
             if is_runner {
                 runner.open_executions = runner.open_executions.saturating_sub(1);
             }
-            if runner.status == RunnerStatus::Leaving && runner.open_duties == 0 && runner.release_at.is_none() {
+            if runner.status == RunnerStatus::Leaving
+                && runner.open_duties == 0
+                && runner.release_at.is_none()
+            {
                 self.schedule_runner_release(&mut runner);
             }
             self.save_runner(&runner);

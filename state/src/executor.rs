@@ -307,17 +307,22 @@ impl Executor {
         id: &Hash,
     ) -> Result<Option<crate::objects::ExecutionSummary>, ExecError> {
         match self.execution(id)? {
-            Some(e) => Ok(e.settled_at.map(|settled_at| crate::objects::ExecutionSummary {
-                id: e.id,
-                service: e.service,
-                status: e.status,
-                settled_at,
-            })),
+            Some(e) => Ok(e
+                .settled_at
+                .map(|settled_at| crate::objects::ExecutionSummary {
+                    id: e.id,
+                    service: e.service,
+                    status: e.status,
+                    settled_at,
+                })),
             None => self.read(&keys::execution_summary(id)),
         }
     }
 
-    pub fn prove_execution(&self, id: &Hash) -> Result<Proved<crate::objects::Execution>, ExecError> {
+    pub fn prove_execution(
+        &self,
+        id: &Hash,
+    ) -> Result<Proved<crate::objects::Execution>, ExecError> {
         self.prove(keys::execution(id))
     }
 
@@ -707,19 +712,21 @@ impl BlockRun<'_> {
             let epoch = self.height / self.params.epoch_blocks;
             let current: Option<ValidatorSet> =
                 self.overlay.get(&keys::meta(meta_names::VALIDATOR_SET))?;
-            let next = match select_validator_set(&self.overlay, self.params, epoch, self.height + 1)? {
-                Some(set) => set,
-                // Too few candidates: the set stays, under the new epoch number.
-                None => match current {
-                    Some(mut set) => {
-                        set.epoch = epoch;
-                        set.start_height = self.height + 1;
-                        set
-                    }
-                    None => return Err(StoreError::Corrupt("no validator set".into()).into()),
-                },
-            };
-            self.overlay.put(keys::meta(meta_names::VALIDATOR_SET), &next);
+            let next =
+                match select_validator_set(&self.overlay, self.params, epoch, self.height + 1)? {
+                    Some(set) => set,
+                    // Too few candidates: the set stays, under the new epoch number.
+                    None => match current {
+                        Some(mut set) => {
+                            set.epoch = epoch;
+                            set.start_height = self.height + 1;
+                            set
+                        }
+                        None => return Err(StoreError::Corrupt("no validator set".into()).into()),
+                    },
+                };
+            self.overlay
+                .put(keys::meta(meta_names::VALIDATOR_SET), &next);
             new_set = Some(next);
         }
         // 5. pruning of what is older than retention_blocks.

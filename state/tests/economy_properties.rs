@@ -49,7 +49,10 @@ fn arith() -> (Vec<u8>, Vec<u8>) {
     let definition: ServiceDefinition =
         serde_json::from_str(&std::fs::read_to_string(dir.join("arith.json")).unwrap()).unwrap();
     let wat = std::fs::read_to_string(dir.join("arith.wat")).unwrap();
-    (definition.to_canonical_bytes(), runnet_vm_exec::wat_to_wasm(&wat).unwrap())
+    (
+        definition.to_canonical_bytes(),
+        runnet_vm_exec::wat_to_wasm(&wat).unwrap(),
+    )
 }
 
 fn salt(id: &Hash, who: usize) -> Hash {
@@ -65,46 +68,99 @@ fn signed(chain: &Chain, nonces: &mut [u64], who: usize, payload: Payload) -> Si
 
 /// What every agent does after a block, as transactions for the next one.
 fn agents(chain: &Chain, module: &[u8], ids: &[Hash], behaviours: &[Behaviour]) -> Vec<SignedTx> {
-    let mut nonces: Vec<u64> = (0..10).map(|i| chain.exec.account(&addr(i)).unwrap().nonce).collect();
+    let mut nonces: Vec<u64> = (0..10)
+        .map(|i| chain.exec.account(&addr(i)).unwrap().nonce)
+        .collect();
     let mut txs = Vec::new();
     let index = |address| (0..10).find(|i| addr(*i) == address).unwrap();
     for id in ids {
-        let Some(e) = chain.exec.execution(id).unwrap() else { continue };
-        let honest = result_of_run(chain.exec.vm().run(module, &e.task, &e.inputs, 10_000_000, 64))
-            .unwrap()
-            .0;
+        let Some(e) = chain.exec.execution(id).unwrap() else {
+            continue;
+        };
+        let honest = result_of_run(
+            chain
+                .exec
+                .vm()
+                .run(module, &e.task, &e.inputs, 10_000_000, 64),
+        )
+        .unwrap()
+        .0;
         let lie = TaskResult::Output(vec![0xAB; 8]);
         let runner = e.runner_owner.map(index);
-        let runner_result = |who: usize| if behaviours[who] == Behaviour::Cheat { lie.clone() } else { honest.clone() };
+        let runner_result = |who: usize| {
+            if behaviours[who] == Behaviour::Cheat {
+                lie.clone()
+            } else {
+                honest.clone()
+            }
+        };
         match e.status {
             ExecutionStatus::Assigned => {
                 let who = runner.unwrap();
                 if behaviours[who] != Behaviour::Silent {
-                    let commitment = result_commitment(&runner_result(who), &salt(id, who), &addr(who));
-                    txs.push(signed(chain, &mut nonces, who, Payload::CommitResult { execution: *id, commitment }));
+                    let commitment =
+                        result_commitment(&runner_result(who), &salt(id, who), &addr(who));
+                    txs.push(signed(
+                        chain,
+                        &mut nonces,
+                        who,
+                        Payload::CommitResult {
+                            execution: *id,
+                            commitment,
+                        },
+                    ));
                 }
             }
             ExecutionStatus::Verifying | ExecutionStatus::Revealing => {
                 for slot in &e.verifiers {
                     let who = index(slot.owner);
-                    let verdict = Verdict::Rerun(if behaviours[who] == Behaviour::Liar { lie.clone() } else { honest.clone() });
+                    let verdict = Verdict::Rerun(if behaviours[who] == Behaviour::Liar {
+                        lie.clone()
+                    } else {
+                        honest.clone()
+                    });
                     if behaviours[who] == Behaviour::Silent {
                         continue;
                     }
                     if e.status == ExecutionStatus::Verifying && slot.commitment.is_none() {
                         let commitment = verdict_commitment(&verdict, &salt(id, who), &addr(who));
-                        txs.push(signed(chain, &mut nonces, who, Payload::CommitVerdict { execution: *id, commitment }));
-                    } else if e.status == ExecutionStatus::Revealing && slot.commitment.is_some() && slot.verdict.is_none() {
-                        txs.push(signed(chain, &mut nonces, who, Payload::RevealVerdict { execution: *id, verdict, salt: salt(id, who) }));
+                        txs.push(signed(
+                            chain,
+                            &mut nonces,
+                            who,
+                            Payload::CommitVerdict {
+                                execution: *id,
+                                commitment,
+                            },
+                        ));
+                    } else if e.status == ExecutionStatus::Revealing
+                        && slot.commitment.is_some()
+                        && slot.verdict.is_none()
+                    {
+                        txs.push(signed(
+                            chain,
+                            &mut nonces,
+                            who,
+                            Payload::RevealVerdict {
+                                execution: *id,
+                                verdict,
+                                salt: salt(id, who),
+                            },
+                        ));
                     }
                 }
                 if e.status == ExecutionStatus::Revealing && e.result.is_none() {
                     let who = runner.unwrap();
-                    txs.push(signed(chain, &mut nonces, who, Payload::RevealResult {
-                        execution: *id,
-                        result: runner_result(who),
-                        salt: salt(id, who),
-                    }));
+                    txs.push(signed(
+                        chain,
+                        &mut nonces,
+                        who,
+                        Payload::RevealResult {
+                            execution: *id,
+                            result: runner_result(who),
+                            salt: salt(id, who),
+                        },
+                    ));
                 }
             }
             _ => {}

@@ -34,7 +34,10 @@ fn example(name: &str) -> (Vec<u8>, Vec<u8>) {
     let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
     let definition: ServiceDefinition = serde_json::from_str(&json).unwrap();
     let wat = std::fs::read_to_string(dir.join(format!("{name}.wat"))).unwrap();
-    (definition.to_canonical_bytes(), runnet_vm_exec::wat_to_wasm(&wat).unwrap())
+    (
+        definition.to_canonical_bytes(),
+        runnet_vm_exec::wat_to_wasm(&wat).unwrap(),
+    )
 }
 
 /// Account 0 is the developer, 1..=runners register runners, account 9 requests.
@@ -49,29 +52,57 @@ struct Market {
 impl Market {
     fn wasm(name: &str, runners: usize) -> Market {
         let (definition, module) = example(name);
-        Market::publish(definition, Bundle::Wasm(module.clone()), Some(module), runners)
+        Market::publish(
+            definition,
+            Bundle::Wasm(module.clone()),
+            Some(module),
+            runners,
+        )
     }
 
-    fn publish(definition: Vec<u8>, bundle: Bundle, module: Option<Vec<u8>>, runners: usize) -> Market {
+    fn publish(
+        definition: Vec<u8>,
+        bundle: Bundle,
+        module: Option<Vec<u8>>,
+        runners: usize,
+    ) -> Market {
         let mut chain = Chain::with_params(10, params());
         let digest = bundle.digest();
-        let receipt = chain.run(0, Payload::PublishService { definition: definition.clone(), bundle });
+        let receipt = chain.run(
+            0,
+            Payload::PublishService {
+                definition: definition.clone(),
+                bundle,
+            },
+        );
         assert_eq!(receipt.outcome, Outcome::Success, "{receipt:?}");
         let service = service_id(&addr(0), &definition, &digest);
         let txs = (1..=runners)
             .map(|i| {
-                chain.tx(i, Payload::RegisterRunner {
-                    service,
-                    stake: STAKE,
-                    price_per_call: 1_000,
-                    price_per_kib: 100,
-                    max_open: 1,
-                })
+                chain.tx(
+                    i,
+                    Payload::RegisterRunner {
+                        service,
+                        stake: STAKE,
+                        price_per_call: 1_000,
+                        price_per_kib: 100,
+                        max_open: 1,
+                    },
+                )
             })
             .collect();
         let outcome = chain.block(txs);
-        assert!(outcome.receipts.iter().all(|r| r.outcome == Outcome::Success));
-        Market { chain, service, module }
+        assert!(
+            outcome
+                .receipts
+                .iter()
+                .all(|r| r.outcome == Outcome::Success)
+        );
+        Market {
+            chain,
+            service,
+            module,
+        }
     }
 
     fn runner(&self, owner: usize) -> Hash {
@@ -80,25 +111,39 @@ impl Market {
 
     fn request(&mut self, task: &str, inputs: Vec<u8>, runner: Option<usize>) -> Hash {
         let named = runner.map(|i| self.runner(i));
-        let tx = self.chain.tx(PAYER, Payload::RequestExecution {
-            service: self.service,
-            task: task.into(),
-            inputs,
-            max_fee: MAX_FEE,
-            runner: named,
-        });
+        let tx = self.chain.tx(
+            PAYER,
+            Payload::RequestExecution {
+                service: self.service,
+                task: task.into(),
+                inputs,
+                max_fee: MAX_FEE,
+                runner: named,
+            },
+        );
         let id = tx.hash();
         let outcome = self.chain.block(vec![tx]);
-        assert_eq!(outcome.receipts[0].outcome, Outcome::Success, "{:?}", outcome.receipts[0]);
+        assert_eq!(
+            outcome.receipts[0].outcome,
+            Outcome::Success,
+            "{:?}",
+            outcome.receipts[0]
+        );
         id
     }
 
     fn execution(&self, id: &Hash) -> Execution {
-        self.chain.exec.execution(id).unwrap().expect("execution exists")
+        self.chain
+            .exec
+            .execution(id)
+            .unwrap()
+            .expect("execution exists")
     }
 
     fn owner_index(&self, address: Address) -> usize {
-        (0..10).find(|i| addr(*i) == address).expect("a known account")
+        (0..10)
+            .find(|i| addr(*i) == address)
+            .expect("a known account")
     }
 
     /// The assigned runner's account index, after the assignment block.
@@ -114,7 +159,14 @@ impl Market {
     fn honest(&self, id: &Hash) -> TaskResult {
         let e = self.execution(id);
         let module = self.module.as_ref().expect("a wasm service");
-        result_of_run(self.chain.exec.vm().run(module, &e.task, &e.inputs, 10_000_000, 4096)).unwrap().0
+        result_of_run(
+            self.chain
+                .exec
+                .vm()
+                .run(module, &e.task, &e.inputs, 10_000_000, 4096),
+        )
+        .unwrap()
+        .0
     }
 
     fn send(&mut self, who: usize, payload: Payload) -> runnet_state::Receipt {
@@ -125,7 +177,13 @@ impl Market {
     fn commit(&mut self, id: &Hash, who: usize, result: &TaskResult) -> Hash {
         let salt = Hash::digest(&[who as u8, 1]);
         let commitment = result_commitment(result, &salt, &addr(who));
-        let r = self.send(who, Payload::CommitResult { execution: *id, commitment });
+        let r = self.send(
+            who,
+            Payload::CommitResult {
+                execution: *id,
+                commitment,
+            },
+        );
         assert_eq!(r.outcome, Outcome::Success, "{r:?}");
         salt
     }
@@ -135,11 +193,19 @@ impl Market {
             self.chain.block(vec![]);
         }
         let e = self.execution(id);
-        e.verifiers.iter().map(|v| self.owner_index(v.owner)).collect()
+        e.verifiers
+            .iter()
+            .map(|v| self.owner_index(v.owner))
+            .collect()
     }
 
     fn stake(&self, owner: usize) -> u64 {
-        self.chain.exec.runner(&self.runner(owner)).unwrap().unwrap().stake
+        self.chain
+            .exec
+            .runner(&self.runner(owner))
+            .unwrap()
+            .unwrap()
+            .stake
     }
 }
 
@@ -165,23 +231,57 @@ fn round(
         if let Some(verdict) = verdict_of(*v) {
             let salt = Hash::digest(&[*v as u8, 2]);
             let commitment = verdict_commitment(&verdict, &salt, &addr(*v));
-            commits.push(market.chain.tx(*v, Payload::CommitVerdict { execution: *id, commitment }));
+            commits.push(market.chain.tx(
+                *v,
+                Payload::CommitVerdict {
+                    execution: *id,
+                    commitment,
+                },
+            ));
             salts.push((*v, verdict, salt));
         }
     }
     let outcome = market.chain.block(commits);
-    assert!(outcome.receipts.iter().all(|r| r.outcome == Outcome::Success), "{:?}", outcome.receipts);
+    assert!(
+        outcome
+            .receipts
+            .iter()
+            .all(|r| r.outcome == Outcome::Success),
+        "{:?}",
+        outcome.receipts
+    );
     while market.execution(id).status == ExecutionStatus::Verifying {
         // Not everyone committed: the commit window must close first.
         market.chain.block(vec![]);
     }
     assert_eq!(market.execution(id).status, ExecutionStatus::Revealing);
-    let mut reveals = vec![market.chain.tx(runner, Payload::RevealResult { execution: *id, result, salt: runner_salt })];
+    let mut reveals = vec![market.chain.tx(
+        runner,
+        Payload::RevealResult {
+            execution: *id,
+            result,
+            salt: runner_salt,
+        },
+    )];
     for (v, verdict, salt) in salts {
-        reveals.push(market.chain.tx(v, Payload::RevealVerdict { execution: *id, verdict, salt }));
+        reveals.push(market.chain.tx(
+            v,
+            Payload::RevealVerdict {
+                execution: *id,
+                verdict,
+                salt,
+            },
+        ));
     }
     let outcome = market.chain.block(reveals);
-    assert!(outcome.receipts.iter().all(|r| r.outcome == Outcome::Success), "{:?}", outcome.receipts);
+    assert!(
+        outcome
+            .receipts
+            .iter()
+            .all(|r| r.outcome == Outcome::Success),
+        "{:?}",
+        outcome.receipts
+    );
     while !market.execution(id).status.is_final() {
         market.chain.block(vec![]);
     }
@@ -195,7 +295,9 @@ fn honest_runner_owner_and_verifiers_are_paid() {
     let id = m.request("add", ints(2, 40), None);
     let honest = m.honest(&id);
     assert_eq!(honest, TaskResult::Output(42i64.to_le_bytes().to_vec()));
-    let (runner, verifiers) = round(&mut m, &id, honest.clone(), |_| Some(Verdict::Rerun(honest.clone())));
+    let (runner, verifiers) = round(&mut m, &id, honest.clone(), |_| {
+        Some(Verdict::Rerun(honest.clone()))
+    });
     let e = m.execution(&id);
     assert_eq!(e.status, ExecutionStatus::Completed);
     assert_eq!(verifiers.len(), 3);
@@ -206,8 +308,12 @@ fn honest_runner_owner_and_verifiers_are_paid() {
     let gas = |i: usize| before[i] - m.chain.balance(&addr(i));
     let paid = |i: usize| m.chain.balance(&addr(i)) as i128 - before[i] as i128;
     // The runner paid gas for its commit and reveal; net of that it earned its share.
-    let runner_gas = (before[runner] as i128 + (price - developer) as i128) - m.chain.balance(&addr(runner)) as i128;
-    assert!(runner_gas > 0 && runner_gas < 40_000, "runner gas {runner_gas}");
+    let runner_gas = (before[runner] as i128 + (price - developer) as i128)
+        - m.chain.balance(&addr(runner)) as i128;
+    assert!(
+        runner_gas > 0 && runner_gas < 40_000,
+        "runner gas {runner_gas}"
+    );
     assert_eq!(paid(0), developer as i128);
     for v in &verifiers {
         let verifier_gas = before[*v] as i128 + 100 - m.chain.balance(&addr(*v)) as i128;
@@ -260,7 +366,11 @@ fn a_lying_verifier_against_an_honest_runner_is_slashed_and_the_runner_paid() {
     let runner = m.assigned(&id);
     let liar = (1..=4).find(|i| *i != runner).unwrap();
     let (_, verifiers) = round(&mut m, &id, honest.clone(), |v| {
-        Some(if v == liar { lie.clone() } else { Verdict::Rerun(honest.clone()) })
+        Some(if v == liar {
+            lie.clone()
+        } else {
+            Verdict::Rerun(honest.clone())
+        })
     });
     assert!(verifiers.contains(&liar));
     let e = m.execution(&id);
@@ -282,20 +392,51 @@ fn nothing_can_be_copied_before_everyone_committed() {
     let runner_salt = m.commit(&id, runner, &honest);
     let verifiers = m.verifiers(&id);
     // What a verifier sees is a hash; the runner cannot reveal before the verifiers committed.
-    let early = m.send(runner, Payload::RevealResult { execution: id, result: honest.clone(), salt: runner_salt });
+    let early = m.send(
+        runner,
+        Payload::RevealResult {
+            execution: id,
+            result: honest.clone(),
+            salt: runner_salt,
+        },
+    );
     assert_failed(&early, ErrorCode::WrongPhase);
     // Copying the runner's commitment does not help: it binds the runner's address.
     let copied = m.execution(&id).commitment.unwrap();
     let copier = verifiers[0];
-    let mut commits = vec![m.chain.tx(copier, Payload::CommitVerdict { execution: id, commitment: copied })];
+    let mut commits = vec![m.chain.tx(
+        copier,
+        Payload::CommitVerdict {
+            execution: id,
+            commitment: copied,
+        },
+    )];
     for v in &verifiers[1..] {
         let salt = Hash::digest(&[*v as u8, 2]);
         let commitment = verdict_commitment(&Verdict::Rerun(honest.clone()), &salt, &addr(*v));
-        commits.push(m.chain.tx(*v, Payload::CommitVerdict { execution: id, commitment }));
+        commits.push(m.chain.tx(
+            *v,
+            Payload::CommitVerdict {
+                execution: id,
+                commitment,
+            },
+        ));
     }
     let outcome = m.chain.block(commits);
-    assert!(outcome.receipts.iter().all(|r| r.outcome == Outcome::Success));
-    let r = m.send(copier, Payload::RevealVerdict { execution: id, verdict: Verdict::Rerun(honest.clone()), salt: runner_salt });
+    assert!(
+        outcome
+            .receipts
+            .iter()
+            .all(|r| r.outcome == Outcome::Success)
+    );
+    let r = m.send(
+        copier,
+        Payload::RevealVerdict {
+            execution: id,
+            verdict: Verdict::Rerun(honest.clone()),
+            salt: runner_salt,
+        },
+    );
     assert_failed(&r, ErrorCode::CommitmentMismatch);
 }
 
@@ -316,7 +457,13 @@ fn a_missed_deadline_is_slashed_and_the_payer_refunded() {
     let gas = payer_before - m.chain.balance(&addr(PAYER));
     assert!(gas < 40_000, "the payer lost only its gas ({gas})");
     // A commit after the deadline is refused.
-    let late = m.send(runner, Payload::CommitResult { execution: id, commitment: Hash::ZERO });
+    let late = m.send(
+        runner,
+        Payload::CommitResult {
+            execution: id,
+            commitment: Hash::ZERO,
+        },
+    );
     assert_failed(&late, ErrorCode::WrongPhase);
 }
 
@@ -326,14 +473,20 @@ fn a_runner_at_capacity_is_refused_and_a_lone_full_runner_cancels() {
     let first = m.request("add", ints(1, 2), Some(1));
     m.assigned(&first);
     // Named again while at capacity: refused at once.
-    let tx = m.chain.tx(PAYER, Payload::RequestExecution {
-        service: m.service,
-        task: "add".into(),
-        inputs: ints(3, 4),
-        max_fee: MAX_FEE,
-        runner: Some(m.runner(1)),
-    });
-    assert_failed(&m.chain.block(vec![tx]).receipts[0], ErrorCode::RunnerIneligible);
+    let tx = m.chain.tx(
+        PAYER,
+        Payload::RequestExecution {
+            service: m.service,
+            task: "add".into(),
+            inputs: ints(3, 4),
+            max_fee: MAX_FEE,
+            runner: Some(m.runner(1)),
+        },
+    );
+    assert_failed(
+        &m.chain.block(vec![tx]).receipts[0],
+        ErrorCode::RunnerIneligible,
+    );
     // Unnamed: no eligible runner at assignment, so it is cancelled and fully refunded.
     let payer_before = m.chain.balance(&addr(PAYER));
     let id = m.request("add", ints(3, 4), None);
@@ -348,23 +501,54 @@ fn a_runner_at_capacity_is_refused_and_a_lone_full_runner_cancels() {
 fn request_errors() {
     let mut m = Market::wasm("arith", 1);
     let mut request = |task: &str, inputs: Vec<u8>, max_fee: u64, service: Hash| {
-        let tx = m.chain.tx(PAYER, Payload::RequestExecution { service, task: task.into(), inputs, max_fee, runner: None });
+        let tx = m.chain.tx(
+            PAYER,
+            Payload::RequestExecution {
+                service,
+                task: task.into(),
+                inputs,
+                max_fee,
+                runner: None,
+            },
+        );
         m.chain.block(vec![tx]).receipts.remove(0)
     };
     let service = m.service;
-    assert_failed(&request("add", ints(1, 2), 0, service), ErrorCode::ZeroAmount);
-    assert_failed(&request("add", ints(1, 2), 10, Hash([1; 32])), ErrorCode::ServiceNotFound);
-    assert_failed(&request("div", ints(1, 2), 10, service), ErrorCode::TaskNotFound);
-    assert_failed(&request("add", vec![1, 2, 3], 10, service), ErrorCode::InvalidInputs);
-    assert_failed(&request("add", ints(1, 2), u64::MAX / 2, service), ErrorCode::InsufficientBalance);
+    assert_failed(
+        &request("add", ints(1, 2), 0, service),
+        ErrorCode::ZeroAmount,
+    );
+    assert_failed(
+        &request("add", ints(1, 2), 10, Hash([1; 32])),
+        ErrorCode::ServiceNotFound,
+    );
+    assert_failed(
+        &request("div", ints(1, 2), 10, service),
+        ErrorCode::TaskNotFound,
+    );
+    assert_failed(
+        &request("add", vec![1, 2, 3], 10, service),
+        ErrorCode::InvalidInputs,
+    );
+    assert_failed(
+        &request("add", ints(1, 2), u64::MAX / 2, service),
+        ErrorCode::InsufficientBalance,
+    );
 }
 
 #[test]
 fn an_escrow_too_small_for_any_runner_cancels() {
     let mut m = Market::wasm("arith", 2);
-    let tx = m.chain.tx(PAYER, Payload::RequestExecution {
-        service: m.service, task: "add".into(), inputs: ints(1, 2), max_fee: 500, runner: None,
-    });
+    let tx = m.chain.tx(
+        PAYER,
+        Payload::RequestExecution {
+            service: m.service,
+            task: "add".into(),
+            inputs: ints(1, 2),
+            max_fee: 500,
+            runner: None,
+        },
+    );
     let id = tx.hash();
     m.chain.block(vec![tx]);
     m.chain.block(vec![]);
@@ -378,7 +562,10 @@ fn a_lone_runner_completes_unverified() {
     let honest = m.honest(&id);
     let (_, verifiers) = round(&mut m, &id, honest, |_| None);
     assert!(verifiers.is_empty());
-    assert_eq!(m.execution(&id).status, ExecutionStatus::CompletedUnverified);
+    assert_eq!(
+        m.execution(&id).status,
+        ExecutionStatus::CompletedUnverified
+    );
 }
 
 #[test]
@@ -414,25 +601,66 @@ fn trusted_definition() -> Vec<u8> {
 
 #[test]
 fn a_trusted_task_completes_on_submit_without_verification() {
-    let mut m = Market::publish(trusted_definition(), Bundle::External { digest: Hash([3; 32]) }, None, 2);
+    let mut m = Market::publish(
+        trusted_definition(),
+        Bundle::External {
+            digest: Hash([3; 32]),
+        },
+        None,
+        2,
+    );
     let mut inputs = 2u32.to_le_bytes().to_vec();
     inputs.extend_from_slice(b"hi");
     let id = m.request("post", inputs, None);
     let runner = m.assigned(&id);
     let other = if runner == 1 { 2 } else { 1 };
     let result = TaskResult::Output(7i64.to_le_bytes().to_vec());
-    assert_failed(&m.send(other, Payload::SubmitResult { execution: id, result: result.clone() }), ErrorCode::NotTheRunner);
     assert_failed(
-        &m.send(runner, Payload::CommitResult { execution: id, commitment: Hash::ZERO }),
+        &m.send(
+            other,
+            Payload::SubmitResult {
+                execution: id,
+                result: result.clone(),
+            },
+        ),
+        ErrorCode::NotTheRunner,
+    );
+    assert_failed(
+        &m.send(
+            runner,
+            Payload::CommitResult {
+                execution: id,
+                commitment: Hash::ZERO,
+            },
+        ),
         ErrorCode::WrongVerification,
     );
     assert_failed(
-        &m.send(runner, Payload::SubmitResult { execution: id, result: TaskResult::Output(vec![1]) }),
+        &m.send(
+            runner,
+            Payload::SubmitResult {
+                execution: id,
+                result: TaskResult::Output(vec![1]),
+            },
+        ),
         ErrorCode::InvalidResult,
     );
-    assert_eq!(m.send(runner, Payload::SubmitResult { execution: id, result }).outcome, Outcome::Success);
+    assert_eq!(
+        m.send(
+            runner,
+            Payload::SubmitResult {
+                execution: id,
+                result
+            }
+        )
+        .outcome,
+        Outcome::Success
+    );
     let e = m.execution(&id);
-    assert_eq!((e.status, e.escrow, e.verifiers.len()), (ExecutionStatus::Completed, 0, 0));
+    assert_eq!(
+        (e.status, e.escrow, e.verifiers.len()),
+        (ExecutionStatus::Completed, 0, 0)
+    );
 }
 
 #[test]
@@ -441,7 +669,9 @@ fn public_effect_results_are_judged_by_the_check_task_and_stake() {
     let mut m = Market::wasm("factor", 4);
     let id = m.request("factor", 77i64.to_le_bytes().to_vec(), None);
     let honest = m.honest(&id);
-    let (runner, _) = round(&mut m, &id, honest, |_| Some(Verdict::Check { valid: true }));
+    let (runner, _) = round(&mut m, &id, honest, |_| {
+        Some(Verdict::Check { valid: true })
+    });
     assert_eq!(m.execution(&id).status, ExecutionStatus::Completed);
     assert_eq!(m.stake(runner), STAKE);
 
@@ -449,7 +679,9 @@ fn public_effect_results_are_judged_by_the_check_task_and_stake() {
     let mut m = Market::wasm("factor", 4);
     let id = m.request("factor", 77i64.to_le_bytes().to_vec(), None);
     let bogus = TaskResult::Output([1i64.to_le_bytes(), 1i64.to_le_bytes()].concat());
-    let (runner, verifiers) = round(&mut m, &id, bogus, |_| Some(Verdict::Check { valid: false }));
+    let (runner, verifiers) = round(&mut m, &id, bogus, |_| {
+        Some(Verdict::Check { valid: false })
+    });
     assert_eq!(verifiers.len(), 3);
     assert_eq!(m.execution(&id).status, ExecutionStatus::Rejected);
     assert_eq!(m.stake(runner), STAKE / 2);
@@ -460,9 +692,16 @@ fn public_effect_results_are_judged_by_the_check_task_and_stake() {
     let honest = m.honest(&id);
     let runner = m.assigned(&id);
     let contrarian = (1..=4).find(|i| *i != runner).unwrap();
-    let (_, verifiers) = round(&mut m, &id, honest, |v| Some(Verdict::Check { valid: v == contrarian }));
+    let (_, verifiers) = round(&mut m, &id, honest, |v| {
+        Some(Verdict::Check {
+            valid: v == contrarian,
+        })
+    });
     assert_eq!(verifiers.len(), 3);
-    assert_eq!(m.execution(&id).status, ExecutionStatus::CompletedUnverified);
+    assert_eq!(
+        m.execution(&id).status,
+        ExecutionStatus::CompletedUnverified
+    );
     for v in verifiers.iter().chain([&runner]) {
         assert_eq!(m.stake(*v), STAKE);
     }
@@ -476,13 +715,27 @@ fn public_effect_results_are_judged_by_the_check_task_and_stake() {
     let commits = verifiers
         .iter()
         .map(|v| {
-            let commitment = verdict_commitment(&wrong_kind, &Hash::digest(&[*v as u8, 2]), &addr(*v));
-            m.chain.tx(*v, Payload::CommitVerdict { execution: id, commitment })
+            let commitment =
+                verdict_commitment(&wrong_kind, &Hash::digest(&[*v as u8, 2]), &addr(*v));
+            m.chain.tx(
+                *v,
+                Payload::CommitVerdict {
+                    execution: id,
+                    commitment,
+                },
+            )
         })
         .collect();
     m.chain.block(commits);
     let salt = Hash::digest(&[verifiers[0] as u8, 2]);
-    let r = m.send(verifiers[0], Payload::RevealVerdict { execution: id, verdict: wrong_kind, salt });
+    let r = m.send(
+        verifiers[0],
+        Payload::RevealVerdict {
+            execution: id,
+            verdict: wrong_kind,
+            salt,
+        },
+    );
     assert_failed(&r, ErrorCode::WrongVerdictKind);
 }
 
@@ -495,24 +748,50 @@ fn a_runner_that_never_reveals_is_treated_as_late_and_revealing_verifiers_are_pa
     m.commit(&id, runner, &honest);
     let verifiers = m.verifiers(&id);
     let verdict = Verdict::Rerun(honest.clone());
-    let salts: Vec<Hash> = verifiers.iter().map(|v| Hash::digest(&[*v as u8, 2])).collect();
+    let salts: Vec<Hash> = verifiers
+        .iter()
+        .map(|v| Hash::digest(&[*v as u8, 2]))
+        .collect();
     let commits = verifiers
         .iter()
         .zip(&salts)
         .map(|(v, salt)| {
             let commitment = verdict_commitment(&verdict, salt, &addr(*v));
-            m.chain.tx(*v, Payload::CommitVerdict { execution: id, commitment })
+            m.chain.tx(
+                *v,
+                Payload::CommitVerdict {
+                    execution: id,
+                    commitment,
+                },
+            )
         })
         .collect();
     m.chain.block(commits);
-    let before: Vec<u64> = verifiers.iter().map(|v| m.chain.balance(&addr(*v))).collect();
+    let before: Vec<u64> = verifiers
+        .iter()
+        .map(|v| m.chain.balance(&addr(*v)))
+        .collect();
     let reveals = verifiers
         .iter()
         .zip(&salts)
-        .map(|(v, salt)| m.chain.tx(*v, Payload::RevealVerdict { execution: id, verdict: verdict.clone(), salt: *salt }))
+        .map(|(v, salt)| {
+            m.chain.tx(
+                *v,
+                Payload::RevealVerdict {
+                    execution: id,
+                    verdict: verdict.clone(),
+                    salt: *salt,
+                },
+            )
+        })
         .collect();
     let outcome = m.chain.block(reveals);
-    assert!(outcome.receipts.iter().all(|r| r.outcome == Outcome::Success));
+    assert!(
+        outcome
+            .receipts
+            .iter()
+            .all(|r| r.outcome == Outcome::Success)
+    );
     while !m.execution(&id).status.is_final() {
         m.chain.block(vec![]);
     }
@@ -520,7 +799,10 @@ fn a_runner_that_never_reveals_is_treated_as_late_and_revealing_verifiers_are_pa
     assert_eq!(m.stake(runner), STAKE - STAKE / 10);
     for (v, b) in verifiers.iter().zip(before) {
         let gained = m.chain.balance(&addr(*v)) as i128 - b as i128;
-        assert!(gained > 100 - 40_000 && gained <= 100, "verifier fee paid net of reveal gas: {gained}");
+        assert!(
+            gained > 100 - 40_000 && gained <= 100,
+            "verifier fee paid net of reveal gas: {gained}"
+        );
         assert_eq!(m.stake(*v), STAKE);
     }
 }
@@ -537,7 +819,10 @@ fn finished_executions_are_pruned_to_a_queryable_summary() {
     }
     assert!(m.chain.exec.execution(&id).unwrap().is_none());
     let summary = m.chain.exec.execution_summary(&id).unwrap().unwrap();
-    assert_eq!((summary.status, summary.settled_at), (ExecutionStatus::CompletedUnverified, settled));
+    assert_eq!(
+        (summary.status, summary.settled_at),
+        (ExecutionStatus::CompletedUnverified, settled)
+    );
 }
 
 #[test]
@@ -545,19 +830,45 @@ fn a_leaving_runner_is_released_only_after_its_last_duty() {
     let mut m = Market::wasm("arith", 1);
     let id = m.request("add", ints(1, 1), None);
     m.assigned(&id);
-    assert_eq!(m.send(1, Payload::UnregisterRunner { runner: m.runner(1) }).outcome, Outcome::Success);
+    assert_eq!(
+        m.send(
+            1,
+            Payload::UnregisterRunner {
+                runner: m.runner(1)
+            }
+        )
+        .outcome,
+        Outcome::Success
+    );
     let r = m.chain.exec.runner(&m.runner(1)).unwrap().unwrap();
     assert_eq!((r.status, r.release_at), (RunnerStatus::Leaving, None));
     let honest = m.honest(&id);
     let salt = m.commit(&id, 1, &honest);
     m.verifiers(&id);
-    m.send(1, Payload::RevealResult { execution: id, result: honest, salt });
+    m.send(
+        1,
+        Payload::RevealResult {
+            execution: id,
+            result: honest,
+            salt,
+        },
+    );
     while !m.execution(&id).status.is_final() {
         m.chain.block(vec![]);
     }
-    let release_at = m.chain.exec.runner(&m.runner(1)).unwrap().unwrap().release_at.expect("scheduled after the last duty");
+    let release_at = m
+        .chain
+        .exec
+        .runner(&m.runner(1))
+        .unwrap()
+        .unwrap()
+        .release_at
+        .expect("scheduled after the last duty");
     while m.chain.exec.height() < release_at {
         m.chain.block(vec![]);
     }
-    assert_eq!(m.chain.exec.runner(&m.runner(1)).unwrap().unwrap().status, RunnerStatus::Left);
+    assert_eq!(
+        m.chain.exec.runner(&m.runner(1)).unwrap().unwrap().status,
+        RunnerStatus::Left
+    );
 }

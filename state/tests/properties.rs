@@ -17,17 +17,50 @@ const ACCOUNTS: usize = 6;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Transfer { from: usize, to: usize, amount: u64 },
-    Bond { who: usize, amount: u64 },
-    Unbond { who: usize, amount: u64 },
-    Unjail { who: usize },
-    Publish { who: usize, variant: u64 },
-    Register { who: usize, owner: usize, variant: u64, stake: u64, max_open: u32 },
-    Unregister { who: usize, owner: usize, variant: u64 },
-    WrongNonce { who: usize },
-    BadSignature { who: usize },
-    TinyGasLimit { who: usize },
-    HugeGasLimit { who: usize },
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: u64,
+    },
+    Bond {
+        who: usize,
+        amount: u64,
+    },
+    Unbond {
+        who: usize,
+        amount: u64,
+    },
+    Unjail {
+        who: usize,
+    },
+    Publish {
+        who: usize,
+        variant: u64,
+    },
+    Register {
+        who: usize,
+        owner: usize,
+        variant: u64,
+        stake: u64,
+        max_open: u32,
+    },
+    Unregister {
+        who: usize,
+        owner: usize,
+        variant: u64,
+    },
+    WrongNonce {
+        who: usize,
+    },
+    BadSignature {
+        who: usize,
+    },
+    TinyGasLimit {
+        who: usize,
+    },
+    HugeGasLimit {
+        who: usize,
+    },
 }
 
 fn amount() -> impl Strategy<Value = u64> {
@@ -85,7 +118,13 @@ fn build_block(chain: &Chain, ops: &[Op]) -> Vec<SignedTx> {
     let mut txs = Vec::new();
     for op in ops {
         let (who, payload) = match op.clone() {
-            Op::Transfer { from, to, amount } => (from, Payload::Transfer { to: addr(to), amount }),
+            Op::Transfer { from, to, amount } => (
+                from,
+                Payload::Transfer {
+                    to: addr(to),
+                    amount,
+                },
+            ),
             Op::Bond { who, amount } => (who, bond_payload(who, who, "peer", amount)),
             Op::Unbond { who, amount } => (who, Payload::UnbondValidator { amount }),
             Op::Unjail { who } => (who, Payload::Unjail),
@@ -93,10 +132,18 @@ fn build_block(chain: &Chain, ops: &[Op]) -> Vec<SignedTx> {
                 who,
                 Payload::PublishService {
                     definition: definition(variant),
-                    bundle: Bundle::External { digest: BUNDLE_DIGEST },
+                    bundle: Bundle::External {
+                        digest: BUNDLE_DIGEST,
+                    },
                 },
             ),
-            Op::Register { who, owner, variant, stake, max_open } => (
+            Op::Register {
+                who,
+                owner,
+                variant,
+                stake,
+                max_open,
+            } => (
                 who,
                 Payload::RegisterRunner {
                     service: service(owner, variant),
@@ -106,20 +153,39 @@ fn build_block(chain: &Chain, ops: &[Op]) -> Vec<SignedTx> {
                     max_open,
                 },
             ),
-            Op::Unregister { who, owner, variant } => (
+            Op::Unregister {
+                who,
+                owner,
+                variant,
+            } => (
                 who,
                 Payload::UnregisterRunner {
-                    runner: runnet_state::objects::runner_id(&service(owner, variant), &addr(who.max(owner) % ACCOUNTS)),
+                    runner: runnet_state::objects::runner_id(
+                        &service(owner, variant),
+                        &addr(who.max(owner) % ACCOUNTS),
+                    ),
                 },
             ),
             Op::WrongNonce { who } => {
-                let mut body = chain.body(who, Payload::Transfer { to: addr(0), amount: 1 });
+                let mut body = chain.body(
+                    who,
+                    Payload::Transfer {
+                        to: addr(0),
+                        amount: 1,
+                    },
+                );
                 body.nonce = next_nonce[who] + 3;
                 txs.push(body.sign(&key(who)));
                 continue;
             }
             Op::BadSignature { who } => {
-                let mut body = chain.body(who, Payload::Transfer { to: addr(0), amount: 1 });
+                let mut body = chain.body(
+                    who,
+                    Payload::Transfer {
+                        to: addr(0),
+                        amount: 1,
+                    },
+                );
                 body.nonce = next_nonce[who];
                 let mut tx = body.sign(&key(who));
                 tx.signature.0[1] ^= 0x40;
@@ -127,9 +193,19 @@ fn build_block(chain: &Chain, ops: &[Op]) -> Vec<SignedTx> {
                 continue;
             }
             Op::TinyGasLimit { who } | Op::HugeGasLimit { who } => {
-                let mut body = chain.body(who, Payload::Transfer { to: addr(1), amount: 1 });
+                let mut body = chain.body(
+                    who,
+                    Payload::Transfer {
+                        to: addr(1),
+                        amount: 1,
+                    },
+                );
                 body.nonce = next_nonce[who];
-                body.gas_limit = if matches!(op, Op::TinyGasLimit { .. }) { 10 } else { u64::MAX / 2 };
+                body.gas_limit = if matches!(op, Op::TinyGasLimit { .. }) {
+                    10
+                } else {
+                    u64::MAX / 2
+                };
                 next_nonce[who] += 1;
                 txs.push(body.sign(&key(who)));
                 continue;

@@ -62,8 +62,14 @@ mod tests {
         let salt = Hash([1; 32]);
         let a = Address([1; 20]);
         let c = result_commitment(&result, &salt, &a);
-        assert_ne!(c, result_commitment(&TaskResult::Output(vec![1, 3]), &salt, &a));
-        assert_ne!(c, result_commitment(&TaskResult::Error(vec![1, 2]), &salt, &a));
+        assert_ne!(
+            c,
+            result_commitment(&TaskResult::Output(vec![1, 3]), &salt, &a)
+        );
+        assert_ne!(
+            c,
+            result_commitment(&TaskResult::Error(vec![1, 2]), &salt, &a)
+        );
         assert_ne!(c, result_commitment(&result, &Hash([2; 32]), &a));
         assert_ne!(c, result_commitment(&result, &salt, &Address([2; 20])));
         let verdict = Verdict::Check { valid: true };

@@ -31,6 +31,9 @@ const FORMAT: u8 = 1;
 /// ~1,000,000.
 pub const CACHE_DEPTH: usize = 5;
 
+/// Memtable size of the state's column families.
+const WRITE_BUFFER_BYTES: usize = 8 << 20;
+
 /// Shared block cache of the state's column families.
 const BLOCK_CACHE_BYTES: usize = 128 << 20;
 
@@ -131,6 +134,12 @@ impl RocksStore {
             let mut options = Options::default();
             options.set_block_based_table_factory(&table);
             options.set_compression_type(compression);
+            // Small memtables: a commit inserts ~27,000 entries, and inserting into a skip list of
+            // a few hundred thousand entries costs less than half as much as into one of millions
+            // (measured: 4 and 8 MB beat the 64 MB default by 2x on a 20,000-key commit). More
+            // buffers give the background flush room to keep up.
+            options.set_write_buffer_size(WRITE_BUFFER_BYTES);
+            options.set_max_write_buffer_number(4);
             options
         };
 
@@ -316,17 +325,33 @@ impl Store for RocksStore {
         let update = tree::update(&pages, inner.root, &hashed)?;
         let read = pages.read.into_inner();
 
-        let mut batch = WriteBatch::default();
+        let value_bytes: usize = changes
+            .iter()
+            .map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len) + 24)
+            .sum();
+        let mut batch = WriteBatch::with_capacity_bytes(value_bytes + update.writes.len() * 600);
         for (key, value) in changes {
             match value {
                 Some(value) => batch.put_cf(values, key, value),
                 None => batch.delete_cf(values, key),
             }
         }
-        for (key, page) in &update.writes {
+        let mut buffer = Vec::with_capacity(4 + 16 * 64);
+        // In key order: RocksDB's memtable inserts a sorted run much faster than a shuffled one.
+        let mut writes: Vec<(([u8; 33], usize), &Option<Arc<Page>>)> = update
+            .writes
+            .iter()
+            .map(|(key, page)| (key.encode_array(), page))
+            .collect();
+        writes.sort_unstable_by(|a, b| a.0.0[..a.0.1].cmp(&b.0.0[..b.0.1]));
+        for ((key, len), page) in writes {
             match page {
-                Some(page) => batch.put_cf(tree, key.encode(), page.encode()),
-                None => batch.delete_cf(tree, key.encode()),
+                Some(page) => {
+                    buffer.clear();
+                    page.encode_into(&mut buffer);
+                    batch.put_cf(tree, &key[..len], &buffer);
+                }
+                None => batch.delete_cf(tree, &key[..len]),
             }
         }
         batch.put_cf(

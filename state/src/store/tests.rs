@@ -347,16 +347,17 @@ fn scan_prefix_order_after_and_limit() {
 
 #[test]
 fn page_encoding_round_trips_and_rejects_garbage() {
-    let mut page = Page::default();
-    page.slots[0] = Slot::Leaf {
+    let mut slots = [Slot::Empty; 16];
+    slots[0] = Slot::Leaf {
         path: Hash::digest(b"x"),
         value: Hash::digest(b"y"),
     };
-    page.slots[7] = Slot::Page(Hash::digest(b"z"));
-    page.slots[15] = Slot::Leaf {
+    slots[7] = Slot::Page(Hash::digest(b"z"));
+    slots[15] = Slot::Leaf {
         path: Hash::digest(b"w"),
         value: Hash::digest(b"v"),
     };
+    let page = Page::from_slots(slots);
     let bytes = page.encode();
     assert_eq!(bytes.len(), 4 + 64 + 32 + 64);
     assert_eq!(Page::decode(&bytes).unwrap(), page);

@@ -189,93 +189,140 @@ impl PageKey {
 
     /// The key in storage: the depth byte, then the path's nibbles, packed (`1 + ⌈depth/2⌉` bytes).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(33);
-        out.push(self.depth);
-        out.extend_from_slice(&self.path[..self.depth().div_ceil(2)]);
-        out
+        let (bytes, len) = self.encode_array();
+        bytes[..len].to_vec()
+    }
+
+    /// [`PageKey::encode`] without allocating: the bytes and how many of them are used.
+    pub fn encode_array(&self) -> ([u8; 33], usize) {
+        let len = 1 + self.depth().div_ceil(2);
+        let mut out = [0u8; 33];
+        out[0] = self.depth;
+        out[1..len].copy_from_slice(&self.path[..len - 1]);
+        (out, len)
     }
 }
 
-/// A stored page: four levels of the binary tree, as its 16 bottom subtrees.
+/// A stored page: four levels of the binary tree, as its 16 bottom subtrees, with the hashes of its
+/// 15 inner binary nodes kept in memory (they are not stored: decoding recomputes them), so a change
+/// rehashes only the nodes above the changed slots.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Page {
-    pub slots: [Slot; 16],
+    slots: [Slot; 16],
+    /// Inner node hashes as a heap: 1 is the page's top, `2i` and `2i + 1` the children of `i`,
+    /// 8..16 the parents of slot pairs (index 0 unused). An empty node hashes to zero, a node over
+    /// exactly one key to that key's leaf hash.
+    inner: [Hash; 16],
 }
 
-/// A binary node inside a page, as far as hashing needs to know it.
+/// What a binary node's subtree holds, as far as hashing needs to know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Node {
+enum Kind {
     Empty,
-    /// A subtree with exactly one key: it hashes to that key's leaf hash.
-    Leaf(Hash),
-    /// A subtree with two keys or more.
-    Inner(Hash),
+    /// Exactly one key: the node hashes to its leaf hash.
+    Leaf,
+    /// Two keys or more.
+    Inner,
 }
 
-impl Node {
-    fn of(slot: &Slot) -> Node {
-        match slot {
-            Slot::Empty => Node::Empty,
-            Slot::Leaf { .. } => Node::Leaf(slot.hash()),
-            Slot::Page(hash) => Node::Inner(*hash),
-        }
-    }
-
-    fn hash(&self) -> Hash {
-        match self {
-            Node::Empty => EMPTY_ROOT,
-            Node::Leaf(hash) | Node::Inner(hash) => *hash,
-        }
-    }
-
-    /// The parent of two siblings, collapsing a lone leaf upwards.
-    fn parent(left: Node, right: Node) -> Node {
-        match (left, right) {
-            (Node::Empty, Node::Empty) => Node::Empty,
-            (Node::Leaf(hash), Node::Empty) | (Node::Empty, Node::Leaf(hash)) => Node::Leaf(hash),
-            (left, right) => Node::Inner(node_hash(&left.hash(), &right.hash())),
-        }
-    }
+/// The slots under heap node `index` (1..32) of a page, as a bit mask.
+fn span(index: usize) -> u16 {
+    // Level of the node: 0 for the top (1), 4 for the slots (16..32).
+    let level = usize::BITS - 1 - index.leading_zeros();
+    let width = 16u32 >> level;
+    let first = (index << (4 - level)) - 16;
+    // width ≤ 16 and first + width ≤ 16, so the mask fits in 16 bits.
+    (((1u32 << width) - 1) << first) as u16
 }
 
 impl Page {
-    /// The page's binary nodes as a heap: index 1 is the page's top, `2i` and `2i + 1` the children
-    /// of `i`, indexes 16..32 the slots.
-    fn heap(&self) -> [Node; 32] {
-        let mut heap = [Node::Empty; 32];
-        for (i, slot) in self.slots.iter().enumerate() {
-            heap[16 + i] = Node::of(slot);
-        }
-        for i in (1..16).rev() {
-            heap[i] = Node::parent(heap[2 * i], heap[2 * i + 1]);
-        }
-        heap
+    /// A page holding `slots`, its inner hashes computed.
+    pub fn from_slots(slots: [Slot; 16]) -> Page {
+        let mut page = Page {
+            slots,
+            inner: [EMPTY_ROOT; 16],
+        };
+        page.rehash(u16::MAX);
+        page
+    }
+
+    pub fn slots(&self) -> &[Slot; 16] {
+        &self.slots
     }
 
     /// The hash of the subtree this page holds.
     pub fn hash(&self) -> Hash {
-        // Combining level by level in place: 15 parents at most, most of them trivial.
-        let mut level = [Node::Empty; 16];
-        for (node, slot) in level.iter_mut().zip(&self.slots) {
-            *node = Node::of(slot);
-        }
-        let mut width = 16;
-        while width > 1 {
-            width /= 2;
-            for i in 0..width {
-                level[i] = Node::parent(level[2 * i], level[2 * i + 1]);
+        self.inner[1]
+    }
+
+    /// Bit masks of the non-empty slots and of the page slots.
+    fn masks(&self) -> (u16, u16) {
+        let mut present = 0;
+        let mut pages = 0;
+        for (i, slot) in self.slots.iter().enumerate() {
+            match slot {
+                Slot::Empty => {}
+                Slot::Leaf { .. } => present |= 1 << i,
+                Slot::Page(_) => {
+                    present |= 1 << i;
+                    pages |= 1 << i;
+                }
             }
         }
-        level[0].hash()
+        (present, pages)
+    }
+
+    /// What heap node `index` (1..32) holds, given the page's masks.
+    fn kind(index: usize, (present, pages): (u16, u16)) -> Kind {
+        let span = span(index);
+        match (present & span).count_ones() {
+            0 => Kind::Empty,
+            1 if pages & span == 0 => Kind::Leaf,
+            _ => Kind::Inner,
+        }
+    }
+
+    /// The hash of heap node `index` (1..32).
+    fn node_hash(&self, index: usize) -> Hash {
+        if index < 16 {
+            self.inner[index]
+        } else {
+            self.slots[index - 16].hash()
+        }
+    }
+
+    /// Recomputes the inner nodes above the slots in `dirty`, bottom-up.
+    fn rehash(&mut self, dirty: u16) {
+        let masks = self.masks();
+        for index in (1..16).rev() {
+            if dirty & span(index) == 0 {
+                continue;
+            }
+            let (left, right) = (2 * index, 2 * index + 1);
+            self.inner[index] = match (Page::kind(left, masks), Page::kind(right, masks)) {
+                (Kind::Empty, Kind::Empty) => EMPTY_ROOT,
+                // A lone leaf is collapsed upwards: the node hashes to it.
+                (Kind::Leaf, Kind::Empty) => self.node_hash(left),
+                (Kind::Empty, Kind::Leaf) => self.node_hash(right),
+                _ => node_hash(&self.node_hash(left), &self.node_hash(right)),
+            };
+        }
     }
 
     /// Storage form: a bitmap of non-empty slots, a bitmap of page slots (both u16 little endian),
     /// then each non-empty slot in order: 32 bytes (a page's hash) or 64 (a leaf's path and value
     /// hash).
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + 16 * 64);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends [`Page::encode`] to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         let mut present = 0u16;
         let mut pages = 0u16;
-        let mut out = Vec::with_capacity(4 + 16 * 64);
         out.extend_from_slice(&[0; 4]);
         for (i, slot) in self.slots.iter().enumerate() {
             match slot {
@@ -292,9 +339,8 @@ impl Page {
                 }
             }
         }
-        out[..2].copy_from_slice(&present.to_le_bytes());
-        out[2..4].copy_from_slice(&pages.to_le_bytes());
-        out
+        out[start..start + 2].copy_from_slice(&present.to_le_bytes());
+        out[start + 2..start + 4].copy_from_slice(&pages.to_le_bytes());
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Page, StoreError> {
@@ -306,8 +352,8 @@ impl Page {
         if pages & !present != 0 {
             return Err(corrupt());
         }
-        let mut page = Page::default();
-        for (i, slot) in page.slots.iter_mut().enumerate() {
+        let mut slots = [Slot::Empty; 16];
+        for (i, slot) in slots.iter_mut().enumerate() {
             if present & (1 << i) == 0 {
                 continue;
             }
@@ -328,7 +374,7 @@ impl Page {
         if !rest.is_empty() {
             return Err(corrupt());
         }
-        Ok(page)
+        Ok(Page::from_slots(slots))
     }
 }
 
@@ -453,14 +499,26 @@ fn update_page(
         .as_ref()
         .map(|(page, _)| Page::clone(page))
         .unwrap_or_default();
+    let mut dirty = 0u16;
     let mut rest = changes;
     while let Some((first, _)) = rest.first() {
         let slot = nibble(first, depth);
         // Sorted by path, and all sharing the first `depth` nibbles: sorted by this nibble.
         let end = rest.partition_point(|(path, _)| nibble(path, depth) <= slot);
         let (group, tail) = rest.split_at(end);
-        page.slots[slot] = update_slot(source, page.slots[slot], key.child(slot), group, writes)?;
+        let before = page.slots[slot];
+        let after = update_slot(source, before, key.child(slot), group, writes)?;
+        if after != before {
+            page.slots[slot] = after;
+            dirty |= 1 << slot;
+        }
         rest = tail;
+    }
+    if let Some((_, old_hash)) = &old
+        && dirty == 0
+    {
+        // Nothing changed below (say, deleting absent keys): the page stays as it is.
+        return Ok(Slot::Page(*old_hash));
     }
     let mut present = page.slots.iter().filter(|slot| **slot != Slot::Empty);
     let first = present.next().copied();
@@ -470,11 +528,7 @@ fn update_page(
         // One key left: it collapses into the slot above, and the page goes.
         (Some(leaf @ Slot::Leaf { .. }), false) => leaf,
         _ => {
-            if let Some((old_page, old_hash)) = &old
-                && **old_page == page
-            {
-                return Ok(Slot::Page(*old_hash));
-            }
+            page.rehash(dirty);
             let hash = page.hash();
             writes.push((key, Some(Arc::new(page))));
             return Ok(Slot::Page(hash));
@@ -508,27 +562,27 @@ pub fn prove(source: &impl PageSource, root: Slot, path: &Hash) -> Result<Proof,
         let page = source.page(&key)?.ok_or_else(|| {
             StoreError::Corrupt(format!("missing tree page at depth {}", key.depth()))
         })?;
-        let heap = page.heap();
+        let masks = page.masks();
         let mut index = 1;
         for level in 0..4 {
-            match heap[index] {
-                Node::Inner(_) => {}
+            match Page::kind(index, masks) {
+                Kind::Inner => {}
                 // The path ends inside this page: at nothing, or at the one leaf under `index`.
-                Node::Empty => return Ok(end_at(Slot::Empty, siblings)),
-                Node::Leaf(_) => {
-                    let width = 1 << (4 - level);
-                    let first = index * width - 16;
-                    let leaf = page.slots[first..first + width]
+                Kind::Empty => return Ok(end_at(Slot::Empty, siblings)),
+                Kind::Leaf => {
+                    let leaf = page
+                        .slots
                         .iter()
-                        .find(|slot| **slot != Slot::Empty)
-                        .copied()
+                        .enumerate()
+                        .find(|(i, slot)| span(index) & (1 << i) != 0 && **slot != Slot::Empty)
+                        .map(|(_, slot)| *slot)
                         .unwrap_or_default();
                     return Ok(end_at(leaf, siblings));
                 }
             }
             let right = bit(path, 4 * key.depth() + level);
             let child = 2 * index + usize::from(right);
-            siblings.push(heap[child ^ 1].hash());
+            siblings.push(page.node_hash(child ^ 1));
             index = child;
         }
         let nibble = index - 16;

@@ -1,0 +1,8 @@
+//! Tests that drive whole cores: hand-written scenarios on a scripted network, hostile input,
+//! and the simulator over thousands of seeds.
+
+mod harness;
+mod hostile;
+mod protocol;
+mod scenarios;
+mod simulator;

@@ -1,0 +1,298 @@
+//! The core's rules end to end on a scripted network: commits, the pacemaker's timing, payload,
+//! epochs, catching up and evidence.
+
+use super::harness::{Harness, committee_of, is_proposal, is_vote, round_of};
+use crate::core::{Action, Event};
+use runnet_types::Hash;
+use runnet_types::consensus::MessageBody;
+
+fn proposals(actions: &[Action]) -> Vec<(u64, usize)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast { message } => match &message.body {
+                MessageBody::Proposal(p) => Some((p.block.round(), p.block.block.batches.len())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs a healthy network until every node committed `height`.
+fn settle(h: &mut Harness, height: u64) {
+    let ok = h.run_until(&mut |_| true, &mut |h| h.min_height() >= height, 500);
+    assert!(ok, "stuck below height {height}: {}", h.min_height());
+}
+
+#[test]
+fn a_healthy_network_commits_the_same_chain_by_two_chains() {
+    let mut h = Harness::new(4);
+    h.start();
+    settle(&mut h, 10);
+    h.assert_agreement();
+    for node in &h.nodes {
+        let disk = node.disk.borrow();
+        let tip = disk.tip.as_ref().unwrap();
+        // The proof of every commit is a certificate on a child of the previous round.
+        assert!(tip.proof.qc.data.commits_parent());
+        assert_eq!(tip.proof.qc.data.parent, tip.block.hash());
+        // Heights follow each other and each block names its parent.
+        for pair in disk.ledger.windows(2) {
+            assert_eq!(pair[1].header().parent, pair[0].hash());
+            assert_eq!(pair[1].height(), pair[0].height() + 1);
+        }
+        // Seeds chain from the genesis seed through each VRF output.
+        let mut seed = runnet_types::block::genesis_seed("test", &h.genesis);
+        for c in &node.commits {
+            seed = runnet_types::block::next_seed(&seed, &c.vrf_output);
+            assert_eq!(c.seed, seed);
+        }
+    }
+}
+
+#[test]
+fn a_certificate_after_a_timeout_does_not_commit_its_grandparent() {
+    let mut h = Harness::new(4);
+    h.start();
+    settle(&mut h, 3);
+    // Lose every vote of the next round: it ends with a timeout certificate.
+    let round = h.nodes[0].core().round().max(h.nodes[1].core().round());
+    let committed_before: Vec<u64> = h.nodes.iter().map(|n| n.height()).collect();
+    let lost = round + 1;
+    let mut keep = move |e: &super::harness::Envelope| !(is_vote(e) && round_of(e) == Some(lost));
+    let ok = h.run_until(
+        &mut keep,
+        &mut |h| h.nodes.iter().all(|n| n.core().round() > lost + 1),
+        50,
+    );
+    assert!(ok);
+    // Rounds `lost` and `lost + 1` are not consecutive certified rounds: whatever certificate
+    // round `lost + 1` produced, the block it extends (from before `lost`) is not committed by it.
+    for (n, before) in h.nodes.iter().zip(committed_before) {
+        for c in n.commits.iter().filter(|c| c.block.height() > before) {
+            assert_ne!(
+                c.block.round(),
+                lost,
+                "a block of the failed round cannot commit"
+            );
+        }
+    }
+    // The chain recovers and agrees.
+    let target = h.min_height() + 3;
+    settle(&mut h, target);
+    h.assert_agreement();
+}
+
+#[test]
+fn an_idle_leader_waits_for_the_empty_block_interval() {
+    let mut h = Harness::new(4);
+    let leader = h.leader(0, 1);
+    let actions = h.feed(leader, Event::Start { now_ms: 0 });
+    assert!(
+        proposals(&actions).is_empty(),
+        "nothing to order: no block yet"
+    );
+    // The timer is set for the end of the wait (1 s), before the round timeout (2 s).
+    assert!(actions.contains(&Action::SetTimer { at_ms: 1_000 }));
+    let early = h.feed(leader, Event::Timer { now_ms: 999 });
+    assert!(proposals(&early).is_empty());
+    let due = h.feed(leader, Event::Timer { now_ms: 1_000 });
+    assert_eq!(proposals(&due), vec![(1, 0)], "an empty block after 1 s");
+}
+
+#[test]
+fn a_new_transaction_is_proposed_at_once() {
+    let mut h = Harness::new(4);
+    let leader = h.leader(0, 1);
+    let actions = h.feed(leader, Event::Start { now_ms: 0 });
+    assert!(proposals(&actions).is_empty());
+    let batch = Hash([42; 32]);
+    {
+        let mut m = h.nodes[leader].mempool.borrow_mut();
+        m.available.insert(batch);
+        m.own.push(batch);
+    }
+    let ready = h.feed(leader, Event::PayloadReady { now_ms: 15 });
+    assert_eq!(
+        proposals(&ready),
+        vec![(1, 1)],
+        "proposed 15 ms in, not 1 s"
+    );
+}
+
+#[test]
+fn blocks_carrying_payload_are_followed_at_once_until_they_commit() {
+    let mut h = Harness::new(4);
+    let batch = Hash([42; 32]);
+    for n in &h.nodes {
+        n.mempool.borrow_mut().available.insert(batch);
+    }
+    h.nodes[h.leader(0, 1)].mempool.borrow_mut().own.push(batch);
+    h.start();
+    h.run_all();
+    // No timer fired, yet the block with the batch committed: the blocks after it did not wait.
+    assert_eq!(h.now, 0);
+    assert!(h.nodes.iter().all(|n| n.height() >= 1));
+    assert_eq!(h.nodes[0].commits[0].block.block.batches, vec![batch]);
+}
+
+#[test]
+fn a_validator_votes_only_once_it_holds_every_batch() {
+    let mut h = Harness::new(4);
+    let leader = h.leader(0, 1);
+    let batch = Hash([9; 32]);
+    {
+        let mut m = h.nodes[leader].mempool.borrow_mut();
+        m.available.insert(batch);
+        m.own.push(batch);
+    }
+    h.start();
+    let voter = (0..4).find(|i| *i != leader).unwrap();
+    // Deliver the proposal to the voter, who lacks the batch.
+    let proposal = h
+        .queue
+        .iter()
+        .position(|e| is_proposal(e) && e.to == voter)
+        .unwrap();
+    let env = h.queue.remove(proposal).unwrap();
+    let actions = h.deliver(env);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::PersistSafety(_))),
+        "no vote yet"
+    );
+    // The batch arrives: the parked proposal gets its vote.
+    h.nodes[voter].mempool.borrow_mut().available.insert(batch);
+    let actions = h.feed(voter, Event::PayloadReady { now_ms: 5 });
+    assert!(matches!(actions[0], Action::PersistSafety(_)));
+    assert!(actions.iter().any(|a| matches!(a, Action::Send { message, .. } if matches!(message.body, MessageBody::Vote(_)))));
+}
+
+#[test]
+fn round_timeouts_double_until_the_cap_and_reset_on_commit() {
+    let mut h = Harness::new(4);
+    h.start();
+    settle(&mut h, 2);
+    // Lose every proposal: rounds end by timeout certificates only. (The first failed round
+    // started before the losses did, so its length is not measured.)
+    let mut gaps = Vec::new();
+    for _ in 0..7 {
+        let round = h.nodes[0].core().round();
+        let entered = h.now;
+        let ok = h.run_until(
+            &mut |e| !is_proposal(e),
+            &mut |h| h.nodes[0].core().round() > round,
+            200,
+        );
+        assert!(ok);
+        gaps.push((h.now - entered) / 1_000);
+    }
+    // Failed rounds time out after 2 (unmeasured), 4, 8, 16 s, then at the 30 s cap.
+    assert_eq!(&gaps[1..], &[4, 8, 16, 30, 30, 30], "{gaps:?}");
+    // Let proposals through: a commit brings the timeout back to the base.
+    let height = h.min_height();
+    settle(&mut h, height + 1);
+    let round = h.nodes[0].core().round();
+    let entered = h.now;
+    let ok = h.run_until(
+        &mut |e| !is_proposal(e),
+        &mut |h| h.nodes[0].core().round() > round,
+        200,
+    );
+    assert!(ok);
+    assert!(h.now - entered <= 2_000, "{}", h.now - entered);
+}
+
+#[test]
+fn a_lagging_node_catches_up_through_sync() {
+    let mut h = Harness::new(4);
+    h.start();
+    // Node 3 hears nothing for a while.
+    let ok = h.run_until(
+        &mut |e| e.to != 3 && e.from != 3,
+        &mut |h| h.nodes[0].height() >= 15,
+        2_000,
+    );
+    assert!(ok);
+    assert_eq!(h.nodes[3].height(), 0);
+    settle(&mut h, 16);
+    h.assert_agreement();
+    assert!(h.nodes[3].core().stats().sync_requests > 0);
+}
+
+#[test]
+fn epochs_change_committees_and_the_chain_goes_on() {
+    // Epoch 0: nodes 0-3, ends at height 5. Epoch 1: nodes 1-4 (node 0 leaves, node 4 joins),
+    // other stakes, ends at 11. Epoch 2: all five.
+    let c0 = committee_of(&[0, 1, 2, 3], &[1, 1, 1, 1], 0, 5);
+    let c1 = committee_of(&[1, 2, 3, 4], &[5, 1, 2, 3], 1, 11);
+    let c2 = committee_of(&[0, 1, 2, 3, 4], &[1, 1, 1, 1, 1], 2, u64::MAX);
+    let mut h = Harness::with_committees(5, vec![c0, c1, c2]);
+    h.start();
+    settle(&mut h, 14);
+    h.assert_agreement();
+    let ledger = h.nodes[4].disk.borrow().ledger.clone();
+    let epochs: Vec<u64> = ledger.iter().map(|b| b.epoch()).collect();
+    assert_eq!(&epochs[..5], &[0; 5]);
+    assert_eq!(&epochs[5..11], &[1; 6]);
+    assert!(epochs[11..].iter().all(|e| *e == 2));
+    // Blocks after each epoch's last one start at round 1 on top of it.
+    assert_eq!(ledger[5].header().parent, ledger[4].hash());
+    assert_eq!(ledger[5].justify.round(), 0);
+    // Node 0 sat out epoch 1: it followed without voting, and proposed nothing there.
+    assert!(
+        ledger[5..11]
+            .iter()
+            .all(|b| b.header().proposer != h.nodes[0].address)
+    );
+    // Each epoch's end was proven and stored for peers that catch up later.
+    let disk = h.nodes[1].disk.borrow();
+    assert!(disk.proofs.contains_key(&0) && disk.proofs.contains_key(&1));
+}
+
+#[test]
+fn a_node_far_behind_walks_through_epochs() {
+    let c0 = committee_of(&[0, 1, 2, 3], &[1, 1, 1, 1], 0, 4);
+    let c1 = committee_of(&[0, 1, 2, 3], &[2, 1, 1, 1], 1, 8);
+    let c2 = committee_of(&[0, 1, 2, 3], &[1, 1, 1, 1], 2, u64::MAX);
+    let mut h = Harness::with_committees(4, vec![c0, c1, c2]);
+    h.start();
+    let ok = h.run_until(
+        &mut |e| e.to != 3 && e.from != 3,
+        &mut |h| h.nodes[0].height() >= 12,
+        2_000,
+    );
+    assert!(ok);
+    assert_eq!(h.nodes[3].core().epoch(), 0);
+    settle(&mut h, 13);
+    h.assert_agreement();
+    assert_eq!(h.nodes[3].core().epoch(), 2);
+}
+
+#[test]
+fn an_idle_network_makes_a_block_a_second_and_little_work() {
+    let mut h = Harness::new(4);
+    h.start();
+    let mut delivered = 0u64;
+    let mut timers = 0u64;
+    let mut timeouts = 0u64;
+    while h.now < 60_000 {
+        h.run(&mut |e| {
+            delivered += 1;
+            timeouts += u64::from(matches!(e.msg.body, MessageBody::Timeout(_)));
+            true
+        });
+        timers += 1;
+        h.fire_next_timer();
+    }
+    let height = h.min_height();
+    // About one empty block per second (each round waits the 1 s interval, plus a little).
+    assert!((50..=61).contains(&height), "{height} blocks in 60 s");
+    // A handful of messages and timer wake-ups per block for the whole network: no spinning.
+    let per_block = (delivered + timers) as f64 / height as f64;
+    assert!(per_block < 12.0, "{per_block} events per block");
+    assert_eq!(timeouts, 0, "an idle round never times out");
+    h.assert_agreement();
+}
