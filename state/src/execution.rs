@@ -771,14 +771,14 @@ impl BlockRun<'_> {
             .overlay
             .get_raw(&keys::bundle(&service.bundle_digest))?
             .ok_or_else(|| corrupt("bundle of a WebAssembly service missing"))?;
-        Ok(crate::bundle::run_task(
+        crate::bundle::run_task(
             self.vm,
             &module,
             &execution.task,
             &execution.inputs,
             self.params.max_task_fuel,
             task.max_output_bytes as usize,
-        )?)
+        )
     }
 
     /// External deterministic and public_effect tasks: the drawn stake votes.

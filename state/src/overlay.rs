@@ -53,12 +53,18 @@ impl ValueCache {
     }
 }
 
+/// For each key a transaction wrote: what `changes` held for it before (`None`: nothing).
+type Journal = Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>;
+
+/// Keys and values in ascending key order.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 pub struct Overlay<'a> {
     store: &'a dyn Store,
     cache: &'a ValueCache,
     changes: ChangeSet,
     /// While a transaction's payload runs: what each touched key held in `changes` before.
-    journal: Option<Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>>,
+    journal: Option<Journal>,
 }
 
 impl<'a> Overlay<'a> {
@@ -115,8 +121,8 @@ impl<'a> Overlay<'a> {
     }
 
     /// Every live key with `prefix`, in ascending order, this block's writes included.
-    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+    pub fn scan(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+        let mut merged: ChangeSet = self
             .store
             .scan_prefix(prefix, None, usize::MAX)?
             .into_iter()

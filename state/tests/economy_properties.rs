@@ -262,9 +262,9 @@ proptest! {
                 );
             }
         }
-        for i in 1..=RUNNERS {
+        for (i, behaviour) in behaviours.iter().enumerate().take(RUNNERS + 1).skip(1) {
             let runner = memory.exec.runner(&runner_id(&service, &addr(i))).unwrap().unwrap();
-            if behaviours[i] == Behaviour::Honest {
+            if *behaviour == Behaviour::Honest {
                 prop_assert_eq!(runner.stake, STAKE, "honest runner {} was slashed", i);
             }
             prop_assert_eq!(runner.open_duties, 0);

@@ -5,6 +5,11 @@
 //! [`Store::commit`] in one call, which writes them (values, tree nodes, version and root) in one
 //! atomic batch. Two implementations behind the same trait give the same roots for the same
 //! changes: RocksDB for nodes, memory for tests and simulation.
+//!
+//! The commitment is a sparse Merkle tree over blake3 (`tree`): keys sit at `blake3(key)`, single
+//! leaves collapse upwards, so the root is a pure function of the map's content. It is stored in
+//! pages of four binary levels addressed by path, latest version only; a commit reads and rewrites
+//! only the pages on the changed paths. docs/storage.md has the layout, the choice and the figures.
 
 pub mod memory;
 pub mod proof;
@@ -42,6 +47,7 @@ pub trait Store: Send + Sync {
 
     /// Keys beginning with `prefix`, in ascending byte order, starting strictly after `after`
     /// when given, at most `limit` of them.
+    #[allow(clippy::type_complexity)] // The signature is fixed; it reads plainly enough.
     fn scan_prefix(
         &self,
         prefix: &[u8],

@@ -26,7 +26,7 @@ pub const HEAD_KEY: &[u8] = b"head";
 const FORMAT: u8 = 1;
 
 /// Pages less than this many nibbles deep stay in memory once read or written: at most
-/// 1 + 16 + 16² + 16³ + 16⁴ = 69,905 pages (under 75 MB even if every slot were a leaf), which
+/// 1 + 16 + 16² + 16³ + 16⁴ = 69,905 pages (~1.6 KB each in memory: ~115 MB at most), which
 /// covers every page of a state of ~10,000 keys and every page above the last level of one of
 /// ~1,000,000.
 pub const CACHE_DEPTH: usize = 5;
@@ -144,10 +144,8 @@ impl RocksStore {
         };
 
         // RocksDB refuses to open a database without naming all its column families.
-        let mut names: Vec<String> = match DB::list_cf(&Options::default(), path) {
-            Ok(names) => names,
-            Err(_) => Vec::new(), // No database yet: it will be created.
-        };
+        // No database yet gives an error here: it will be created with just ours.
+        let mut names: Vec<String> = DB::list_cf(&Options::default(), path).unwrap_or_default();
         for name in extra {
             if !names.iter().any(|n| n == name) {
                 names.push((*name).to_string());
@@ -338,12 +336,12 @@ impl Store for RocksStore {
         }
         let mut buffer = Vec::with_capacity(4 + 16 * 64);
         // In key order: RocksDB's memtable inserts a sorted run much faster than a shuffled one.
-        let mut writes: Vec<(([u8; 33], usize), &Option<Arc<Page>>)> = update
+        let mut writes: Vec<_> = update
             .writes
             .iter()
             .map(|(key, page)| (key.encode_array(), page))
             .collect();
-        writes.sort_unstable_by(|a, b| a.0.0[..a.0.1].cmp(&b.0.0[..b.0.1]));
+        writes.sort_unstable_by(|((a, a_len), _), ((b, b_len), _)| a[..*a_len].cmp(&b[..*b_len]));
         for ((key, len), page) in writes {
             match page {
                 Some(page) => {

@@ -71,7 +71,7 @@ pub fn bit(path: &Hash, index: usize) -> bool {
 #[inline]
 pub fn nibble(path: &Hash, index: usize) -> usize {
     let byte = path.0[index / 2];
-    usize::from(if index % 2 == 0 {
+    usize::from(if index.is_multiple_of(2) {
         byte >> 4
     } else {
         byte & 0x0f
@@ -180,7 +180,11 @@ impl PageKey {
         let mut path = self.path;
         // `nibble` < 16, so the cast keeps every bit.
         let nibble = nibble as u8 & 0x0f;
-        path[depth / 2] |= if depth % 2 == 0 { nibble << 4 } else { nibble };
+        path[depth / 2] |= if depth.is_multiple_of(2) {
+            nibble << 4
+        } else {
+            nibble
+        };
         PageKey {
             depth: self.depth + 1,
             path,
@@ -401,7 +405,7 @@ pub fn hashed_changes<'a>(
         .into_iter()
         .map(|(key, value)| (key_hash(key), value.as_deref().map(value_hash)))
         .collect();
-    hashed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    hashed.sort_unstable_by_key(|(path, _)| *path);
     if hashed.windows(2).any(|pair| pair[0].0 == pair[1].0) {
         return Err(StoreError::Corrupt(
             "two keys of one change set hash to the same path".into(),
