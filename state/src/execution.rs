@@ -460,14 +460,9 @@ impl BlockRun<'_> {
 
     /// Step 1: assignments and verifier draws due now, in execution id order.
     pub(crate) fn run_draws(&mut self) -> Applied {
-        let mut due = self.due(&[QueueKind::Assign, QueueKind::DrawVerifiers])?;
-        due.sort_by_key(|(id, kind)| (*id, *kind));
-        for (id, kind) in due {
-            self.unqueue(self.height, kind, &id);
-            let mut execution = match self.overlay.get::<Execution>(&keys::execution(&id))? {
-                Some(e) => e,
-                None => return Err(corrupt(format!("queued execution {id} missing"))),
-            };
+        for (mut execution, kind) in
+            self.take_due(&[QueueKind::Assign, QueueKind::DrawVerifiers])?
+        {
             match kind {
                 QueueKind::Assign => self.assign(&mut execution)?,
                 _ => self.draw_verifiers(&mut execution)?,
@@ -479,18 +474,12 @@ impl BlockRun<'_> {
 
     /// Step 2: expiries and settlements whose window closes now, by (deadline, execution id).
     pub(crate) fn run_deadlines(&mut self) -> Applied {
-        let mut due = self.due(&[
+        let kinds = [
             QueueKind::Expire,
             QueueKind::CloseCommits,
             QueueKind::Settle,
-        ])?;
-        due.sort_by_key(|(id, kind)| (*id, *kind));
-        for (id, kind) in due {
-            self.unqueue(self.height, kind, &id);
-            let mut execution = match self.overlay.get::<Execution>(&keys::execution(&id))? {
-                Some(e) => e,
-                None => return Err(corrupt(format!("queued execution {id} missing"))),
-            };
+        ];
+        for (mut execution, kind) in self.take_due(&kinds)? {
             match kind {
                 QueueKind::Expire if execution.status == ExecutionStatus::Assigned => {
                     self.expire(&mut execution, &[])?
@@ -507,6 +496,22 @@ impl BlockRun<'_> {
             self.save_execution(&execution);
         }
         Ok(())
+    }
+
+    /// Removes this height's queue entries of `kinds` and loads their executions, in execution
+    /// id order (then kind), the order ECONOMY.md gives for each end-of-block step.
+    fn take_due(&mut self, kinds: &[QueueKind]) -> Result<Vec<(Execution, QueueKind)>, ApplyError> {
+        let mut due = self.due(kinds)?;
+        due.sort_by_key(|(id, kind)| (*id, *kind));
+        let mut out = Vec::with_capacity(due.len());
+        for (id, kind) in due {
+            self.unqueue(self.height, kind, &id);
+            match self.overlay.get::<Execution>(&keys::execution(&id))? {
+                Some(execution) => out.push((execution, kind)),
+                None => return Err(corrupt(format!("queued execution {id} missing"))),
+            }
+        }
+        Ok(out)
     }
 
     /// Step 5: finished executions past their retention shrink to a summary.

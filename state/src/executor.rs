@@ -3,7 +3,7 @@
 
 use crate::keys::{self, meta_names};
 use crate::objects::{Account, Validator, ValidatorSet, ValidatorSetMember, ValidatorStatus};
-use crate::overlay::{Overlay, ValueCache};
+use crate::overlay::{Overlay, ValueCache, decode_value};
 use crate::receipt::{ErrorCode, Outcome, Receipt, SkipReason, TxFailure};
 use crate::store::{Proof, Store, StoreError};
 use runnet_types::crypto::{Domain, SignedMessage, verify_batch};
@@ -347,19 +347,19 @@ impl Executor {
         &self,
         key: Vec<u8>,
     ) -> Result<Proved<T>, ExecError> {
-        let (raw, proof) = self.store.prove(&key)?;
-        let value = match raw {
-            None => None,
-            Some(bytes) => Some(encoding::decode(&bytes).map_err(|e| {
-                StoreError::Corrupt(format!("value under key {}: {e}", hex::encode(&key)))
-            })?),
-        };
+        // One read of value, proof, root and version: a commit in between cannot mix versions.
+        let proved = self.store.prove_versioned(&key)?;
+        let value = proved
+            .value
+            .map(|bytes| decode_value(&key, &bytes))
+            .transpose()?;
         Ok(Proved {
-            height: self.height(),
-            state_root: self.store.root(),
+            // Store versions count committed states: genesis is version 1, height h is h + 1.
+            height: proved.version.saturating_sub(1),
+            state_root: proved.root,
             key,
             value,
-            proof,
+            proof: proved.proof,
         })
     }
 
@@ -395,9 +395,7 @@ impl Executor {
             mut f: impl FnMut(T),
         ) -> Result<(), ExecError> {
             for (key, bytes) in store.scan_prefix(prefix, None, usize::MAX)? {
-                f(encoding::decode(&bytes).map_err(|e| {
-                    StoreError::Corrupt(format!("value under key {}: {e}", hex::encode(&key)))
-                })?);
+                f(decode_value(&key, &bytes)?);
             }
             Ok(())
         }
@@ -483,9 +481,8 @@ pub(crate) fn select_validator_set(
     start_height: u64,
 ) -> Result<Option<ValidatorSet>, StoreError> {
     let mut candidates = Vec::new();
-    for (_, bytes) in overlay.scan(keys::VALIDATOR)? {
-        let v: Validator = encoding::decode(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("validator record: {e}")))?;
+    for (key, bytes) in overlay.scan(keys::VALIDATOR)? {
+        let v: Validator = decode_value(&key, &bytes)?;
         if v.status == ValidatorStatus::Active && v.stake > 0 {
             candidates.push(v);
         }

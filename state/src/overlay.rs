@@ -11,6 +11,15 @@ use std::sync::Mutex;
 
 /// Committed values recently read or written, so hot accounts skip the store. Only ever asked
 /// for one key at a time: its iteration order never reaches anything hashed.
+/// Decodes a stored value; a value that does not decode means the store is corrupt.
+pub fn decode_value<T: Serialize + DeserializeOwned>(
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    encoding::decode(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("value under key {}: {e}", hex::encode(key))))
+}
+
 pub struct ValueCache {
     entries: Mutex<HashMap<Vec<u8>, Option<Vec<u8>>>>,
     capacity: usize,
@@ -93,12 +102,9 @@ impl<'a> Overlay<'a> {
         &self,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
-        match self.get_raw(key)? {
-            None => Ok(None),
-            Some(bytes) => encoding::decode(&bytes).map(Some).map_err(|e| {
-                StoreError::Corrupt(format!("value under key {}: {e}", hex::encode(key)))
-            }),
-        }
+        self.get_raw(key)?
+            .map(|bytes| decode_value(key, &bytes))
+            .transpose()
     }
 
     pub fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {

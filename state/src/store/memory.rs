@@ -1,7 +1,6 @@
 //! The in-memory store, for tests and simulation: the same tree as [`super::RocksStore`], its pages
 //! and values in maps.
 
-use super::proof::Proof;
 use super::tree::{self, Page, PageKey, PageSource, Slot};
 use super::{ChangeSet, Store, StoreError, VersionedProof};
 use runnet_types::Hash;
@@ -116,11 +115,6 @@ impl Store for MemStore {
 
     fn version(&self) -> u64 {
         self.read().version
-    }
-
-    fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof), StoreError> {
-        let proved = self.prove_versioned(key)?;
-        Ok((proved.value, proved.proof))
     }
 
     fn prove_versioned(&self, key: &[u8]) -> Result<VersionedProof, StoreError> {

@@ -66,21 +66,15 @@ pub trait Store: Send + Sync {
     /// The last committed version, 0 before any commit.
     fn version(&self) -> u64;
 
-    /// The value of `key` in the last committed version, with a proof against [`Store::root`].
-    fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof), StoreError>;
+    /// The value of `key` in the last committed version, with a proof against the root of that
+    /// same version, and that version and root: one consistent read even while another thread
+    /// commits.
+    fn prove_versioned(&self, key: &[u8]) -> Result<VersionedProof, StoreError>;
 
-    /// As [`Store::prove`], with the version and root the proof is against, all of one version
-    /// even while another thread commits (both stores override this; the default is only as
-    /// consistent as its three separate calls).
-    fn prove_versioned(&self, key: &[u8]) -> Result<VersionedProof, StoreError> {
-        let (version, root) = (self.version(), self.root());
-        let (value, proof) = self.prove(key)?;
-        Ok(VersionedProof {
-            version,
-            root,
-            value,
-            proof,
-        })
+    /// The value of `key` in the last committed version, with a proof against [`Store::root`].
+    fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof), StoreError> {
+        let proved = self.prove_versioned(key)?;
+        Ok((proved.value, proved.proof))
     }
 }
 

@@ -1,7 +1,6 @@
 //! The RocksDB store: values, tree pages and the head (version and root) in three column families,
 //! each commit one `WriteBatch` written with the WAL on, and the top of the tree cached in memory.
 
-use super::proof::Proof;
 use super::tree::{self, Page, PageKey, PageSource, Slot};
 use super::{ChangeSet, Store, StoreError, VersionedProof};
 use rocksdb::{
@@ -380,11 +379,6 @@ impl Store for RocksStore {
 
     fn version(&self) -> u64 {
         self.read().version
-    }
-
-    fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof), StoreError> {
-        let proved = self.prove_versioned(key)?;
-        Ok((proved.value, proved.proof))
     }
 
     fn prove_versioned(&self, key: &[u8]) -> Result<VersionedProof, StoreError> {
