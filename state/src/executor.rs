@@ -6,7 +6,6 @@ use crate::objects::{Account, Validator, ValidatorSet, ValidatorSetMember, Valid
 use crate::overlay::{Overlay, ValueCache, decode_value};
 use crate::receipt::{ErrorCode, Outcome, Receipt, SkipReason, TxFailure};
 use crate::store::{Proof, Store, StoreError};
-use runnet_types::crypto::{Domain, SignedMessage, verify_batch};
 use runnet_types::genesis::{Genesis, Params};
 use runnet_types::{Address, Amount, Hash, Payload, SignedTx, block, encoding};
 use serde::{Deserialize, Serialize};
@@ -229,7 +228,7 @@ impl Executor {
         };
         let valid_signatures = match signatures {
             Signatures::AlreadyVerified => None,
-            Signatures::Verify => Some(check_signatures(txs)),
+            Signatures::Verify => Some(runnet_types::tx::verify_txs(txs)),
         };
         let mut receipts = Vec::with_capacity(txs.len());
         let (mut block_gas, mut block_bytes, mut gas_used, mut fees) = (0u64, 0u64, 0u64, 0u64);
@@ -448,28 +447,6 @@ impl<T: Serialize> Proved<T> {
         self.proof
             .verify(&self.state_root, &self.key, bytes.as_deref())
     }
-}
-
-/// One batch check over the block; on failure the single checks name the bad ones.
-fn check_signatures(txs: &[SignedTx]) -> Vec<bool> {
-    let bodies: Vec<Vec<u8>> = txs.iter().map(SignedTx::signing_bytes).collect();
-    let items: Vec<SignedMessage> = txs
-        .iter()
-        .zip(&bodies)
-        .map(|(tx, body)| SignedMessage {
-            domain: Domain::Transaction,
-            key: &tx.body.sender,
-            message: body,
-            signature: &tx.signature,
-        })
-        .collect();
-    let mut ok = vec![true; txs.len()];
-    if let Err(runnet_types::crypto::SignatureError::InvalidInBatch(bad)) = verify_batch(&items) {
-        for i in bad {
-            ok[i] = false;
-        }
-    }
-    ok
 }
 
 /// The next epoch's set: the `max_validators` largest active stakes, ties by address. `None` when

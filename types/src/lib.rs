@@ -10,6 +10,7 @@
 pub(crate) mod bytes;
 
 pub mod address;
+pub mod batch;
 pub mod block;
 pub mod consensus;
 pub mod crypto;
@@ -24,6 +25,7 @@ pub mod tx;
 pub mod vrf;
 
 pub use address::Address;
+pub use batch::Batch;
 pub use block::{Block, BlockHeader};
 pub use crypto::{Domain, PublicKey, SecretKey, Signature};
 pub use genesis::{Genesis, Params};

@@ -5,7 +5,9 @@
 //! and its nonce, so the hash identifies the action whatever encoding of the signature carried it.
 
 use crate::address::Address;
-use crate::crypto::{Domain, PublicKey, SecretKey, Signature, SignatureError};
+use crate::crypto::{
+    Domain, PublicKey, SecretKey, Signature, SignatureError, SignedMessage, verify_batch,
+};
 use crate::encoding::{self, DecodeError};
 use crate::execution::{TaskResult, Verdict};
 use crate::hash::Hash;
@@ -211,6 +213,32 @@ impl SignedTx {
     pub fn decode(bytes: &[u8]) -> Result<SignedTx, TxError> {
         Ok(encoding::decode_with_limit(bytes, MAX_TX_BYTES)?)
     }
+}
+
+/// Checks many transactions' signatures with one batch verification; on failure the single
+/// checks name the bad ones. `result[i]` says whether `txs[i]` is correctly signed. Accepts
+/// exactly what [`SignedTx::verify`] accepts.
+pub fn verify_txs(txs: &[SignedTx]) -> Vec<bool> {
+    let bodies: Vec<Vec<u8>> = txs.iter().map(SignedTx::signing_bytes).collect();
+    let items: Vec<SignedMessage> = txs
+        .iter()
+        .zip(&bodies)
+        .map(|(tx, body)| SignedMessage {
+            domain: Domain::Transaction,
+            key: &tx.body.sender,
+            message: body,
+            signature: &tx.signature,
+        })
+        .collect();
+    let mut ok = vec![true; txs.len()];
+    if let Err(SignatureError::InvalidInBatch(bad)) = verify_batch(&items) {
+        for i in bad {
+            if let Some(slot) = ok.get_mut(i) {
+                *slot = false;
+            }
+        }
+    }
+    ok
 }
 
 #[cfg(test)]

@@ -1,0 +1,173 @@
+//! Batches: the unit the mempool disseminates and blocks name by digest.
+//!
+//! A validator packs admitted transactions into a batch, sends it to the others once, and every
+//! node checks its signatures once on arrival and stores it by digest; blocks carry only digests
+//! ([`crate::Block::batches`]). `raw` carries opaque payloads for the benchmark's `raw` mode
+//! (consensus and network measured without the state machine); it is empty on a real chain, and
+//! the state machine never looks at it.
+
+use crate::encoding::{self, DecodeError};
+use crate::hash::Hash;
+use crate::tx::{MAX_TX_BYTES, SignedTx, verify_txs};
+use serde::{Deserialize, Serialize};
+
+/// The most bytes one encoded batch may take. Peers' batches above it are refused undecoded.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// The most bytes one raw payload may take.
+pub const MAX_RAW_PAYLOAD_BYTES: usize = MAX_TX_BYTES;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    pub txs: Vec<SignedTx>,
+    #[serde(with = "raw_payloads")]
+    pub raw: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BatchError {
+    #[error("cannot decode batch: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("a raw payload of {0} bytes is over the limit")]
+    RawTooLarge(usize),
+    #[error("bad signature on transactions at positions {0:?}")]
+    BadSignatures(Vec<usize>),
+}
+
+impl Batch {
+    /// The digest blocks name: the hash of the canonical encoding.
+    pub fn digest(&self) -> Hash {
+        encoding::hash_of(self)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        encoding::encode(self)
+    }
+
+    /// Bounded, canonical decoding. Does not check signatures.
+    pub fn decode(bytes: &[u8]) -> Result<Batch, BatchError> {
+        let batch: Batch = encoding::decode_with_limit(bytes, MAX_BATCH_BYTES)?;
+        if let Some(raw) = batch.raw.iter().find(|r| r.len() > MAX_RAW_PAYLOAD_BYTES) {
+            return Err(BatchError::RawTooLarge(raw.len()));
+        }
+        Ok(batch)
+    }
+
+    /// One batch verification over every transaction; the error names the bad positions.
+    pub fn verify_signatures(&self) -> Result<(), BatchError> {
+        let bad: Vec<usize> = verify_txs(&self.txs)
+            .iter()
+            .enumerate()
+            .filter(|(_, ok)| !**ok)
+            .map(|(i, _)| i)
+            .collect();
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(BatchError::BadSignatures(bad))
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.txs.len() + self.raw.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty() && self.raw.is_empty()
+    }
+}
+
+/// Raw payloads as byte strings (bincode writes `Vec<u8>` as a length and bytes either way; this
+/// keeps JSON readable as hex).
+mod raw_payloads {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(raw: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            let hexed: Vec<String> = raw.iter().map(hex::encode).collect();
+            hexed.serialize(s)
+        } else {
+            raw.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        if d.is_human_readable() {
+            let hexed = Vec::<String>::deserialize(d)?;
+            hexed
+                .iter()
+                .map(|h| hex::decode(h).map_err(serde::de::Error::custom))
+                .collect()
+        } else {
+            Vec::<Vec<u8>>::deserialize(d)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SecretKey;
+    use crate::tx::{Payload, TxBody};
+    use crate::Address;
+
+    fn transfer(key: &SecretKey, nonce: u64) -> SignedTx {
+        TxBody {
+            chain_id: "runnet-test".into(),
+            sender: key.public(),
+            nonce,
+            gas_limit: 50_000,
+            gas_price: 1,
+            payload: Payload::Transfer {
+                to: Address([7; 20]),
+                amount: 1,
+            },
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn round_trip_and_digest() {
+        let key = SecretKey::from_seed([3; 32]);
+        let batch = Batch {
+            txs: (0..5).map(|n| transfer(&key, n)).collect(),
+            raw: vec![vec![1, 2, 3]],
+        };
+        let bytes = batch.encode();
+        let back = Batch::decode(&bytes).unwrap();
+        assert_eq!(back, batch);
+        assert_eq!(back.digest(), batch.digest());
+        assert_eq!(batch.verify_signatures(), Ok(()));
+        let json = serde_json::to_string(&batch).unwrap();
+        assert_eq!(serde_json::from_str::<Batch>(&json).unwrap(), batch);
+    }
+
+    #[test]
+    fn bad_signatures_are_named() {
+        let key = SecretKey::from_seed([3; 32]);
+        let mut batch = Batch {
+            txs: (0..6).map(|n| transfer(&key, n)).collect(),
+            raw: vec![],
+        };
+        batch.txs[4].body.nonce = 99;
+        assert_eq!(
+            batch.verify_signatures(),
+            Err(BatchError::BadSignatures(vec![4]))
+        );
+    }
+
+    #[test]
+    fn hostile_bytes_are_refused() {
+        assert!(Batch::decode(&[0xff; 64]).is_err());
+        let mut bytes = Batch::default().encode();
+        bytes.push(0);
+        assert!(Batch::decode(&bytes).is_err());
+        let big = Batch {
+            txs: vec![],
+            raw: vec![vec![0; MAX_RAW_PAYLOAD_BYTES + 1]],
+        };
+        assert!(matches!(
+            Batch::decode(&big.encode()),
+            Err(BatchError::RawTooLarge(_))
+        ));
+    }
+}
