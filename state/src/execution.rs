@@ -18,10 +18,12 @@ use runnet_types::execution::{TaskResult, Verdict, result_commitment, verdict_co
 use runnet_types::genesis::BPS;
 use runnet_types::service::{ServiceDefinition, TaskDefinition, Verification};
 use runnet_types::{Address, Amount, Hash};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 type Applied = Result<(), ApplyError>;
 
-fn corrupt(what: impl Into<String>) -> ApplyError {
+pub(crate) fn corrupt(what: impl Into<String>) -> ApplyError {
     ApplyError::Fatal(StoreError::Corrupt(what.into()).into())
 }
 
@@ -40,12 +42,13 @@ impl BlockRun<'_> {
     pub(crate) fn load_service(
         &self,
         id: &Hash,
-    ) -> Result<Option<(Service, ServiceDefinition)>, ApplyError> {
+    ) -> Result<Option<(Service, Arc<ServiceDefinition>)>, ApplyError> {
         let Some(service) = self.overlay.get::<Service>(&keys::service(id))? else {
             return Ok(None);
         };
-        // Stored definitions were validated at publish; parse without the size limit of new ones.
-        let definition: ServiceDefinition = serde_json::from_slice(&service.definition)
+        let definition = self
+            .definitions
+            .get_or_parse(id, &service.definition)
             .map_err(|e| corrupt(format!("stored definition of {id}: {e}")))?;
         Ok(Some((service, definition)))
     }
@@ -100,7 +103,7 @@ impl BlockRun<'_> {
     }
 
     /// The runners of a service, in id order.
-    fn runners_of(&self, service: &Hash) -> Result<Vec<Runner>, ApplyError> {
+    pub(crate) fn runners_of(&self, service: &Hash) -> Result<Vec<Runner>, ApplyError> {
         let prefix = keys::service_runners_prefix(service);
         let mut runners = Vec::new();
         for (key, _) in self.overlay.scan(&prefix)? {
@@ -158,37 +161,16 @@ impl BlockRun<'_> {
         if let Err(e) = task.inputs.check_bytes(inputs) {
             return fail(ErrorCode::InvalidInputs, e.to_string())?;
         }
-        let verification = match (&task.verification, service.wasm) {
-            (Verification::Trusted, _) => VerificationKind::Trusted,
-            (Verification::PublicEffect { .. }, _) => VerificationKind::PublicEffect,
-            (Verification::Deterministic, true) => VerificationKind::WasmRerun,
-            (Verification::Deterministic, false) => VerificationKind::ExternalRerun,
-        };
-        let execution = Execution {
+        let execution = Self::new_execution(
             id,
-            service: *service_id,
-            task: task_key.to_string(),
-            inputs: inputs.to_vec(),
-            payer: Payer::Account(*sender),
+            &service,
+            &task,
+            inputs,
+            Payer::Account(*sender),
             max_fee,
-            escrow: max_fee,
-            verification,
-            requested_at: self.height,
             named_runner,
-            runner: None,
-            runner_owner: None,
-            assigned_at: None,
-            deadline: None,
-            commitment: None,
-            result: None,
-            verifiers: Vec::new(),
-            drawn_at: None,
-            commit_deadline: None,
-            reveal_deadline: None,
-            status: ExecutionStatus::Requested,
-            settled_at: None,
-            rerun_fuel: None,
-        };
+            self.height,
+        );
         // A named runner that cannot take the work now is refused at once, so the requester
         // learns it; at assignment it is checked again ("if it is still eligible").
         if let Some(named) = named_runner {
@@ -208,13 +190,72 @@ impl BlockRun<'_> {
                 )?;
             }
         }
-        if self.overlay.get_raw(&keys::execution(&id))?.is_some() {
+        if self.execution_id_used(&id)? {
             return Err(corrupt(format!("execution id {id} reused")));
         }
         self.debit(sender, max_fee, "max_fee escrow")?;
-        self.save_execution(&execution);
-        self.queue(self.height + 1, QueueKind::Assign, &id);
+        self.open_execution(&execution);
         Ok(())
+    }
+
+    /// A requested execution, before anyone is assigned.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_execution(
+        id: Hash,
+        service: &Service,
+        task: &TaskDefinition,
+        inputs: &[u8],
+        payer: Payer,
+        max_fee: Amount,
+        named_runner: Option<Hash>,
+        height: u64,
+    ) -> Execution {
+        let verification = match (&task.verification, service.wasm) {
+            (Verification::Trusted, _) => VerificationKind::Trusted,
+            (Verification::PublicEffect { .. }, _) => VerificationKind::PublicEffect,
+            (Verification::Deterministic, true) => VerificationKind::WasmRerun,
+            (Verification::Deterministic, false) => VerificationKind::ExternalRerun,
+        };
+        Execution {
+            id,
+            service: service.id,
+            task: task.key.clone(),
+            inputs: inputs.to_vec(),
+            payer,
+            max_fee,
+            escrow: max_fee,
+            verification,
+            requested_at: height,
+            named_runner,
+            runner: None,
+            runner_owner: None,
+            assigned_at: None,
+            deadline: None,
+            commitment: None,
+            result: None,
+            verifiers: Vec::new(),
+            drawn_at: None,
+            commit_deadline: None,
+            reveal_deadline: None,
+            status: ExecutionStatus::Requested,
+            settled_at: None,
+            rerun_fuel: None,
+        }
+    }
+
+    /// Whether an execution (live or pruned to its summary) has this id.
+    pub(crate) fn execution_id_used(&self, id: &Hash) -> Result<bool, ApplyError> {
+        Ok(self.overlay.get_raw(&keys::execution(id))?.is_some()
+            || self
+                .overlay
+                .get_raw(&keys::execution_summary(id))?
+                .is_some())
+    }
+
+    /// Stores an escrowed execution; its runner is assigned at the end of the next block.
+    pub(crate) fn open_execution(&mut self, execution: &Execution) {
+        self.save_execution(execution);
+        self.queue(self.height + 1, QueueKind::Assign, &execution.id);
     }
 
     /// The sender's runner for an execution's service.
@@ -458,11 +499,36 @@ impl BlockRun<'_> {
 
     // ---- end of block -------------------------------------------------------------------
 
+    /// Takes this block's entries off the queue in one scan. Nothing the end of a block does
+    /// queues anything for its own height, so one scan serves every step.
+    pub(crate) fn take_queue(&mut self) -> Result<Due, ApplyError> {
+        let prefix = keys::queue_at(self.height);
+        let mut due = Due::default();
+        for (key, _) in self.overlay.scan(&prefix)? {
+            let rest = &key[prefix.len()..];
+            let (Some(kind), Some(id)) = (
+                rest.first().and_then(|b| QueueKind::from_byte(*b)),
+                rest.get(1..).and_then(Hash::from_slice),
+            ) else {
+                return Err(corrupt("queue key"));
+            };
+            self.overlay.delete(key);
+            due.entries.entry(kind).or_default().push(id);
+        }
+        Ok(due)
+    }
+
+    fn queued_execution(&self, id: &Hash) -> Result<Execution, ApplyError> {
+        match self.overlay.get::<Execution>(&keys::execution(id))? {
+            Some(execution) => Ok(execution),
+            None => Err(corrupt(format!("queued execution {id} missing"))),
+        }
+    }
+
     /// Step 1: assignments and verifier draws due now, in execution id order.
-    pub(crate) fn run_draws(&mut self) -> Applied {
-        for (mut execution, kind) in
-            self.take_due(&[QueueKind::Assign, QueueKind::DrawVerifiers])?
-        {
+    pub(crate) fn run_draws(&mut self, due: &mut Due) -> Applied {
+        for (id, kind) in due.take(&[QueueKind::Assign, QueueKind::DrawVerifiers]) {
+            let mut execution = self.queued_execution(&id)?;
             match kind {
                 QueueKind::Assign => self.assign(&mut execution)?,
                 _ => self.draw_verifiers(&mut execution)?,
@@ -473,13 +539,14 @@ impl BlockRun<'_> {
     }
 
     /// Step 2: expiries and settlements whose window closes now, by (deadline, execution id).
-    pub(crate) fn run_deadlines(&mut self) -> Applied {
+    pub(crate) fn run_deadlines(&mut self, due: &mut Due) -> Applied {
         let kinds = [
             QueueKind::Expire,
             QueueKind::CloseCommits,
             QueueKind::Settle,
         ];
-        for (mut execution, kind) in self.take_due(&kinds)? {
+        for (id, kind) in due.take(&kinds) {
+            let mut execution = self.queued_execution(&id)?;
             match kind {
                 QueueKind::Expire if execution.status == ExecutionStatus::Assigned => {
                     self.expire(&mut execution, &[])?
@@ -498,59 +565,39 @@ impl BlockRun<'_> {
         Ok(())
     }
 
-    /// Removes this height's queue entries of `kinds` and loads their executions, in execution
-    /// id order (then kind), the order ECONOMY.md gives for each end-of-block step.
-    fn take_due(&mut self, kinds: &[QueueKind]) -> Result<Vec<(Execution, QueueKind)>, ApplyError> {
-        let mut due = self.due(kinds)?;
-        due.sort_by_key(|(id, kind)| (*id, *kind));
-        let mut out = Vec::with_capacity(due.len());
-        for (id, kind) in due {
-            self.unqueue(self.height, kind, &id);
-            match self.overlay.get::<Execution>(&keys::execution(&id))? {
-                Some(execution) => out.push((execution, kind)),
-                None => return Err(corrupt(format!("queued execution {id} missing"))),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Step 5: finished executions past their retention shrink to a summary.
-    pub(crate) fn run_pruning(&mut self) -> Applied {
-        for (id, kind) in self.due(&[QueueKind::Prune])? {
-            self.unqueue(self.height, kind, &id);
-            let key = keys::execution(&id);
-            if let Some(execution) = self.overlay.get::<Execution>(&key)? {
-                self.overlay.put(
-                    keys::execution_summary(&id),
-                    &ExecutionSummary {
-                        id,
-                        service: execution.service,
-                        status: execution.status,
-                        settled_at: execution.settled_at.unwrap_or(self.height),
-                    },
-                );
-                self.overlay.delete(key);
+    /// Step 5: what is past its retention shrinks to a summary (executions, events, closed
+    /// processes).
+    pub(crate) fn run_pruning(&mut self, due: &mut Due) -> Applied {
+        let kinds = [
+            QueueKind::Prune,
+            QueueKind::PruneEvent,
+            QueueKind::PruneProcess,
+        ];
+        for (id, kind) in due.take(&kinds) {
+            match kind {
+                QueueKind::PruneEvent => self.prune_event(&id)?,
+                QueueKind::PruneProcess => self.prune_process(&id)?,
+                _ => self.prune_execution(&id)?,
             }
         }
         Ok(())
     }
 
-    fn due(&self, kinds: &[QueueKind]) -> Result<Vec<(Hash, QueueKind)>, ApplyError> {
-        let prefix = keys::queue_at(self.height);
-        let mut out = Vec::new();
-        for (key, _) in self.overlay.scan(&prefix)? {
-            let rest = &key[prefix.len()..];
-            let (Some(kind), Some(id)) = (
-                rest.first().and_then(|b| QueueKind::from_byte(*b)),
-                rest.get(1..).and_then(Hash::from_slice),
-            ) else {
-                return Err(corrupt("queue key"));
-            };
-            if kinds.contains(&kind) {
-                out.push((id, kind));
-            }
+    fn prune_execution(&mut self, id: &Hash) -> Applied {
+        let key = keys::execution(id);
+        if let Some(execution) = self.overlay.get::<Execution>(&key)? {
+            self.overlay.put(
+                keys::execution_summary(id),
+                &ExecutionSummary {
+                    id: *id,
+                    service: execution.service,
+                    status: execution.status,
+                    settled_at: execution.settled_at.unwrap_or(self.height),
+                },
+            );
+            self.overlay.delete(key);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn assign(&mut self, execution: &mut Execution) -> Applied {
@@ -585,8 +632,7 @@ impl BlockRun<'_> {
         let Some(mut runner) = chosen else {
             // Nobody can take it: the whole max_fee goes back.
             self.refund(execution, execution.escrow)?;
-            self.finish(execution, ExecutionStatus::Cancelled);
-            return Ok(());
+            return self.finish(execution, ExecutionStatus::Cancelled);
         };
         // needed <= max_fee, checked by `fits`.
         let needed = self.needed_escrow(&runner, execution, task.max_output_bytes) as Amount;
@@ -756,7 +802,7 @@ impl BlockRun<'_> {
             let escrow = execution.escrow;
             self.refund(execution, escrow)?;
             self.slash_absent(execution)?;
-            self.finish(execution, ExecutionStatus::Rejected);
+            self.finish(execution, ExecutionStatus::Rejected)?;
             self.release_duties(execution)?;
             Ok(())
         } else {
@@ -827,7 +873,7 @@ impl BlockRun<'_> {
             let escrow = execution.escrow;
             self.refund(execution, escrow)?;
             self.slash_absent(execution)?;
-            self.finish(execution, ExecutionStatus::Rejected);
+            self.finish(execution, ExecutionStatus::Rejected)?;
             self.release_duties(execution)
         } else if more_than_two_thirds(stake_of(&valid)) {
             for i in &invalid {
@@ -882,7 +928,7 @@ impl BlockRun<'_> {
         execution.escrow = escrow;
         self.refund(execution, escrow)?;
         self.slash_absent(execution)?;
-        self.finish(execution, status);
+        self.finish(execution, status)?;
         self.release_duties(execution)
     }
 
@@ -903,7 +949,7 @@ impl BlockRun<'_> {
         execution.escrow = escrow;
         self.refund(execution, escrow)?;
         self.slash_absent(execution)?;
-        self.finish(execution, ExecutionStatus::Expired);
+        self.finish(execution, ExecutionStatus::Expired)?;
         self.release_duties(execution)
     }
 
@@ -947,11 +993,15 @@ impl BlockRun<'_> {
         }
     }
 
-    fn finish(&mut self, execution: &mut Execution, status: ExecutionStatus) {
+    fn finish(&mut self, execution: &mut Execution, status: ExecutionStatus) -> Applied {
         execution.status = status;
         execution.settled_at = Some(self.height);
-        let prune_at = self.height + self.params.retention_blocks;
+        let prune_at = self.height.saturating_add(self.params.retention_blocks);
         self.queue(prune_at, QueueKind::Prune, &execution.id);
+        if let Payer::Process(process) = execution.payer {
+            self.process_execution_ended(&process, execution)?;
+        }
+        Ok(())
     }
 
     /// The runner's and verifiers' duties end; a leaving runner with none left is released later.
@@ -983,7 +1033,7 @@ impl BlockRun<'_> {
         Ok(())
     }
 
-    fn credit_existing(&mut self, address: &Address, amount: Amount) -> Applied {
+    pub(crate) fn credit_existing(&mut self, address: &Address, amount: Amount) -> Applied {
         if amount == 0 {
             return Ok(());
         }
@@ -992,8 +1042,24 @@ impl BlockRun<'_> {
             fatal => fatal,
         })
     }
+}
 
-    fn credit_process(&mut self, _process: &Hash, _amount: Amount) -> Applied {
-        Err(corrupt("process payers arrive with processes"))
+/// This block's queue entries by kind, taken off the queue.
+#[derive(Default)]
+pub(crate) struct Due {
+    entries: BTreeMap<QueueKind, Vec<Hash>>,
+}
+
+impl Due {
+    /// The entries of `kinds`, in execution id order (then kind): the order ECONOMY.md gives
+    /// for each end-of-block step.
+    fn take(&mut self, kinds: &[QueueKind]) -> Vec<(Hash, QueueKind)> {
+        let mut out: Vec<(Hash, QueueKind)> = kinds
+            .iter()
+            .filter_map(|kind| self.entries.remove(kind).map(|ids| (kind, ids)))
+            .flat_map(|(kind, ids)| ids.into_iter().map(move |id| (id, *kind)))
+            .collect();
+        out.sort_unstable();
+        out
     }
 }

@@ -1,18 +1,24 @@
 //! Executing committed blocks: the transaction pipeline (pre-checks, gas, payload), the end of the
 //! block, and the commit of the block's changes in one atomic write.
 
+use crate::definitions::DefinitionCache;
 use crate::keys::{self, meta_names};
-use crate::objects::{Account, Validator, ValidatorSet, ValidatorSetMember, ValidatorStatus};
+use crate::objects::{
+    Account, EventRecord, EventSummary, EvidenceRecord, Process, ProcessSummary, Validator,
+    ValidatorSet, ValidatorSetMember, ValidatorStatus, WalkJob, WalkReport,
+};
 use crate::overlay::{Overlay, ValueCache, decode_value};
 use crate::receipt::{ErrorCode, Outcome, Receipt, SkipReason, TxFailure};
 use crate::store::{Proof, Store, StoreError};
-use runnet_types::genesis::{Genesis, Params};
+use runnet_types::genesis::{Genesis, Params, VmParams};
 use runnet_types::{Address, Amount, Hash, Payload, SignedTx, block, encoding};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// How many committed values the executor keeps in memory by default.
 pub const DEFAULT_CACHE_ENTRIES: usize = 1 << 20;
+/// How many parsed service definitions the executor keeps.
+pub const DEFAULT_DEFINITION_ENTRIES: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -84,6 +90,9 @@ pub struct BlockOutcome {
     pub fees: Amount,
     /// Set when this block ended an epoch: the set of the next one.
     pub new_validator_set: Option<ValidatorSet>,
+    /// The process walks of the end of the block, in the order they ran: the executions they
+    /// created and the task nodes they skipped.
+    pub walks: Vec<WalkReport>,
 }
 
 /// A value from the committed state with its proof against the state root.
@@ -100,8 +109,9 @@ pub struct Proved<T> {
 pub struct Executor {
     store: Arc<dyn Store>,
     cache: ValueCache,
+    definitions: DefinitionCache,
     /// The deterministic VM for publish checks and the chain's own re-runs; its limits are the
-    /// chain's (the defaults of `VmLimits`, the same on every node).
+    /// chain's (genesis `params.vm`, the same on every node).
     vm: runnet_vm_exec::Vm,
     params: Params,
     chain_id: String,
@@ -117,7 +127,8 @@ impl Executor {
         let executor = Executor {
             store,
             cache: ValueCache::new(DEFAULT_CACHE_ENTRIES),
-            vm: runnet_vm_exec::Vm::new(runnet_vm_exec::VmLimits::default()),
+            definitions: DefinitionCache::new(DEFAULT_DEFINITION_ENTRIES),
+            vm: runnet_vm_exec::Vm::new(vm_limits(&genesis.params.vm)?),
             params: genesis.params.clone(),
             chain_id: genesis.chain_id.clone(),
         };
@@ -186,6 +197,7 @@ impl Executor {
             members: Vec::new(),
         });
         overlay.put(keys::meta(meta_names::VALIDATOR_SET), &set);
+        overlay.put(keys::validator_set(0), &set);
         overlay.put(keys::meta(meta_names::CHAIN), &genesis.hash());
         overlay.put(keys::meta(meta_names::HEIGHT), &0u64);
         overlay.put(
@@ -225,6 +237,7 @@ impl Executor {
             height: ctx.height,
             proposer: ctx.proposer,
             vm: &self.vm,
+            definitions: &self.definitions,
         };
         let valid_signatures = match signatures {
             Signatures::AlreadyVerified => None,
@@ -248,7 +261,7 @@ impl Executor {
             })?;
             run.overlay.put(key, &proposer);
         }
-        let new_validator_set = run.end_block(ctx)?;
+        let (new_validator_set, walks) = run.end_block(ctx)?;
         let changes = run.overlay.into_changes();
         let state_root = match self.store.commit(ctx.height + 1, &changes) {
             Ok(root) => root,
@@ -265,10 +278,15 @@ impl Executor {
             gas_used,
             fees,
             new_validator_set,
+            walks,
         })
     }
 
-    fn read<T: Serialize + serde::de::DeserializeOwned>(
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn read<T: Serialize + serde::de::DeserializeOwned>(
         &self,
         key: &[u8],
     ) -> Result<Option<T>, ExecError> {
@@ -323,6 +341,50 @@ impl Executor {
         id: &Hash,
     ) -> Result<Proved<crate::objects::Execution>, ExecError> {
         self.prove(keys::execution(id))
+    }
+
+    /// A process by id while it lives (open, or closed within `retention_blocks`).
+    pub fn process(&self, id: &Hash) -> Result<Option<Process>, ExecError> {
+        self.read(&keys::process(id))
+    }
+
+    pub fn prove_process(&self, id: &Hash) -> Result<Proved<Process>, ExecError> {
+        self.prove(keys::process(id))
+    }
+
+    /// What stays of a closed process once pruned (`None` while it lives).
+    pub fn process_summary(&self, id: &Hash) -> Result<Option<ProcessSummary>, ExecError> {
+        self.read(&keys::process_summary(id))
+    }
+
+    /// An event's reports while they are kept (`retention_blocks` after the first).
+    pub fn event(&self, id: &Hash) -> Result<Option<EventRecord>, ExecError> {
+        self.read(&keys::event(id))
+    }
+
+    /// What stays of an event once pruned: such an id can never fire again.
+    pub fn event_summary(&self, id: &Hash) -> Result<Option<EventSummary>, ExecError> {
+        self.read(&keys::event_summary(id))
+    }
+
+    /// The punishment of a validator's equivocation in one round of one epoch, if applied.
+    pub fn evidence_record(
+        &self,
+        validator: &Address,
+        epoch: u64,
+        round: u64,
+    ) -> Result<Option<EvidenceRecord>, ExecError> {
+        self.read(&keys::evidence(validator, epoch, round))
+    }
+
+    /// The walks waiting for the end of a block, in queue order (those the last block's budget
+    /// left over, and those queued since).
+    pub fn walk_queue(&self) -> Result<Vec<WalkJob>, ExecError> {
+        let mut out = Vec::new();
+        for (key, bytes) in self.store.scan_prefix(keys::WALKS, None, usize::MAX)? {
+            out.push(decode_value(&key, &bytes)?);
+        }
+        Ok(out)
     }
 
     /// The VM the executor judges disputes with (agents share it for identical results).
@@ -411,6 +473,9 @@ impl Executor {
         each(store, keys::EXECUTION, |e: crate::objects::Execution| {
             audit.escrows += u128::from(e.escrow)
         })?;
+        each(store, keys::PROCESS, |p: Process| {
+            audit.process_balances += u128::from(p.balance) + u128::from(p.deposit)
+        })?;
         Ok(audit)
     }
 }
@@ -423,6 +488,8 @@ pub struct SupplyAudit {
     pub validator_stakes: u128,
     pub runner_stakes: u128,
     pub escrows: u128,
+    /// Process balances and deposits.
+    pub process_balances: u128,
     pub burned: Amount,
 }
 
@@ -432,6 +499,7 @@ impl SupplyAudit {
             + self.validator_stakes
             + self.runner_stakes
             + self.escrows
+            + self.process_balances
             + u128::from(self.burned)
     }
 
@@ -493,6 +561,7 @@ pub(crate) struct BlockRun<'a> {
     pub height: u64,
     pub proposer: Address,
     pub vm: &'a runnet_vm_exec::Vm,
+    pub definitions: &'a DefinitionCache,
 }
 
 impl BlockRun<'_> {
@@ -574,7 +643,7 @@ impl BlockRun<'_> {
             Some(f) => Some(f),
             None => {
                 self.overlay.begin_tx();
-                match self.apply_payload(&sender, tx_hash, tx) {
+                match self.apply_payload(&sender, tx_hash, tx, gas_used) {
                     Ok(()) => {
                         self.overlay.keep_tx();
                         None
@@ -606,6 +675,7 @@ impl BlockRun<'_> {
         sender: &Address,
         tx_hash: Hash,
         tx: &SignedTx,
+        gas_used: u64,
     ) -> Result<(), ApplyError> {
         match &tx.body.payload {
             Payload::Transfer { to, amount } => self.transfer(sender, to, *amount),
@@ -664,51 +734,70 @@ impl BlockRun<'_> {
                 verdict,
                 salt,
             } => self.reveal_verdict(sender, execution, verdict.clone(), salt),
+            Payload::CreateProcess {
+                definition,
+                balance,
+                spend_cap,
+            } => self.create_process(sender, tx_hash, definition, *balance, *spend_cap),
+            Payload::FundProcess { process, amount } => self.fund_process(sender, process, *amount),
+            Payload::CloseProcess { process } => self.close_process(sender, process),
+            Payload::EmitEvent {
+                service,
+                event,
+                data,
+            } => self.emit_event(sender, service, event, data, gas_used),
+            Payload::Evidence(evidence) => self.apply_evidence(evidence),
         }
     }
 
     /// ECONOMY.md's end of block, in its order. The beacon moves first: draws caused by block
     /// h - 1 happen now with `seed_h`, which nobody knew when block h - 1 was built.
-    fn end_block(&mut self, ctx: &BlockContext) -> Result<Option<ValidatorSet>, ApplyError> {
+    #[allow(clippy::type_complexity)]
+    fn end_block(
+        &mut self,
+        ctx: &BlockContext,
+    ) -> Result<(Option<ValidatorSet>, Vec<WalkReport>), ApplyError> {
         let seed_key = keys::meta(meta_names::SEED);
         let previous: Hash = self.overlay.get(&seed_key)?.unwrap_or(Hash::ZERO);
         self.overlay
             .put(seed_key, &block::next_seed(&previous, &ctx.vrf_output));
+        let mut due = self.take_queue()?;
         // 1. assignments and verifier draws due from the previous block;
-        self.run_draws()?;
+        self.run_draws(&mut due)?;
         // 2. expiries and settlements whose window closes now;
-        self.run_deadlines()?;
-        // 3. process walks arrive with processes;
+        self.run_deadlines(&mut due)?;
+        // 3. process walks, within the block's walk gas;
+        let walks = self.run_walks()?;
         // 4. releases of unbonded stake, then the epoch change;
         self.release_due()?;
-        let mut new_set = None;
-        if self.height.is_multiple_of(self.params.epoch_blocks) {
-            let epoch = self.height / self.params.epoch_blocks;
-            let current: Option<ValidatorSet> =
-                self.overlay.get(&keys::meta(meta_names::VALIDATOR_SET))?;
-            let next =
-                match select_validator_set(&self.overlay, self.params, epoch, self.height + 1)? {
-                    Some(set) => set,
-                    // Too few candidates: the set stays, under the new epoch number.
-                    None => match current {
-                        Some(mut set) => {
-                            set.epoch = epoch;
-                            set.start_height = self.height + 1;
-                            set
-                        }
-                        None => return Err(StoreError::Corrupt("no validator set".into()).into()),
-                    },
-                };
-            self.overlay
-                .put(keys::meta(meta_names::VALIDATOR_SET), &next);
-            new_set = Some(next);
-        }
+        let new_set = self.change_epoch()?;
         // 5. pruning of what is older than retention_blocks.
-        self.run_pruning()?;
+        self.run_pruning(&mut due)?;
         self.overlay
             .put(keys::meta(meta_names::HEIGHT), &self.height);
-        Ok(new_set)
+        Ok((new_set, walks))
     }
+}
+
+/// The VM's limits from genesis (the cache size is the node's own business).
+pub fn vm_limits(vm: &VmParams) -> Result<runnet_vm_exec::VmLimits, ExecError> {
+    let size = |name: &str, value: u64| {
+        usize::try_from(value)
+            .map_err(|_| ExecError::Genesis(format!("params.vm.{name} does not fit this machine")))
+    };
+    Ok(runnet_vm_exec::VmLimits {
+        max_module_bytes: size("max_module_bytes", vm.max_module_bytes)?,
+        max_memory_pages: vm.max_memory_pages,
+        max_table_elements: vm.max_table_elements,
+        max_functions: vm.max_functions,
+        max_globals: vm.max_globals,
+        max_segments: vm.max_segments,
+        max_locals: vm.max_locals,
+        max_recursion_depth: size("max_recursion_depth", vm.max_recursion_depth)?,
+        max_stack_height: size("max_stack_height", vm.max_stack_height)?,
+        max_input_bytes: size("max_input_bytes", vm.max_input_bytes)?,
+        ..runnet_vm_exec::VmLimits::default()
+    })
 }
 
 /// Gas a transaction needs before its payload's own work: the base cost of its kind, its bytes,
@@ -719,6 +808,7 @@ pub fn intrinsic_gas(params: &Params, payload: &Payload, encoded_len: usize) -> 
         Payload::PublishService { definition, bundle } => {
             (definition.len() + bundle.stored_len()) as u128
         }
+        Payload::CreateProcess { definition, .. } => encoding::encode(definition).len() as u128,
         _ => 0,
     };
     u128::from(gas.base(payload.kind()))

@@ -15,6 +15,15 @@ pub const META: &[u8] = b"m/";
 pub const EXECUTION: &[u8] = b"x/";
 pub const EXECUTION_SUMMARY: &[u8] = b"xf/";
 pub const QUEUE: &[u8] = b"q/";
+pub const PROCESS: &[u8] = b"p/";
+pub const PROCESS_SUMMARY: &[u8] = b"pf/";
+pub const TRIGGERS: &[u8] = b"pt/";
+pub const PROCESS_LINK: &[u8] = b"pl/";
+pub const EVENT: &[u8] = b"e/";
+pub const EVENT_SUMMARY: &[u8] = b"ef/";
+pub const WALKS: &[u8] = b"w/";
+pub const EVIDENCE: &[u8] = b"d/";
+pub const VALIDATOR_SETS: &[u8] = b"vs/";
 
 fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -96,6 +105,8 @@ pub mod meta_names {
     /// The genesis supply: balances + stakes + escrows + process balances + burned, forever.
     pub const SUPPLY: &str = "supply";
     pub const VALIDATOR_SET: &str = "validator_set";
+    /// The sequence number the next queued walk takes.
+    pub const WALK_SEQ: &str = "walk_seq";
 }
 
 pub fn execution(id: &Hash) -> Vec<u8> {
@@ -131,6 +142,10 @@ pub enum QueueKind {
     Settle = 5,
     /// A finished execution's retention ends.
     Prune = 6,
+    /// An event record's retention ends.
+    PruneEvent = 7,
+    /// A closed process's retention ends.
+    PruneProcess = 8,
 }
 
 impl QueueKind {
@@ -142,7 +157,64 @@ impl QueueKind {
             4 => QueueKind::CloseCommits,
             5 => QueueKind::Settle,
             6 => QueueKind::Prune,
+            7 => QueueKind::PruneEvent,
+            8 => QueueKind::PruneProcess,
             _ => return None,
         })
     }
+}
+
+pub fn process(id: &Hash) -> Vec<u8> {
+    join(PROCESS, &[&id.0])
+}
+
+/// What stays of a process once pruned: its final status, queryable by id.
+pub fn process_summary(id: &Hash) -> Vec<u8> {
+    join(PROCESS_SUMMARY, &[&id.0])
+}
+
+/// The open processes a trigger fires, in process id order: `trigger` is
+/// [`trigger_id`] of the (service, event key) it listens to.
+pub fn triggers_prefix(trigger: &Hash) -> Vec<u8> {
+    join(TRIGGERS, &[&trigger.0])
+}
+
+pub fn trigger_entry(trigger: &Hash, process: &Hash) -> Vec<u8> {
+    join(TRIGGERS, &[&trigger.0, &process.0])
+}
+
+/// One key per (service, event key), whatever the key's length.
+pub fn trigger_id(service: &Hash, event: &str) -> Hash {
+    runnet_types::encoding::hash_of(&("trigger", service, event))
+}
+
+/// Where an execution a process created resumes its walk when it completes.
+pub fn process_link(execution: &Hash) -> Vec<u8> {
+    join(PROCESS_LINK, &[&execution.0])
+}
+
+pub fn event(id: &Hash) -> Vec<u8> {
+    join(EVENT, &[&id.0])
+}
+
+pub fn event_summary(id: &Hash) -> Vec<u8> {
+    join(EVENT_SUMMARY, &[&id.0])
+}
+
+/// The walk queue, in the order walks were queued.
+pub fn walk(seq: u64) -> Vec<u8> {
+    join(WALKS, &[&seq.to_be_bytes()])
+}
+
+/// One punished equivocation: the validator, then the epoch and round it equivocated in.
+pub fn evidence(validator: &Address, epoch: u64, round: u64) -> Vec<u8> {
+    join(
+        EVIDENCE,
+        &[&validator.0, &epoch.to_be_bytes(), &round.to_be_bytes()],
+    )
+}
+
+/// The validator set of an epoch, kept while evidence about it may still land.
+pub fn validator_set(epoch: u64) -> Vec<u8> {
+    join(VALIDATOR_SETS, &[&epoch.to_be_bytes()])
 }

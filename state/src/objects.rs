@@ -2,9 +2,11 @@
 //! these structs under the keys of [`crate::keys`].
 
 use runnet_types::execution::{TaskResult, Verdict};
+use runnet_types::process::ProcessDefinition;
 use runnet_types::service::Bundle;
 use runnet_types::{Address, Amount, Hash, PublicKey, VrfPublicKey};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -223,4 +225,187 @@ pub struct ExecutionSummary {
     pub service: Hash,
     pub status: ExecutionStatus,
     pub settled_at: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessStatus {
+    Open,
+    /// Its owner closed it: it walks no more; refunds of its executions go to the owner.
+    Closed,
+}
+
+/// Why a walk skipped a task node (and the subtree below it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipCause {
+    /// The balance does not cover the task's `max_fee`.
+    Balance,
+    /// The task's `max_fee` would take the block's spending past the process's `spend_cap`.
+    SpendCap,
+    /// The current record does not encode as the task's inputs (a record past the VM's input
+    /// limit, say).
+    InvalidInputs,
+    /// An execution with that id exists already.
+    IdInUse,
+}
+
+/// A task node a walk skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkSkip {
+    pub height: u64,
+    pub node: u32,
+    pub reason: SkipCause,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub id: Hash,
+    pub owner: Address,
+    pub definition: ProcessDefinition,
+    /// What the process pays reporters, escrows and incentives from.
+    pub balance: Amount,
+    /// `process_deposit` paid at creation; it returns to the owner at close.
+    pub deposit: Amount,
+    /// The most it may spend in one block.
+    pub spend_cap: Amount,
+    /// What it spent in block `spent_at`.
+    pub spent: Amount,
+    pub spent_at: u64,
+    pub status: ProcessStatus,
+    pub created_at: u64,
+    pub closed_at: Option<u64>,
+    /// Walks run (each firing of its trigger, each resumption after a task).
+    pub walks: u64,
+    /// Executions its walks created.
+    pub executions: u64,
+    /// Task nodes its walks skipped.
+    pub skipped: u64,
+    pub last_skip: Option<WalkSkip>,
+}
+
+impl Process {
+    /// What it may still spend in this block: its balance, within what is left of its cap.
+    pub fn available(&self, height: u64) -> Amount {
+        let spent = if self.spent_at == height {
+            self.spent
+        } else {
+            0
+        };
+        self.balance.min(self.spend_cap.saturating_sub(spent))
+    }
+}
+
+/// What stays of a closed process after `retention_blocks`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSummary {
+    pub id: Hash,
+    pub owner: Address,
+    pub status: ProcessStatus,
+    pub created_at: u64,
+    pub closed_at: u64,
+    pub walks: u64,
+    pub executions: u64,
+    pub skipped: u64,
+}
+
+/// One runner's report of an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventReport {
+    pub runner: Hash,
+    pub owner: Address,
+    /// Gas its EmitEvent used: what the processes that fire reimburse.
+    pub gas: u64,
+}
+
+/// The reports of one event id while they may still count, and whether it fired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub id: Hash,
+    pub service: Hash,
+    pub key: String,
+    pub data: Vec<u8>,
+    pub first_height: u64,
+    pub reports: Vec<EventReport>,
+    pub fired_at: Option<u64>,
+}
+
+/// What stays of an event once pruned; its id can never fire again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub id: Hash,
+    pub service: Hash,
+    pub key: String,
+    pub first_height: u64,
+    pub reports: u32,
+    pub fired_at: Option<u64>,
+}
+
+/// A reporter a firing pays: its address and its gas at `min_gas_price`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reporter {
+    pub owner: Address,
+    pub gas_cost: Amount,
+}
+
+/// An event that reached its quorum: the processes it fires, walked in process id order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventWalks {
+    pub event: Hash,
+    pub service: Hash,
+    pub key: String,
+    pub data: Vec<u8>,
+    pub fired_at: u64,
+    pub reporters: Vec<Reporter>,
+    /// How many processes fire, counted when the job first runs: reimbursements split by it.
+    pub firing: Option<u64>,
+    /// The last process walked, when the budget ran out in the middle of the job.
+    pub after: Option<Hash>,
+}
+
+/// One entry of the walk queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WalkJob {
+    Event(EventWalks),
+    /// An execution a process created completed: its task node's children run with its outputs.
+    Resume {
+        process: Hash,
+        node: u32,
+        execution: Hash,
+        /// Record bytes of the data nodes above and at `node`, by node index.
+        scope: BTreeMap<u32, Vec<u8>>,
+    },
+}
+
+/// Kept while an execution a process created runs: where its walk resumes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessLink {
+    pub process: Hash,
+    pub node: u32,
+    pub scope: BTreeMap<u32, Vec<u8>>,
+}
+
+/// What one walk did, reported in the block's outcome (and counted in the process).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkReport {
+    pub process: Hash,
+    /// The event or the completed execution that caused it.
+    pub cause: Hash,
+    pub executions: Vec<Hash>,
+    pub skipped: Vec<WalkSkip>,
+    /// Paid to reporters: reimbursements, then incentives.
+    pub reimbursed: Amount,
+    pub incentives: Amount,
+}
+
+/// An equivocation punished once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRecord {
+    pub validator: Address,
+    pub epoch: u64,
+    pub round: u64,
+    pub applied_at: u64,
+    /// Bonded and unbonding stake taken, burned.
+    pub slashed: Amount,
+    pub jailed_until: u64,
 }

@@ -65,8 +65,11 @@ impl ValueCache {
 /// For each key a transaction wrote: what `changes` held for it before (`None`: nothing).
 type Journal = Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>;
 
+/// A key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
 /// Keys and values in ascending key order.
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+type Entries = Vec<Entry>;
 
 pub struct Overlay<'a> {
     store: &'a dyn Store,
@@ -147,6 +150,45 @@ impl<'a> Overlay<'a> {
             .collect())
     }
 
+    /// The first live key with `prefix` strictly after `after` (when given), this block's writes
+    /// included: a queue read from its head without scanning all of it.
+    pub fn first_after(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+    ) -> Result<Option<Entry>, StoreError> {
+        use std::ops::Bound;
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.to_vec()),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        let from_changes = self
+            .changes
+            .range((lower, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .find_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())));
+        // The first committed key this block has not rewritten or deleted.
+        let mut cursor = after.map(<[u8]>::to_vec);
+        let from_store = loop {
+            let batch = self.store.scan_prefix(prefix, cursor.as_deref(), 64)?;
+            let Some((last, _)) = batch.last() else {
+                break None;
+            };
+            let last = last.clone();
+            if let Some(found) = batch
+                .into_iter()
+                .find(|(k, _)| !self.changes.contains_key(k))
+            {
+                break Some(found);
+            }
+            cursor = Some(last);
+        };
+        Ok(match (from_changes, from_store) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        })
+    }
+
     pub fn begin_tx(&mut self) {
         self.journal = Some(Vec::new());
     }
@@ -168,5 +210,46 @@ impl<'a> Overlay<'a> {
 
     pub fn into_changes(self) -> ChangeSet {
         self.changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+
+    #[test]
+    fn first_after_merges_the_block_writes_with_the_store() {
+        let store = MemStore::new();
+        let committed: ChangeSet = [b"q/1", b"q/2", b"q/3", b"r/0"]
+            .into_iter()
+            .map(|k| (k.to_vec(), Some(b"old".to_vec())))
+            .collect();
+        store.commit(1, &committed).unwrap();
+        let cache = ValueCache::new(16);
+        let mut overlay = Overlay::new(&store, &cache);
+        let first = |o: &Overlay<'_>, after: Option<&[u8]>| {
+            o.first_after(b"q/", after)
+                .unwrap()
+                .map(|(k, v)| (String::from_utf8(k).unwrap(), v))
+        };
+        assert_eq!(first(&overlay, None), Some(("q/1".into(), b"old".to_vec())));
+        // Deleted in this block: skipped; rewritten: the new value; a new key in between.
+        overlay.delete(b"q/1".to_vec());
+        overlay.put_raw(b"q/2".to_vec(), b"new".to_vec());
+        overlay.put_raw(b"q/25".to_vec(), b"mid".to_vec());
+        assert_eq!(first(&overlay, None), Some(("q/2".into(), b"new".to_vec())));
+        assert_eq!(
+            first(&overlay, Some(b"q/2")),
+            Some(("q/25".into(), b"mid".to_vec()))
+        );
+        assert_eq!(
+            first(&overlay, Some(b"q/25")),
+            Some(("q/3".into(), b"old".to_vec()))
+        );
+        // Past the prefix there is nothing, even with other kinds of keys after it.
+        assert_eq!(first(&overlay, Some(b"q/3")), None);
+        overlay.delete(b"q/3".to_vec());
+        assert_eq!(first(&overlay, Some(b"q/25")), None);
     }
 }

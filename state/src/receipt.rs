@@ -61,6 +61,21 @@ pub enum ErrorCode {
     WrongVerdictKind = 50,
     RunnerIneligible = 51,
     WrongVerification = 52,
+    InvalidProcess = 60,
+    ProcessTooLarge = 61,
+    ProcessNotFound = 62,
+    NotProcessOwner = 63,
+    ProcessClosed = 64,
+    EventNotFound = 65,
+    InvalidEventData = 66,
+    NotAnEmitter = 67,
+    AlreadyReported = 68,
+    EventWindowClosed = 69,
+    EventAlreadyFired = 70,
+    InvalidEvidence = 80,
+    EvidenceTooOld = 81,
+    EvidenceAlreadyApplied = 82,
+    EvidenceUnknownEpoch = 83,
 }
 
 impl ErrorCode {

@@ -1,6 +1,8 @@
 //! Property test over random economy workloads: runners and verifiers that are honest, cheat,
-//! stay silent or lie, on a WebAssembly service. After every block the supply is conserved (the
-//! harness checks it); at the end every execution has ended exactly once with its escrow fully
+//! stay silent or lie, on a WebAssembly service, and a process that requests more of its tasks
+//! whenever enough of the runners report a `tick` event of a second service. After every block
+//! the supply is conserved (the harness checks it, process balances included); at the end every
+//! execution, requested or created by the process, has ended exactly once with its escrow fully
 //! paid out, no honest party was ever slashed, nothing panicked, and the in-memory and RocksDB
 //! stores agree on every root.
 
@@ -14,6 +16,7 @@ use runnet_state::store::{MemStore, RocksStore, Store};
 use runnet_state::{ExecutionStatus, Outcome};
 use runnet_types::execution::{TaskResult, Verdict, result_commitment, verdict_commitment};
 use runnet_types::genesis::Params;
+use runnet_types::process::{Edge, Node, ProcessDefinition};
 use runnet_types::service::{Bundle, ServiceDefinition};
 use runnet_types::{Hash, Payload, SignedTx};
 use std::sync::Arc;
@@ -31,6 +34,8 @@ enum Behaviour {
 
 const RUNNERS: usize = 5;
 const PAYER: usize = 9;
+/// Owns the process.
+const PROCESS_OWNER: usize = 8;
 const STAKE: u64 = 100_000;
 
 fn params() -> Params {
@@ -53,6 +58,34 @@ fn arith() -> (Vec<u8>, Vec<u8>) {
         definition.to_canonical_bytes(),
         runnet_vm_exec::wat_to_wasm(&wat).unwrap(),
     )
+}
+
+/// A service of events only: its runners report `tick {a, b}`.
+fn ticker() -> Vec<u8> {
+    let definition: ServiceDefinition = serde_json::from_value(serde_json::json!({
+        "name": "ticker",
+        "events": [{"key": "tick", "data": {"a": "int", "b": "int"}}]
+    }))
+    .unwrap();
+    definition.to_canonical_bytes()
+}
+
+/// tick {a, b} -> arith.add {a, b}
+fn adder(ticker: Hash, arith: Hash) -> ProcessDefinition {
+    ProcessDefinition {
+        nodes: vec![
+            Node::Trigger {
+                service: ticker,
+                event: "tick".into(),
+            },
+            Node::Task {
+                service: arith,
+                task: "add".into(),
+                max_fee: 100_000,
+            },
+        ],
+        edges: vec![Edge { from: 0, to: 1 }],
+    }
 }
 
 fn salt(id: &Hash, who: usize) -> Hash {
@@ -185,6 +218,8 @@ proptest! {
     fn random_economies_settle_every_escrow_and_never_slash_the_honest(
         behaviours in proptest::collection::vec(behaviour(), RUNNERS),
         requests in proptest::collection::vec((any::<i32>(), any::<i32>(), any::<bool>(), 0usize..4), 1..8),
+        // Which runners report a tick along with each request (bit i: runner i + 1).
+        ticks in proptest::collection::vec(0u8..32, 8),
     ) {
         let mut behaviours = behaviours;
         behaviours.insert(0, Behaviour::Honest); // account 0 is the developer, not a runner
@@ -207,35 +242,69 @@ proptest! {
             }};
         }
         let mut nonces = vec![0u64; 10];
-        let publish = signed(&memory, &mut nonces, 0, Payload::PublishService {
-            definition: definition.clone(),
-            bundle: Bundle::Wasm(module.clone()),
-        });
-        prop_assert_eq!(&both!(vec![publish]).receipts[0].outcome, &Outcome::Success);
+        let ticker_bundle = Bundle::External { digest: Hash([4; 32]) };
+        let ticker_service = service_id(&addr(0), &ticker(), &ticker_bundle.digest());
+        let publish = vec![
+            signed(&memory, &mut nonces, 0, Payload::PublishService {
+                definition: definition.clone(),
+                bundle: Bundle::Wasm(module.clone()),
+            }),
+            signed(&memory, &mut nonces, 0, Payload::PublishService {
+                definition: ticker(),
+                bundle: ticker_bundle,
+            }),
+        ];
+        for receipt in both!(publish).receipts {
+            prop_assert_eq!(&receipt.outcome, &Outcome::Success);
+        }
         let service = service_id(&addr(0), &definition, &Hash::digest(&module));
-        let registrations = (1..=RUNNERS)
-            .map(|i| signed(&memory, &mut nonces, i, Payload::RegisterRunner {
-                service, stake: STAKE, price_per_call: 1_000, price_per_kib: 10, max_open: 2,
+        let mut registrations: Vec<SignedTx> = (1..=RUNNERS)
+            .flat_map(|i| [service, ticker_service].map(|s| (i, s)))
+            .map(|(i, s)| signed(&memory, &mut nonces, i, Payload::RegisterRunner {
+                service: s, stake: STAKE, price_per_call: 1_000, price_per_kib: 10, max_open: 2,
             }))
             .collect();
-        both!(registrations);
+        let process_tx = signed(&memory, &mut nonces, PROCESS_OWNER, Payload::CreateProcess {
+            definition: adder(ticker_service, service),
+            balance: 5_000_000,
+            spend_cap: 1_000_000,
+        });
+        let process = process_tx.hash();
+        registrations.push(process_tx);
+        for receipt in both!(registrations).receipts {
+            prop_assert_eq!(&receipt.outcome, &Outcome::Success);
+        }
         let mut ids = Vec::new();
-        for (a, b, mul, gap) in requests {
+        let next = |memory: &Chain, txs: &[SignedTx], who: usize| {
+            memory.exec.account(&addr(who)).unwrap().nonce
+                + txs.iter().filter(|t| t.sender_address() == addr(who)).count() as u64
+        };
+        for (i, (a, b, mul, gap)) in requests.into_iter().enumerate() {
             let mut inputs = (a as i64).to_le_bytes().to_vec();
             inputs.extend_from_slice(&(b as i64).to_le_bytes());
             let mut txs = agents(&memory, &module, &ids, &behaviours);
             let mut payer_nonce = vec![0u64; 10];
-            payer_nonce[PAYER] = memory.exec.account(&addr(PAYER)).unwrap().nonce;
+            payer_nonce[PAYER] = next(&memory, &txs, PAYER);
             let request = signed(&memory, &mut payer_nonce, PAYER, Payload::RequestExecution {
                 service,
                 task: if mul { "mul" } else { "add" }.into(),
-                inputs,
+                inputs: inputs.clone(),
                 max_fee: 100_000,
                 runner: None,
             });
             ids.push(request.hash());
             txs.push(request);
-            both!(txs);
+            for who in (1..=RUNNERS).filter(|r| ticks[i] & (1 << (r - 1)) != 0) {
+                let mut emitter_nonce = vec![0u64; 10];
+                emitter_nonce[who] = next(&memory, &txs, who);
+                txs.push(signed(&memory, &mut emitter_nonce, who, Payload::EmitEvent {
+                    service: ticker_service,
+                    event: "tick".into(),
+                    data: inputs.clone(),
+                }));
+            }
+            let outcome = both!(txs);
+            ids.extend(outcome.walks.iter().flat_map(|w| w.executions.iter().copied()));
             for _ in 0..gap {
                 let txs = agents(&memory, &module, &ids, &behaviours);
                 both!(txs);
@@ -246,6 +315,11 @@ proptest! {
             let txs = agents(&memory, &module, &ids, &behaviours);
             both!(txs);
         }
+        // Whatever the process created, it paid for and was refunded through its balance.
+        let p = memory.exec.process(&process).unwrap().unwrap();
+        prop_assert_eq!(p.executions as usize, ids.iter().filter(|id| {
+            memory.exec.execution(id).unwrap().is_some_and(|e| e.payer == runnet_state::objects::Payer::Process(process))
+        }).count());
         for id in &ids {
             let e = memory.exec.execution(id).unwrap().unwrap();
             prop_assert!(e.status.is_final(), "{:?} did not end", e.status);

@@ -1,7 +1,8 @@
-//! Property tests over random sequences of valid and invalid transactions: the supply is
-//! conserved (checked by the harness after every block), nothing panics or wraps, and the same
-//! blocks give the same roots on the in-memory store, a fresh RocksDB store and a RocksDB store
-//! closed and reopened in the middle of the run.
+//! Property tests over random sequences of valid and invalid transactions (transfers, staking,
+//! services, runners, processes and their events, equivocation evidence): the supply is
+//! conserved (checked by the harness after every block, process balances included), nothing
+//! panics or wraps, and the same blocks give the same roots on the in-memory store, a fresh
+//! RocksDB store and a RocksDB store closed and reopened in the middle of the run.
 
 mod common;
 
@@ -9,6 +10,9 @@ use common::*;
 use proptest::prelude::*;
 use runnet_state::objects::service_id;
 use runnet_state::store::{MemStore, RocksStore, Store};
+use runnet_types::consensus::{Evidence, SignedVote, VoteData};
+use runnet_types::crypto::Domain;
+use runnet_types::process::{Edge, Node, ProcessDefinition};
 use runnet_types::service::{Bundle, ServiceDefinition};
 use runnet_types::{Hash, Payload, SignedTx};
 use std::sync::Arc;
@@ -61,6 +65,35 @@ enum Op {
     HugeGasLimit {
         who: usize,
     },
+    CreateProcess {
+        who: usize,
+        owner: usize,
+        variant: u64,
+        balance: u64,
+        max_fee: u64,
+        spend_cap: u64,
+    },
+    FundProcess {
+        who: usize,
+        index: usize,
+        amount: u64,
+    },
+    CloseProcess {
+        who: usize,
+        index: usize,
+    },
+    Emit {
+        who: usize,
+        owner: usize,
+        variant: u64,
+        a: i64,
+    },
+    /// Equivocation of the genesis validator, at a height that may be fresh, old or ahead.
+    Evidence {
+        who: usize,
+        round: u64,
+        height: u64,
+    },
 }
 
 fn amount() -> impl Strategy<Value = u64> {
@@ -89,7 +122,22 @@ fn op() -> impl Strategy<Value = Op> {
         1 => who.clone().prop_map(|who| Op::WrongNonce { who }),
         1 => who.clone().prop_map(|who| Op::BadSignature { who }),
         1 => who.clone().prop_map(|who| Op::TinyGasLimit { who }),
-        1 => who.prop_map(|who| Op::HugeGasLimit { who }),
+        1 => who.clone().prop_map(|who| Op::HugeGasLimit { who }),
+        2 => (who.clone(), 0..ACCOUNTS, 0u64..3, amount(), amount(), amount()).prop_map(
+            |(who, owner, variant, balance, max_fee, spend_cap)| Op::CreateProcess {
+                who, owner, variant, balance, max_fee, spend_cap,
+            }
+        ),
+        1 => (who.clone(), 0usize..4, amount())
+            .prop_map(|(who, index, amount)| Op::FundProcess { who, index, amount }),
+        1 => (who.clone(), 0usize..4).prop_map(|(who, index)| Op::CloseProcess { who, index }),
+        // Mostly events of the service the setup block publishes (owner 0, variant 0).
+        8 => (prop_oneof![3 => 1usize..4, 1 => 0..ACCOUNTS],
+              prop_oneof![3 => Just(0usize), 1 => 0..ACCOUNTS],
+              prop_oneof![3 => Just(0u64), 1 => 0u64..3], 0i64..2)
+            .prop_map(|(who, owner, variant, a)| Op::Emit { who, owner, variant, a }),
+        1 => (who, 1u64..4, 1u64..30)
+            .prop_map(|(who, round, height)| Op::Evidence { who, round, height }),
     ]
 }
 
@@ -98,7 +146,8 @@ fn definition(variant: u64) -> Vec<u8> {
         "name": "arithmetic",
         "tasks": [{"key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
                    "max_output_bytes": 64, "verification": "deterministic",
-                   "timeout_blocks": 10 + variant}]
+                   "timeout_blocks": 10 + variant}],
+        "events": [{"key": "tick", "data": {"a": "int", "b": "int"}}]
     }))
     .unwrap();
     definition.to_canonical_bytes()
@@ -110,8 +159,30 @@ fn service(owner: usize, variant: u64) -> Hash {
     service_id(&addr(owner), &definition(variant), &BUNDLE_DIGEST)
 }
 
-/// Builds a block's transactions from ops, with nonces read from the chain's state.
-fn build_block(chain: &Chain, ops: &[Op]) -> Vec<SignedTx> {
+fn double_vote(epoch: u64, round: u64, height: u64) -> Evidence {
+    let signer = key(VALIDATOR_KEY);
+    let vote = |block: u8| {
+        let data = VoteData {
+            epoch,
+            round,
+            height,
+            block: Hash([block; 32]),
+            parent: Hash::ZERO,
+            parent_round: round - 1,
+        };
+        let signature = signer.sign(Domain::Vote, &data.signing_bytes(CHAIN_ID));
+        SignedVote { data, signature }
+    };
+    Evidence::Votes {
+        signer: signer.public(),
+        first: vote(1),
+        second: vote(2),
+    }
+}
+
+/// Builds a block's transactions from ops, with nonces read from the chain's state. Processes
+/// created are appended to `processes` (their ids are their transactions' hashes).
+fn build_block(chain: &Chain, ops: &[Op], processes: &mut Vec<Hash>) -> Vec<SignedTx> {
     let mut next_nonce: Vec<u64> = (0..ACCOUNTS)
         .map(|i| chain.exec.account(&addr(i)).unwrap().nonce)
         .collect();
@@ -210,6 +281,78 @@ fn build_block(chain: &Chain, ops: &[Op]) -> Vec<SignedTx> {
                 txs.push(body.sign(&key(who)));
                 continue;
             }
+            Op::CreateProcess {
+                who,
+                owner,
+                variant,
+                balance,
+                max_fee,
+                spend_cap,
+            } => {
+                let service = service(owner, variant);
+                let definition = ProcessDefinition {
+                    nodes: vec![
+                        Node::Trigger {
+                            service,
+                            event: "tick".into(),
+                        },
+                        Node::Task {
+                            service,
+                            task: "add".into(),
+                            max_fee,
+                        },
+                    ],
+                    edges: vec![Edge { from: 0, to: 1 }],
+                };
+                let mut body = chain.body(
+                    who,
+                    Payload::CreateProcess {
+                        definition,
+                        balance,
+                        spend_cap,
+                    },
+                );
+                body.nonce = next_nonce[who];
+                next_nonce[who] += 1;
+                let tx = body.sign(&key(who));
+                processes.push(tx.hash());
+                txs.push(tx);
+                continue;
+            }
+            Op::FundProcess { who, index, amount } => (
+                who,
+                Payload::FundProcess {
+                    process: processes.get(index).copied().unwrap_or(Hash([9; 32])),
+                    amount,
+                },
+            ),
+            Op::CloseProcess { who, index } => (
+                who,
+                Payload::CloseProcess {
+                    process: processes.get(index).copied().unwrap_or(Hash([9; 32])),
+                },
+            ),
+            Op::Emit {
+                who,
+                owner,
+                variant,
+                a,
+            } => (
+                who,
+                Payload::EmitEvent {
+                    service: service(owner, variant),
+                    event: "tick".into(),
+                    data: [a.to_le_bytes(), 1i64.to_le_bytes()].concat(),
+                },
+            ),
+            Op::Evidence { who, round, height } => (
+                who,
+                Payload::Evidence(Box::new(double_vote(
+                    (height - 1) / test_params().epoch_blocks,
+                    round,
+                    height,
+                ))),
+            ),
         };
         let mut body = chain.body(who, payload);
         body.nonce = next_nonce[who];
@@ -217,6 +360,30 @@ fn build_block(chain: &Chain, ops: &[Op]) -> Vec<SignedTx> {
         txs.push(body.sign(&key(who)));
     }
     txs
+}
+
+/// A first block that gives events somewhere to go: account 0 publishes variant 0, accounts 1 to
+/// 3 run it, account 4 owns a process on its `tick`.
+fn setup_ops() -> Vec<Op> {
+    let mut ops = vec![Op::Publish { who: 0, variant: 0 }];
+    for who in 1..=3 {
+        ops.push(Op::Register {
+            who,
+            owner: 0,
+            variant: 0,
+            stake: 1_000_000,
+            max_open: 2,
+        });
+    }
+    ops.push(Op::CreateProcess {
+        who: 4,
+        owner: 0,
+        variant: 0,
+        balance: 1_000_000,
+        max_fee: 10_000,
+        spend_cap: 100_000,
+    });
+    ops
 }
 
 fn rocks_chain(path: &std::path::Path) -> Chain {
@@ -238,8 +405,10 @@ proptest! {
         let mut reopened = Some(rocks_chain(&reopened_path));
         let reopen_at = blocks.len() / 2;
         prop_assert_eq!(memory.exec.state_root(), fresh.exec.state_root());
+        let mut processes = Vec::new();
+        let blocks: Vec<Vec<Op>> = std::iter::once(setup_ops()).chain(blocks).collect();
         for (i, ops) in blocks.iter().enumerate() {
-            let txs = build_block(&memory, ops);
+            let txs = build_block(&memory, ops, &mut processes);
             let a = memory.block(txs.clone());
             let b = fresh.block(txs.clone());
             if i == reopen_at {

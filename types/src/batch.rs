@@ -106,9 +106,9 @@ mod raw_payloads {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Address;
     use crate::crypto::SecretKey;
     use crate::tx::{Payload, TxBody};
-    use crate::Address;
 
     fn transfer(key: &SecretKey, nonce: u64) -> SignedTx {
         TxBody {

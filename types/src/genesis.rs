@@ -35,6 +35,14 @@ pub struct GasSchedule {
     pub submit_result: u64,
     pub commit_verdict: u64,
     pub reveal_verdict: u64,
+    pub create_process: u64,
+    pub fund_process: u64,
+    pub close_process: u64,
+    pub emit_event: u64,
+    /// Two signature checks and a slash.
+    pub evidence: u64,
+    /// What a process walk spends of `walk_gas_per_block` per node visited and per reporter paid.
+    pub walk_step: u64,
     /// Per byte of the transaction's canonical encoding.
     pub per_byte: u64,
     /// Per byte the transaction adds to the state for good (a service's definition and bundle).
@@ -57,6 +65,12 @@ impl Default for GasSchedule {
             submit_result: 5_000,
             commit_verdict: 5_000,
             reveal_verdict: 5_000,
+            create_process: 50_000,
+            fund_process: 5_000,
+            close_process: 10_000,
+            emit_event: 10_000,
+            evidence: 100_000,
+            walk_step: 1_000,
             per_byte: 10,
             per_stored_byte: 20,
         }
@@ -79,6 +93,11 @@ impl GasSchedule {
             PayloadKind::SubmitResult => self.submit_result,
             PayloadKind::CommitVerdict => self.commit_verdict,
             PayloadKind::RevealVerdict => self.reveal_verdict,
+            PayloadKind::CreateProcess => self.create_process,
+            PayloadKind::FundProcess => self.fund_process,
+            PayloadKind::CloseProcess => self.close_process,
+            PayloadKind::EmitEvent => self.emit_event,
+            PayloadKind::Evidence => self.evidence,
         }
     }
 }
@@ -136,9 +155,107 @@ pub struct Params {
     pub min_emitter_stake_bps: u64,
     pub event_window_blocks: u64,
     pub emitter_incentive: Amount,
+    /// Largest event data (record bytes) an EmitEvent may carry.
+    pub max_event_bytes: u32,
 
     // Housekeeping.
     pub retention_blocks: u64,
+
+    /// The deterministic VM's limits: they decide where a module traps, so they are rules.
+    pub vm: VmParams,
+}
+
+/// The limits of the deterministic VM (`runnet_vm_exec::VmLimits`, whose defaults these are),
+/// without its cache size, which is a node's local tuning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VmParams {
+    /// Largest module binary accepted, in bytes.
+    pub max_module_bytes: u64,
+    /// Largest linear memory in 64 KiB pages (declared, and reachable by `memory.grow`).
+    pub max_memory_pages: u32,
+    pub max_table_elements: u32,
+    pub max_functions: u32,
+    pub max_globals: u32,
+    /// Data segments plus element segments.
+    pub max_segments: u32,
+    /// Locals (parameters included) in one function.
+    pub max_locals: u32,
+    /// Deepest call nesting; one deeper traps with `stack_overflow`.
+    pub max_recursion_depth: u64,
+    /// Largest value stack, in the engine's units.
+    pub max_stack_height: u64,
+    /// Largest task input, in bytes.
+    pub max_input_bytes: u64,
+}
+
+impl Default for VmParams {
+    fn default() -> Self {
+        VmParams {
+            max_module_bytes: 1024 * 1024,
+            max_memory_pages: 256,
+            max_table_elements: 4096,
+            max_functions: 10_000,
+            max_globals: 1_000,
+            max_segments: 1_000,
+            max_locals: 4_096,
+            max_recursion_depth: 1_000,
+            max_stack_height: 1_000_000,
+            max_input_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// WebAssembly's own ceiling on a 32-bit memory: 4 GiB in 64 KiB pages.
+pub const MAX_WASM_PAGES: u32 = 65_536;
+/// Ceilings that keep a VM a node can run: a value stack or call depth past these is a typo.
+pub const MAX_VM_STACK_HEIGHT: u64 = 1 << 28;
+pub const MAX_VM_RECURSION_DEPTH: u64 = 1 << 20;
+
+impl VmParams {
+    fn validate(&self) -> Result<(), GenesisError> {
+        let field = |name: &str, problem: &str| -> Result<(), GenesisError> {
+            Err(GenesisError::field(format!("params.vm.{name}"), problem))
+        };
+        for (name, value) in [
+            ("max_module_bytes", self.max_module_bytes),
+            ("max_memory_pages", u64::from(self.max_memory_pages)),
+            ("max_table_elements", u64::from(self.max_table_elements)),
+            ("max_functions", u64::from(self.max_functions)),
+            ("max_globals", u64::from(self.max_globals)),
+            ("max_segments", u64::from(self.max_segments)),
+            ("max_locals", u64::from(self.max_locals)),
+            ("max_recursion_depth", self.max_recursion_depth),
+            ("max_stack_height", self.max_stack_height),
+            ("max_input_bytes", self.max_input_bytes),
+        ] {
+            if value == 0 {
+                return field(name, "must be at least 1");
+            }
+        }
+        if self.max_memory_pages > MAX_WASM_PAGES {
+            return field("max_memory_pages", "must be at most 65536 (4 GiB)");
+        }
+        if self.max_stack_height > MAX_VM_STACK_HEIGHT {
+            return field("max_stack_height", "must be at most 268435456");
+        }
+        if self.max_recursion_depth > MAX_VM_RECURSION_DEPTH {
+            return field("max_recursion_depth", "must be at most 1048576");
+        }
+        if self.max_module_bytes > crate::tx::MAX_TX_BYTES as u64
+            || self.max_input_bytes > crate::tx::MAX_TX_BYTES as u64
+        {
+            return field(
+                if self.max_module_bytes > crate::tx::MAX_TX_BYTES as u64 {
+                    "max_module_bytes"
+                } else {
+                    "max_input_bytes"
+                },
+                "must be at most the transaction size limit (2 MiB)",
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for Params {
@@ -183,7 +300,9 @@ impl Default for Params {
             min_emitter_stake_bps: 5_000,
             event_window_blocks: 10,
             emitter_incentive: 100,
+            max_event_bytes: 4_096,
             retention_blocks: 10_000,
+            vm: VmParams::default(),
         }
     }
 }
@@ -237,6 +356,9 @@ impl Params {
             ("max_output_bytes", u64::from(self.max_output_bytes)),
             ("max_task_fuel", self.max_task_fuel),
             ("min_runner_stake", self.min_runner_stake),
+            ("max_event_bytes", u64::from(self.max_event_bytes)),
+            ("walk_gas_per_block", self.walk_gas_per_block),
+            ("gas.walk_step", self.gas.walk_step),
         ] {
             if value == 0 {
                 return field(name, "must be at least 1");
@@ -257,6 +379,16 @@ impl Params {
                 "must be shorter than unbonding_blocks, or a validator could unbond before its evidence lands",
             );
         }
+        if self.retention_blocks <= self.event_window_blocks {
+            return field(
+                "retention_blocks",
+                "must be longer than event_window_blocks, or an event's reports could be pruned while it still collects them",
+            );
+        }
+        if self.max_event_bytes as usize > crate::tx::MAX_TX_BYTES / 2 {
+            return field("max_event_bytes", "must be at most 1 MiB");
+        }
+        self.vm.validate()?;
         if self.max_bundle_bytes > (crate::tx::MAX_TX_BYTES as u64) / 2 {
             return field(
                 "max_bundle_bytes",
@@ -529,6 +661,12 @@ mod tests {
         let genesis = Genesis::from_json(&value.to_string()).unwrap();
         assert_eq!(genesis.params, Params::default());
         assert_eq!(genesis.consensus.empty_block_interval_ms, 500);
+        // A partial vm section keeps the other defaults.
+        let mut value: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value["params"] = serde_json::json!({"vm": {"max_memory_pages": 16}});
+        let genesis = Genesis::from_json(&value.to_string()).unwrap();
+        assert_eq!(genesis.params.vm.max_memory_pages, 16);
+        assert_eq!(genesis.params.vm.max_locals, VmParams::default().max_locals);
         assert_eq!(genesis.consensus.base_round_timeout_ms, 2_000);
     }
 
@@ -566,6 +704,22 @@ mod tests {
         });
         assert!(dup.contains("accounts[1].address"), "{dup}");
         assert!(error_of(|v| v["params"]["typo_field"] = 1.into()).contains("typo_field"));
+        assert!(
+            error_of(|v| v["params"]["vm"]["max_memory_pages"] = 70_000.into())
+                .contains("params.vm.max_memory_pages")
+        );
+        assert!(
+            error_of(|v| v["params"]["vm"]["max_locals"] = 0.into())
+                .contains("params.vm.max_locals")
+        );
+        assert!(
+            error_of(|v| v["params"]["retention_blocks"] = 10.into())
+                .contains("params.retention_blocks")
+        );
+        assert!(
+            error_of(|v| v["params"]["gas"]["walk_step"] = 0.into())
+                .contains("params.gas.walk_step")
+        );
         assert!(
             error_of(|v| v["accounts"][0]["address"] = "0x12".into()).contains("40 hex digits")
         );

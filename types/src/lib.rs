@@ -19,6 +19,7 @@ pub mod execution;
 pub mod genesis;
 pub mod hash;
 pub mod keyfile;
+pub mod process;
 pub mod record;
 pub mod service;
 pub mod tx;

@@ -5,12 +5,14 @@
 //! and its nonce, so the hash identifies the action whatever encoding of the signature carried it.
 
 use crate::address::Address;
+use crate::consensus::Evidence;
 use crate::crypto::{
     Domain, PublicKey, SecretKey, Signature, SignatureError, SignedMessage, verify_batch,
 };
 use crate::encoding::{self, DecodeError};
 use crate::execution::{TaskResult, Verdict};
 use crate::hash::Hash;
+use crate::process::ProcessDefinition;
 use crate::service::Bundle;
 use crate::vrf::VrfPublicKey;
 use serde::{Deserialize, Serialize};
@@ -103,6 +105,33 @@ pub enum Payload {
         verdict: Verdict,
         salt: Hash,
     },
+    /// Creates a process owned by the sender, under the id of this transaction's hash. The
+    /// sender pays `process_deposit` (returned at close) and `balance` (the process's funds);
+    /// `spend_cap` caps what the process may spend in one block.
+    CreateProcess {
+        definition: ProcessDefinition,
+        balance: Amount,
+        spend_cap: Amount,
+    },
+    /// Adds to a process's balance (anyone may).
+    FundProcess {
+        process: Hash,
+        amount: Amount,
+    },
+    /// The owner closes its process: balance and deposit return to the owner.
+    CloseProcess {
+        process: Hash,
+    },
+    /// A runner of `service` reports its event `event` with `data` (record bytes of the event's
+    /// schema).
+    EmitEvent {
+        service: Hash,
+        event: String,
+        data: Vec<u8>,
+    },
+    /// Two conflicting signed consensus messages of one validator for one round. Boxed: it is by
+    /// far the largest payload and the rarest.
+    Evidence(Box<Evidence>),
 }
 
 /// The kinds of payload, for gas schedules, receipts and metrics.
@@ -122,6 +151,11 @@ pub enum PayloadKind {
     SubmitResult,
     CommitVerdict,
     RevealVerdict,
+    CreateProcess,
+    FundProcess,
+    CloseProcess,
+    EmitEvent,
+    Evidence,
 }
 
 impl Payload {
@@ -140,6 +174,11 @@ impl Payload {
             Payload::SubmitResult { .. } => PayloadKind::SubmitResult,
             Payload::CommitVerdict { .. } => PayloadKind::CommitVerdict,
             Payload::RevealVerdict { .. } => PayloadKind::RevealVerdict,
+            Payload::CreateProcess { .. } => PayloadKind::CreateProcess,
+            Payload::FundProcess { .. } => PayloadKind::FundProcess,
+            Payload::CloseProcess { .. } => PayloadKind::CloseProcess,
+            Payload::EmitEvent { .. } => PayloadKind::EmitEvent,
+            Payload::Evidence(_) => PayloadKind::Evidence,
         }
     }
 }
@@ -308,6 +347,62 @@ mod tests {
         .len();
         bytes[body_prefix] = 200;
         assert!(SignedTx::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn payload_variants_keep_their_indices() {
+        // The variant index is the first 4 bytes (u32, little endian) of a payload's encoding:
+        // kinds are appended, so the existing ones keep their bytes.
+        let index = |p: &Payload| u32::from_le_bytes(encoding::encode(p)[..4].try_into().unwrap());
+        assert_eq!(index(&Payload::Unjail), 3);
+        assert_eq!(
+            index(&Payload::RevealVerdict {
+                execution: Hash::ZERO,
+                verdict: Verdict::Check { valid: true },
+                salt: Hash::ZERO
+            }),
+            12
+        );
+        assert_eq!(
+            index(&Payload::CloseProcess {
+                process: Hash::ZERO
+            }),
+            15
+        );
+        let evidence = crate::consensus::Evidence::Votes {
+            signer: SecretKey::from_seed([1; 32]).public(),
+            first: crate::consensus::SignedVote {
+                data: crate::consensus::VoteData {
+                    epoch: 0,
+                    round: 1,
+                    height: 1,
+                    block: Hash::ZERO,
+                    parent: Hash::ZERO,
+                    parent_round: 0,
+                },
+                signature: Signature([0; 64]),
+            },
+            second: crate::consensus::SignedVote {
+                data: crate::consensus::VoteData {
+                    epoch: 0,
+                    round: 1,
+                    height: 1,
+                    block: Hash([1; 32]),
+                    parent: Hash::ZERO,
+                    parent_round: 0,
+                },
+                signature: Signature([0; 64]),
+            },
+        };
+        let payload = Payload::Evidence(Box::new(evidence.clone()));
+        assert_eq!(index(&payload), 17);
+        // Boxing changes nothing on the wire.
+        assert_eq!(
+            encoding::encode(&payload)[4..],
+            encoding::encode(&evidence)[..]
+        );
+        let back: Payload = encoding::decode(&encoding::encode(&payload)).unwrap();
+        assert_eq!(back, payload);
     }
 
     #[test]

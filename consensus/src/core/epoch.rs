@@ -52,6 +52,10 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             qc: qc.clone(),
         };
         self.stats.blocks_committed += committed.len() as u64;
+        for b in &committed {
+            self.committed_this_event
+                .extend(b.block.block.batches.iter().copied());
+        }
         self.out.push(Action::Commit {
             blocks: committed,
             proof: proof.clone(),

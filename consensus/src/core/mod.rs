@@ -32,7 +32,7 @@ use runnet_types::consensus::{
     QuorumCert, SyncInfo, Timeout, TimeoutCert, Vote, proposal_signing_bytes,
 };
 use runnet_types::{Address, Block, BlockHeader, Domain, Hash, PublicKey};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Most distinct uncertified blocks accepted for one round (an equivocating leader can sign any
@@ -84,6 +84,10 @@ pub struct Core<E: Environment, P: PayloadSource> {
     status_sent: BTreeMap<Address, u64>,
     proposed_round: u64,
     proposed_this_event: bool,
+    /// Batches of blocks committed while handling the current event. The driver tells the
+    /// mempool about a commit only after `handle` returns, so a proposal made in the same event
+    /// must skip these itself or it would name them a second time.
+    committed_this_event: BTreeSet<Hash>,
     wake_now: bool,
     executed: (u64, Hash),
     pub(crate) now: u64,
@@ -184,6 +188,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             status_sent: BTreeMap::new(),
             proposed_round: 0,
             proposed_this_event: false,
+            committed_this_event: BTreeSet::new(),
             wake_now: false,
             executed: (recovery.executed_height, recovery.executed_state_root),
             now: 0,
@@ -254,6 +259,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
     pub fn handle(&mut self, event: Event) -> Vec<Action> {
         self.now = self.now.max(event.now_ms());
         self.proposed_this_event = false;
+        self.committed_this_event.clear();
         if !self.started {
             self.start();
         }
@@ -1062,7 +1068,8 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             return;
         };
         let after_epoch_end = parent.height >= self.committee.end_height();
-        let in_flight = self.tree.batches_in_flight(&parent.hash);
+        let mut in_flight = self.tree.batches_in_flight(&parent.hash);
+        in_flight.extend(self.committed_this_event.iter().copied());
         let batches = if after_epoch_end {
             Vec::new()
         } else {

@@ -1192,6 +1192,9 @@ impl World {
         ends_epoch: Option<u64>,
     ) {
         let honest = self.nodes[node].role == Role::Honest;
+        // A byzantine leader may name an already committed batch on purpose (execution then skips
+        // its transactions); honest leaders never may.
+        let all_honest = self.nodes.iter().all(|n| n.role == Role::Honest);
         let mut problems = Vec::new();
         {
             let n = &self.nodes[node];
@@ -1211,7 +1214,13 @@ impl World {
                 store.last_hash = Some(b.hash);
                 for batch in &b.block.block.batches {
                     pool.available.remove(batch);
-                    pool.committed.insert(*batch);
+                    // A batch named by two committed blocks would execute its transactions
+                    // twice (the second time as skips).
+                    if !pool.committed.insert(*batch) && all_honest {
+                        problems.push(format!(
+                            "node {node} committed batch {batch} a second time at height {height}"
+                        ));
+                    }
                 }
             }
             if let Some(last) = blocks.last() {

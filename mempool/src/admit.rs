@@ -1,0 +1,332 @@
+//! Admission from the API: every cheap check first, room planned (evicting only cheaper waiting
+//! items), and the signature last, so a full or hostile load costs as little as possible.
+
+use crate::error::{AdmitError, quoted};
+use crate::index::{Known, Place};
+use crate::queue::{Item, Waiting};
+use crate::{AccountView, Mempool};
+use runnet_types::batch::MAX_RAW_PAYLOAD_BYTES;
+use runnet_types::tx::{TxError, verify_txs};
+use runnet_types::{Address, Hash, SignedTx};
+use std::collections::{BTreeMap, HashSet};
+
+/// How a raw payload's length prefix adds to its encoded size in a batch.
+pub(crate) const RAW_PREFIX_BYTES: usize = 8;
+
+/// What one call has already planned: items it admits must not collide with each other, and the
+/// room and evictions they need add up.
+#[derive(Default)]
+struct Submission {
+    ids: HashSet<Hash>,
+    slots: BTreeMap<(Address, u64), Hash>,
+    reserved: BTreeMap<Address, u128>,
+    added_txs: usize,
+    added_bytes: usize,
+    evicted_txs: usize,
+    evicted_bytes: usize,
+    /// The eviction-order key of the last planned victim: victims are always the cheapest, so
+    /// each call's victims are the next ones in that order.
+    last_victim: Option<(u64, u64)>,
+}
+
+/// What admitting a transaction that passed every check but its signature takes.
+struct Candidate {
+    id: Hash,
+    sender: Address,
+    cost: u128,
+    size: usize,
+    /// Queue sequence numbers to evict to make room.
+    victims: Vec<u64>,
+}
+
+impl Mempool {
+    /// One transaction as the API received it.
+    pub fn admit(
+        &mut self,
+        bytes: &[u8],
+        view: &dyn AccountView,
+        now_ms: u64,
+    ) -> Result<Hash, AdmitError> {
+        let checked = self
+            .precheck(bytes, view, &mut Submission::default())
+            .and_then(|(tx, candidate)| match tx.verify() {
+                Ok(()) => Ok((tx, candidate)),
+                Err(_) => Err(AdmitError::BadSignature),
+            });
+        match checked {
+            Ok((tx, candidate)) => Ok(self.accept(tx, candidate, now_ms)),
+            Err(error) => Err(self.refused(error)),
+        }
+    }
+
+    /// Many at once (POST /v1/txs): one batch signature verification, a result per transaction,
+    /// in order. Later transactions see the earlier ones of the same call as pending.
+    pub fn admit_many(
+        &mut self,
+        txs: &[&[u8]],
+        view: &dyn AccountView,
+        now_ms: u64,
+    ) -> Vec<Result<Hash, AdmitError>> {
+        let mut submission = Submission::default();
+        let mut results: Vec<Option<Result<Hash, AdmitError>>> = Vec::with_capacity(txs.len());
+        let mut signed = Vec::new();
+        let mut candidates = Vec::new();
+        for (position, bytes) in txs.iter().enumerate() {
+            match self.precheck(bytes, view, &mut submission) {
+                Ok((tx, candidate)) => {
+                    signed.push(tx);
+                    candidates.push((position, candidate));
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(Err(self.refused(error)))),
+            }
+        }
+        let verdicts = verify_txs(&signed);
+        for ((tx, (position, mut candidate)), ok) in
+            signed.into_iter().zip(candidates).zip(verdicts)
+        {
+            let result = if ok {
+                // The plan counted earlier candidates as admitted and their victims as gone;
+                // a bad signature among them undoes both, so plan again on the real state.
+                match self.plan_room(
+                    &mut Submission::default(),
+                    candidate.size,
+                    tx.body.gas_price,
+                ) {
+                    Ok(victims) => {
+                        candidate.victims = victims;
+                        Ok(self.accept(tx, candidate, now_ms))
+                    }
+                    Err(busy) => Err(self.refused(busy)),
+                }
+            } else {
+                Err(self.refused(AdmitError::BadSignature))
+            };
+            if let Some(slot) = results.get_mut(position) {
+                *slot = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or(Err(AdmitError::BadSignature)))
+            .collect()
+    }
+
+    /// An unsigned benchmark payload (refused unless `allow_raw`). Its id is its blake3 hash.
+    /// It pays nothing, so it never evicts anything and is the first to go.
+    pub fn admit_raw(&mut self, payload: Vec<u8>, now_ms: u64) -> Result<Hash, AdmitError> {
+        match self.check_raw(&payload) {
+            Ok((id, size, victims)) => {
+                self.evict_all(&victims);
+                let seq = self.next_seq();
+                self.index.insert(
+                    id,
+                    Known {
+                        sender: None,
+                        nonce: 0,
+                        cost: 0,
+                        place: Place::Waiting(seq),
+                    },
+                );
+                self.queue.push(
+                    seq,
+                    Waiting {
+                        id,
+                        item: Item::Raw(payload),
+                        size,
+                        gas_price: 0,
+                        arrived_ms: now_ms,
+                    },
+                );
+                self.stats.admitted += 1;
+                Ok(id)
+            }
+            Err(error) => Err(self.refused(error)),
+        }
+    }
+
+    fn check_raw(&self, payload: &[u8]) -> Result<(Hash, usize, Vec<u64>), AdmitError> {
+        if !self.config.allow_raw {
+            return Err(AdmitError::RawDisabled);
+        }
+        if payload.len() > MAX_RAW_PAYLOAD_BYTES {
+            return Err(AdmitError::Oversized {
+                len: payload.len(),
+                limit: MAX_RAW_PAYLOAD_BYTES,
+            });
+        }
+        let id = Hash::digest(payload);
+        if self.index.get(&id).is_some() {
+            return Err(AdmitError::Duplicate(id));
+        }
+        let size = payload.len() + RAW_PREFIX_BYTES;
+        let victims = self.plan_room(&mut Submission::default(), size, 0)?;
+        Ok((id, size, victims))
+    }
+
+    /// Every check but the signature, cheapest first. Records the candidate in `submission`
+    /// only when it passes.
+    fn precheck(
+        &self,
+        bytes: &[u8],
+        view: &dyn AccountView,
+        submission: &mut Submission,
+    ) -> Result<(SignedTx, Candidate), AdmitError> {
+        let tx = SignedTx::decode(bytes).map_err(|error| match error {
+            TxError::Decode(error) => AdmitError::from_decode(error),
+            TxError::Signature(_) => AdmitError::BadSignature,
+        })?;
+        let body = &tx.body;
+        if body.chain_id != self.config.chain_id {
+            return Err(AdmitError::WrongChainId {
+                expected: quoted(&self.config.chain_id),
+                got: quoted(&body.chain_id),
+            });
+        }
+        let min_gas_price = self.config.min_gas_price.max(1);
+        if body.gas_price < min_gas_price {
+            return Err(AdmitError::GasPriceTooLow {
+                min: min_gas_price,
+                got: body.gas_price,
+            });
+        }
+        if body.gas_limit > self.config.max_gas_limit {
+            return Err(AdmitError::GasLimitTooHigh {
+                max: self.config.max_gas_limit,
+                got: body.gas_limit,
+            });
+        }
+        let id = tx.hash();
+        if self.index.get(&id).is_some() || submission.ids.contains(&id) {
+            return Err(AdmitError::Duplicate(id));
+        }
+        let sender = tx.sender_address();
+        let nonce = body.nonce;
+        let (balance, committed) = view.account(&sender);
+        if nonce < committed {
+            return Err(AdmitError::NonceTooLow {
+                committed,
+                got: nonce,
+            });
+        }
+        if nonce - committed >= self.config.nonce_window {
+            return Err(AdmitError::NonceTooHigh {
+                committed,
+                window: self.config.nonce_window,
+                got: nonce,
+            });
+        }
+        if let Some(pending) = self
+            .index
+            .slot(&sender, nonce)
+            .or_else(|| submission.slots.get(&(sender, nonce)).copied())
+        {
+            return Err(AdmitError::NonceTaken { nonce, pending });
+        }
+        let cost = u128::from(body.gas_limit) * u128::from(body.gas_price);
+        let needed = self
+            .index
+            .reserved(&sender, committed)
+            .saturating_add(submission.reserved.get(&sender).copied().unwrap_or(0))
+            .saturating_add(cost);
+        if needed > u128::from(balance) {
+            return Err(AdmitError::InsufficientBalance { needed, balance });
+        }
+        let size = bytes.len();
+        let victims = self.plan_room(submission, size, body.gas_price)?;
+        submission.ids.insert(id);
+        submission.slots.insert((sender, nonce), id);
+        *submission.reserved.entry(sender).or_default() += cost;
+        let candidate = Candidate {
+            id,
+            sender,
+            cost,
+            size,
+            victims,
+        };
+        Ok((tx, candidate))
+    }
+
+    /// Which waiting items must go for a newcomer of `size` bytes paying `gas_price`: only
+    /// strictly cheaper ones. Busy when they do not free enough.
+    fn plan_room(
+        &self,
+        submission: &mut Submission,
+        size: usize,
+        gas_price: u64,
+    ) -> Result<Vec<u64>, AdmitError> {
+        let mut txs =
+            (self.pending_txs() + submission.added_txs + 1).saturating_sub(submission.evicted_txs);
+        let mut bytes = (self.pending_bytes() + submission.added_bytes + size)
+            .saturating_sub(submission.evicted_bytes);
+        let mut victims = Vec::new();
+        let mut freed = 0usize;
+        let mut last = submission.last_victim;
+        let mut order = self.queue.eviction_order(submission.last_victim);
+        while txs > self.config.max_pending_txs || bytes > self.config.max_pending_bytes {
+            match order.next() {
+                Some((price, seq)) if price < gas_price => {
+                    let victim_size = self.queue.get(seq).map_or(0, |waiting| waiting.size);
+                    txs = txs.saturating_sub(1);
+                    bytes = bytes.saturating_sub(victim_size);
+                    freed += victim_size;
+                    victims.push(seq);
+                    last = Some((price, seq));
+                }
+                _ => {
+                    return Err(AdmitError::Busy {
+                        pending_txs: self.pending_txs(),
+                        pending_bytes: self.pending_bytes(),
+                    });
+                }
+            }
+        }
+        submission.last_victim = last;
+        submission.added_txs += 1;
+        submission.added_bytes += size;
+        submission.evicted_txs += victims.len();
+        submission.evicted_bytes += freed;
+        Ok(victims)
+    }
+
+    fn accept(&mut self, tx: SignedTx, candidate: Candidate, now_ms: u64) -> Hash {
+        self.evict_all(&candidate.victims);
+        let seq = self.next_seq();
+        let id = candidate.id;
+        self.index.insert(
+            id,
+            Known {
+                sender: Some(candidate.sender),
+                nonce: tx.body.nonce,
+                cost: candidate.cost,
+                place: Place::Waiting(seq),
+            },
+        );
+        self.queue.push(
+            seq,
+            Waiting {
+                id,
+                gas_price: tx.body.gas_price,
+                item: Item::Tx(tx),
+                size: candidate.size,
+                arrived_ms: now_ms,
+            },
+        );
+        self.stats.admitted += 1;
+        id
+    }
+
+    fn evict_all(&mut self, victims: &[u64]) {
+        for seq in victims {
+            if let Some(waiting) = self.queue.remove(*seq) {
+                self.index.remove(&waiting.id);
+                self.stats.evicted += 1;
+            }
+        }
+    }
+
+    fn refused(&mut self, error: AdmitError) -> AdmitError {
+        *self.stats.refused.entry(error.kind()).or_default() += 1;
+        error
+    }
+}

@@ -1,0 +1,160 @@
+//! Every transaction and raw payload the mempool holds, by id and by (sender, nonce).
+//!
+//! An item is either waiting for a batch here or sits in one or more stored batches (a peer may
+//! batch a transaction this node also holds); it leaves the index when its last batch commits or
+//! when it is evicted or made stale while waiting. The (sender, nonce) slot belongs to the first
+//! transaction that claimed it, so a conflicting copy in a peer's batch never displaces it.
+
+use runnet_types::{Address, Hash};
+use std::collections::btree_map::Entry as SlotEntry;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// In the waiting queue, under this sequence number.
+    Waiting(u64),
+    /// In this many stored batches.
+    Stored(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Known {
+    /// `None` for a raw payload.
+    pub sender: Option<Address>,
+    pub nonce: u64,
+    /// gas_limit x gas_price: what the sender must be able to pay.
+    pub cost: u128,
+    pub place: Place,
+}
+
+#[derive(Default)]
+pub(crate) struct TxIndex {
+    // Looked up, never iterated: its order decides nothing.
+    known: HashMap<Hash, Known>,
+    by_sender: BTreeMap<(Address, u64), Hash>,
+}
+
+impl TxIndex {
+    pub fn get(&self, id: &Hash) -> Option<&Known> {
+        self.known.get(id)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    #[cfg(test)]
+    pub fn entries(&self) -> impl Iterator<Item = (&Hash, &Known)> {
+        self.known.iter()
+    }
+
+    /// The transaction holding the (sender, nonce) slot.
+    pub fn slot(&self, sender: &Address, nonce: u64) -> Option<Hash> {
+        self.by_sender.get(&(*sender, nonce)).copied()
+    }
+
+    /// Adds an item that is not yet indexed. Claims its (sender, nonce) slot if free.
+    pub fn insert(&mut self, id: Hash, known: Known) {
+        if let Some(sender) = known.sender
+            && let SlotEntry::Vacant(slot) = self.by_sender.entry((sender, known.nonce))
+        {
+            slot.insert(id);
+        }
+        self.known.insert(id, known);
+    }
+
+    /// One more stored batch holds `id`. Returns the queue sequence number if it was waiting,
+    /// so the caller takes it out of the queue: the peer's batch carries it now.
+    pub fn add_batch_ref(&mut self, id: Hash, fresh: Known) -> Option<u64> {
+        match self.known.entry(id) {
+            Entry::Occupied(mut entry) => match entry.get().place {
+                Place::Waiting(seq) => {
+                    entry.get_mut().place = Place::Stored(1);
+                    Some(seq)
+                }
+                Place::Stored(refs) => {
+                    entry.get_mut().place = Place::Stored(refs.saturating_add(1));
+                    None
+                }
+            },
+            Entry::Vacant(_) => {
+                self.insert(id, fresh);
+                None
+            }
+        }
+    }
+
+    /// A stored batch holding `id` left the store; the item is forgotten with its last batch.
+    pub fn drop_batch_ref(&mut self, id: &Hash) {
+        let gone = match self.known.get_mut(id) {
+            Some(Known {
+                place: Place::Stored(refs),
+                ..
+            }) if *refs > 1 => {
+                *refs -= 1;
+                false
+            }
+            Some(Known {
+                place: Place::Stored(_),
+                ..
+            }) => true,
+            _ => false,
+        };
+        if gone {
+            self.remove(id);
+        }
+    }
+
+    pub fn set_place(&mut self, id: &Hash, place: Place) {
+        if let Some(known) = self.known.get_mut(id) {
+            known.place = place;
+        }
+    }
+
+    pub fn remove(&mut self, id: &Hash) -> Option<Known> {
+        let known = self.known.remove(id)?;
+        if let Some(sender) = known.sender
+            && let SlotEntry::Occupied(slot) = self.by_sender.entry((sender, known.nonce))
+            && slot.get() == id
+        {
+            slot.remove();
+        }
+        Some(known)
+    }
+
+    /// Total cost of the sender's indexed transactions with a nonce of at least `from`: what
+    /// its balance must still cover besides a newcomer. Older ones are already executed or
+    /// will be skipped.
+    pub fn reserved(&self, sender: &Address, from: u64) -> u128 {
+        self.by_sender
+            .range((*sender, from)..=(*sender, u64::MAX))
+            .filter_map(|(_, id)| self.known.get(id))
+            .map(|known| known.cost)
+            .fold(0u128, u128::saturating_add)
+    }
+
+    /// The sender's indexed items with a nonce below `below`.
+    pub fn below(&self, sender: &Address, below: u64) -> Vec<(Hash, Known)> {
+        self.by_sender
+            .range((*sender, 0)..(*sender, below))
+            .filter_map(|(_, id)| self.known.get(id).map(|known| (*id, *known)))
+            .collect()
+    }
+
+    /// The first nonce from `committed` on that no indexed transaction of `sender` holds.
+    pub fn next_nonce(&self, sender: &Address, committed: u64) -> u64 {
+        let mut next = committed;
+        for ((_, nonce), _) in self
+            .by_sender
+            .range((*sender, committed)..=(*sender, u64::MAX))
+        {
+            if *nonce != next {
+                break;
+            }
+            next = next.saturating_add(1);
+        }
+        next
+    }
+}

@@ -1,0 +1,132 @@
+//! The proposer's payload and what a commit forgets.
+
+use super::*;
+use crate::Received;
+use std::collections::BTreeSet;
+
+/// Three stored batches in arrival order: own (2 txs), a peer's (5 txs), own (1 tx).
+fn three_batches() -> (Mempool, View, Vec<Hash>) {
+    let mut pool = Mempool::new(config());
+    let view = rich([1, 2]);
+    admit_ok(&mut pool, &transfer(&key(1), 0, 1, 1), &view, 0);
+    admit_ok(&mut pool, &transfer(&key(1), 1, 1, 1), &view, 0);
+    let first = pool.seal_due(100)[0].digest;
+    let (batch, bytes) = peer_batch(3, 5);
+    assert_eq!(
+        pool.receive_batch(&bytes, None),
+        Ok(Received::New(batch.digest()))
+    );
+    admit_ok(&mut pool, &transfer(&key(2), 0, 1, 1), &view, 200);
+    let third = pool.seal_due(300)[0].digest;
+    (pool, view, vec![first, batch.digest(), third])
+}
+
+#[test]
+fn payload_is_oldest_first_within_the_limits() {
+    let (mut pool, _, digests) = three_batches();
+    let none = BTreeSet::new();
+    assert_eq!(pool.next_payload(&none, 10, 100), digests);
+    assert_eq!(pool.next_payload(&none, 2, 100), digests[..2].to_vec());
+    assert_eq!(pool.next_payload(&none, 0, 100), Vec::<Hash>::new());
+    // Seven transactions: the peer's five do not fit after the first two, the last one does.
+    assert_eq!(
+        pool.next_payload(&none, 10, 4),
+        vec![digests[0], digests[2]]
+    );
+    assert_eq!(pool.next_payload(&none, 10, 0), Vec::<Hash>::new());
+    // Proposing does not remove anything.
+    assert_eq!(pool.next_payload(&none, 10, 100), digests);
+}
+
+#[test]
+fn payload_skips_batches_in_flight() {
+    let (mut pool, _, digests) = three_batches();
+    let in_flight: BTreeSet<Hash> = [digests[0], digests[2]].into();
+    assert_eq!(pool.next_payload(&in_flight, 10, 100), vec![digests[1]]);
+    let all: BTreeSet<Hash> = digests.iter().copied().collect();
+    assert!(pool.next_payload(&all, 10, 100).is_empty());
+}
+
+#[test]
+fn commit_forgets_batches_and_their_transactions() {
+    let (mut pool, mut view, digests) = three_batches();
+    assert_eq!(pool.stats().pending_txs, 3);
+    view.insert(address(&key(1)), (1_000_000_000, 2));
+    pool.on_commit(&digests[..1], &view);
+    assert_eq!(pool.batch(&digests[0]), None);
+    assert_eq!(pool.missing(&digests), vec![digests[0]]);
+    assert!(pool.is_committed(&digests[0]));
+    assert!(!pool.is_pending(&transfer(&key(1), 0, 1, 1).hash()));
+    assert_eq!(
+        pool.next_payload(&BTreeSet::new(), 10, 100),
+        digests[1..].to_vec()
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.pending_txs, 1);
+    assert_eq!(stats.stored_batches, 2);
+    assert_eq!(stats.batches_committed, 1);
+    // Committing the rest, and a digest never held, empties the store.
+    pool.on_commit(&[digests[1], digests[2], Hash([9; 32])], &view);
+    let stats = pool.stats();
+    assert_eq!((stats.pending_txs, stats.pending_bytes), (0, 0));
+    assert_eq!((stats.stored_batches, stats.stored_batch_bytes), (0, 0));
+    assert_eq!(pool.index.len(), 0);
+    assert!(pool.is_committed(&Hash([9; 32])));
+}
+
+#[test]
+fn commit_drops_waiting_transactions_made_stale() {
+    let mut pool = Mempool::new(config());
+    let view = rich([3]);
+    let k = key(3);
+    // This node holds its own nonces 0, 1 and 5 of the sender, waiting.
+    let mine: Vec<Hash> = [0, 1, 5]
+        .iter()
+        .map(|n| admit_ok(&mut pool, &transfer(&k, *n, 1, 100), &view, 0))
+        .collect();
+    // A peer's batch holds other transactions for nonces 2 and 3; they commit after ones for
+    // nonces 0 and 1 that this node never saw, so the committed nonce is now 4.
+    let batch = Batch {
+        txs: vec![transfer(&k, 2, 1, 1), transfer(&k, 3, 1, 1)],
+        raw: vec![],
+    };
+    assert!(pool.receive_batch(&batch.encode(), None).is_ok());
+    let mut view = view;
+    view.insert(address(&k), (1_000_000_000, 4));
+    pool.on_commit(&[batch.digest()], &view);
+    assert!(!pool.is_pending(&mine[0]));
+    assert!(!pool.is_pending(&mine[1]));
+    assert!(pool.is_pending(&mine[2]));
+    let stats = pool.stats();
+    assert_eq!(stats.stale_dropped, 2);
+    assert_eq!(stats.pending_txs, 1);
+    assert_eq!(pool.next_nonce(&address(&k), 4), 4);
+    assert_eq!(pool.next_nonce(&address(&k), 5), 6);
+}
+
+#[test]
+fn next_nonce_counts_consecutive_pending_nonces() {
+    let mut pool = Mempool::new(config());
+    let view = rich([1]);
+    let k = key(1);
+    for n in [0, 1, 2, 4] {
+        admit_ok(&mut pool, &transfer(&k, n, 1, 1), &view, 0);
+    }
+    assert_eq!(pool.next_nonce(&address(&k), 0), 3);
+    assert_eq!(pool.next_nonce(&address(&k), 3), 3);
+    assert_eq!(pool.next_nonce(&address(&k), 4), 5);
+    assert_eq!(pool.next_nonce(&address(&key(2)), 7), 7);
+}
+
+#[test]
+fn recently_committed_set_is_bounded() {
+    let mut pool = Mempool::new(MempoolConfig {
+        max_recent_committed: 3,
+        ..config()
+    });
+    let digests: Vec<Hash> = (0..5).map(|n| Hash([n; 32])).collect();
+    pool.on_commit(&digests, &View::new());
+    assert_eq!(pool.recent.len(), 3);
+    assert!(!pool.is_committed(&digests[1]));
+    assert!(pool.is_committed(&digests[4]));
+}

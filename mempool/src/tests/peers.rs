@@ -1,0 +1,293 @@
+//! Peers' batches: verified once, refused whole on any fault, hostile bytes never panic.
+
+use super::*;
+use crate::{BatchRejected, Received, verify_batch_bytes};
+use proptest::prelude::*;
+use runnet_types::batch::{BatchError, MAX_BATCH_BYTES, MAX_RAW_PAYLOAD_BYTES};
+use std::collections::BTreeSet;
+
+#[test]
+fn a_peers_batch_is_verified_and_stored() {
+    let mut pool = Mempool::new(config());
+    let (batch, bytes) = peer_batch(3, 10);
+    let digest = batch.digest();
+    assert_eq!(pool.receive_batch(&bytes, None), Ok(Received::New(digest)));
+    assert_eq!(pool.batch(&digest).as_deref(), Some(&batch));
+    assert_eq!(pool.batch_bytes(&digest).as_deref(), Some(&bytes));
+    assert!(batch.txs.iter().all(|tx| pool.is_pending(&tx.hash())));
+    assert_eq!(pool.next_nonce(&address(&key(3)), 0), 10);
+    let stats = pool.stats();
+    assert_eq!(stats.batches_received, 1);
+    assert_eq!(stats.stored_batches, 1);
+    assert_eq!(stats.stored_batch_bytes, bytes.len());
+    // Peers' transactions are not this node's pending ones.
+    assert_eq!(stats.pending_txs, 0);
+    assert_eq!(
+        pool.receive_batch(&bytes, None),
+        Ok(Received::Known(digest))
+    );
+    assert_eq!(
+        pool.receive_batch(&bytes, Some(digest)),
+        Ok(Received::Known(digest))
+    );
+    assert_eq!(pool.stats().batches_received, 1);
+    assert_eq!(
+        pool.next_payload(&BTreeSet::new(), 10, 10_000),
+        vec![digest]
+    );
+}
+
+#[test]
+fn one_bad_signature_refuses_the_whole_batch() {
+    let mut pool = Mempool::new(config());
+    let (mut batch, _) = peer_batch(3, 6);
+    batch.txs[2].signature.0[9] ^= 1;
+    batch.txs[4].body.gas_price = 2;
+    let error = pool.receive_batch(&batch.encode(), None).unwrap_err();
+    assert_eq!(error, BatchRejected::BadSignatures(vec![2, 4]));
+    assert_eq!(error.kind(), "bad_signatures");
+    assert!(error.is_peer_fault() && !error.is_busy());
+    assert_eq!(pool.batch(&batch.digest()), None);
+    assert!(batch.txs.iter().all(|tx| !pool.is_pending(&tx.hash())));
+    assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(
+        pool.stats().batches_rejected.get("bad_signatures"),
+        Some(&1)
+    );
+}
+
+#[test]
+fn a_fetched_batch_with_the_wrong_digest_is_refused() {
+    let mut pool = Mempool::new(config());
+    let (batch, bytes) = peer_batch(3, 2);
+    let asked = Hash([7; 32]);
+    assert_eq!(
+        pool.receive_batch(&bytes, Some(asked)),
+        Err(BatchRejected::DigestMismatch {
+            expected: asked,
+            got: batch.digest()
+        })
+    );
+    assert_eq!(pool.stats().stored_batches, 0);
+    assert_eq!(
+        pool.receive_batch(&bytes, Some(batch.digest())),
+        Ok(Received::New(batch.digest()))
+    );
+}
+
+#[test]
+fn wrong_chain_id_empty_and_raw_refused() {
+    let mut pool = Mempool::new(config());
+    let k = key(3);
+    let mut stray = transfer(&k, 1, 1, 1).body;
+    stray.chain_id = "other".into();
+    let batch = Batch {
+        txs: vec![transfer(&k, 0, 1, 1), stray.sign(&k)],
+        raw: vec![],
+    };
+    assert_eq!(
+        pool.receive_batch(&batch.encode(), None),
+        Err(BatchRejected::WrongChainId {
+            position: 1,
+            got: "other".into()
+        })
+    );
+    assert_eq!(
+        pool.receive_batch(&Batch::default().encode(), None),
+        Err(BatchRejected::Empty)
+    );
+    let raw = Batch {
+        txs: vec![],
+        raw: vec![vec![1, 2]],
+    };
+    assert_eq!(
+        pool.receive_batch(&raw.encode(), None),
+        Err(BatchRejected::RawDisabled)
+    );
+    assert_eq!(pool.stats().stored_batches, 0);
+    let mut raw_pool = Mempool::new(MempoolConfig {
+        allow_raw: true,
+        ..config()
+    });
+    assert_eq!(
+        raw_pool.receive_batch(&raw.encode(), None),
+        Ok(Received::New(raw.digest()))
+    );
+    assert!(raw_pool.is_pending(&Hash::digest(&[1, 2])));
+}
+
+#[test]
+fn hostile_bytes_are_refused() {
+    let mut pool = Mempool::new(config());
+    let (_, good) = peer_batch(3, 3);
+    let mut trailing = good.clone();
+    trailing.push(0);
+    // The transaction count claims 2^62 entries.
+    let mut huge_count = good.clone();
+    huge_count[..8].copy_from_slice(&(1u64 << 62).to_le_bytes());
+    // A raw payload whose length prefix claims more than the input holds.
+    let mut huge_raw = 0u64.to_le_bytes().to_vec();
+    huge_raw.extend_from_slice(&1u64.to_le_bytes());
+    huge_raw.extend_from_slice(&((MAX_RAW_PAYLOAD_BYTES as u64) * 4).to_le_bytes());
+    huge_raw.extend_from_slice(&[0; 32]);
+    for bytes in [
+        vec![],
+        vec![0xff; 100],
+        good[..good.len() - 1].to_vec(),
+        good[..good.len() / 3].to_vec(),
+        trailing,
+        huge_count,
+        huge_raw,
+    ] {
+        let error = pool.receive_batch(&bytes, None).unwrap_err();
+        assert!(matches!(error, BatchRejected::Decode(_)), "{error:?}");
+        assert!(error.is_peer_fault());
+    }
+    let oversized = vec![0u8; MAX_BATCH_BYTES + 1];
+    assert_eq!(
+        pool.receive_batch(&oversized, None),
+        Err(BatchRejected::Oversized {
+            len: MAX_BATCH_BYTES + 1,
+            limit: MAX_BATCH_BYTES
+        })
+    );
+    assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(pool.stats().batches_rejected.values().sum::<u64>(), 8);
+}
+
+#[test]
+fn a_full_store_is_busy_except_for_fetched_batches() {
+    let mut pool = Mempool::new(MempoolConfig {
+        max_stored_batches: 1,
+        ..config()
+    });
+    let (_, first) = peer_batch(3, 2);
+    let (second_batch, second) = peer_batch(4, 2);
+    assert!(matches!(
+        pool.receive_batch(&first, None),
+        Ok(Received::New(_))
+    ));
+    let error = pool.receive_batch(&second, None).unwrap_err();
+    assert_eq!(
+        error,
+        BatchRejected::StoreFull {
+            batches: 1,
+            bytes: first.len()
+        }
+    );
+    assert!(error.is_busy() && !error.is_peer_fault());
+    // A proposal names it: the vote needs it, so it is held anyway.
+    assert_eq!(
+        pool.receive_batch(&second, Some(second_batch.digest())),
+        Ok(Received::New(second_batch.digest()))
+    );
+    assert_eq!(pool.stats().stored_batches, 2);
+}
+
+#[test]
+fn full_by_bytes_is_busy_too() {
+    let (_, first) = peer_batch(3, 2);
+    let mut pool = Mempool::new(MempoolConfig {
+        max_stored_batch_bytes: first.len() + 10,
+        ..config()
+    });
+    assert!(pool.receive_batch(&first, None).is_ok());
+    let (_, second) = peer_batch(4, 2);
+    assert!(pool.receive_batch(&second, None).unwrap_err().is_busy());
+}
+
+#[test]
+fn a_committed_batch_is_not_stored_again() {
+    let mut pool = Mempool::new(config());
+    let (batch, bytes) = peer_batch(3, 2);
+    pool.on_commit(&[batch.digest()], &View::new());
+    assert_eq!(
+        pool.receive_batch(&bytes, None),
+        Ok(Received::AlreadyCommitted(batch.digest()))
+    );
+    assert_eq!(pool.stats().stored_batches, 0);
+    assert!(pool.is_committed(&batch.digest()));
+}
+
+#[test]
+fn a_peer_batch_carrying_a_waiting_transaction_takes_it_over() {
+    let mut pool = Mempool::new(config());
+    let view = rich([3]);
+    let (batch, bytes) = peer_batch(3, 2);
+    let id = admit_ok(&mut pool, &batch.txs[0], &view, 0);
+    assert_eq!(pool.stats().waiting_txs, 1);
+    assert!(pool.receive_batch(&bytes, None).is_ok());
+    let stats = pool.stats();
+    assert_eq!((stats.waiting_txs, stats.pending_txs), (0, 0));
+    assert!(pool.is_pending(&id));
+    assert!(pool.seal_due(10_000).is_empty(), "never batched twice");
+    let mut view = view;
+    view.insert(address(&key(3)), (1_000_000_000, 2));
+    pool.on_commit(&[batch.digest()], &view);
+    assert!(!pool.is_pending(&id));
+    assert_eq!(pool.index.len(), 0);
+}
+
+#[test]
+fn the_same_transaction_in_two_batches_leaves_with_the_last() {
+    let mut pool = Mempool::new(config());
+    let view = rich([3]);
+    let (batch, bytes) = peer_batch(3, 2);
+    admit_ok(&mut pool, &batch.txs[1], &view, 0);
+    let own = pool.seal_due(1_000);
+    assert_eq!(own.len(), 1);
+    assert!(pool.receive_batch(&bytes, None).is_ok());
+    pool.on_commit(&[own[0].digest], &view);
+    assert!(
+        pool.is_pending(&batch.txs[1].hash()),
+        "still in the peer's batch"
+    );
+    assert_eq!(pool.stats().pending_txs, 0);
+    pool.on_commit(&[batch.digest()], &view);
+    assert!(!pool.is_pending(&batch.txs[1].hash()));
+    assert_eq!(pool.index.len(), 0);
+}
+
+#[test]
+fn verify_batch_bytes_applies_the_same_rule() {
+    let (batch, bytes) = peer_batch(3, 3);
+    let verified = verify_batch_bytes(&bytes, CHAIN, false).unwrap();
+    assert_eq!(verified.digest, batch.digest());
+    assert_eq!(verified.batch, batch);
+    assert!(matches!(
+        verify_batch_bytes(&bytes, "other", false),
+        Err(BatchRejected::WrongChainId { position: 0, .. })
+    ));
+    assert!(matches!(
+        verify_batch_bytes(&bytes[1..], CHAIN, false),
+        Err(BatchRejected::Decode(BatchError::Decode(_)))
+    ));
+}
+
+proptest! {
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let mut pool = Mempool::new(config());
+        prop_assert!(pool.receive_batch(&bytes, None).is_err());
+        prop_assert!(pool.admit(&bytes, &rich([1]), 0).is_err());
+        prop_assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0));
+    }
+
+    #[test]
+    fn mutated_batches_never_panic(pos in 0usize..1_000, byte in any::<u8>(), cut in 0usize..1_000) {
+        let (batch, mut bytes) = peer_batch(3, 3);
+        let i = pos % bytes.len();
+        let changed = bytes[i] != byte;
+        bytes[i] = byte;
+        bytes.truncate(bytes.len() - cut % 8);
+        let mut pool = Mempool::new(config());
+        match pool.receive_batch(&bytes, None) {
+            // Only the unchanged batch can get through: every byte is signed or structural.
+            Ok(received) => {
+                prop_assert!(!changed && cut % 8 == 0);
+                prop_assert_eq!(received, Received::New(batch.digest()));
+            }
+            Err(_) => prop_assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0)),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The one acceptance rule for a batch that comes from outside, shared by gossip, fetches and
+//! block sync: bounded decode, chain id, raw payloads only where enabled, one batch verification.
+
+use crate::error::{BatchRejected, quoted};
+use runnet_types::batch::{BatchError, MAX_BATCH_BYTES};
+use runnet_types::{Batch, Hash};
+
+/// A batch that passed [`verify_batch_bytes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedBatch {
+    pub digest: Hash,
+    pub batch: Batch,
+}
+
+/// Checks a batch's bytes without storing anything: what [`crate::Mempool::receive_batch`]
+/// applies, for paths that do not go through the mempool (block sync).
+pub fn verify_batch_bytes(
+    bytes: &[u8],
+    chain_id: &str,
+    allow_raw: bool,
+) -> Result<VerifiedBatch, BatchRejected> {
+    check_size(bytes)?;
+    let digest = digest_of(bytes);
+    let batch = decode_and_verify(bytes, chain_id, allow_raw)?;
+    Ok(VerifiedBatch { digest, batch })
+}
+
+pub(crate) fn check_size(bytes: &[u8]) -> Result<(), BatchRejected> {
+    if bytes.len() > MAX_BATCH_BYTES {
+        return Err(BatchRejected::Oversized {
+            len: bytes.len(),
+            limit: MAX_BATCH_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// The digest of a batch from its bytes. Decoding only accepts the canonical encoding, so for
+/// any bytes that decode this equals [`Batch::digest`], and it can be checked before decoding.
+pub(crate) fn digest_of(bytes: &[u8]) -> Hash {
+    Hash::digest(bytes)
+}
+
+/// Everything after the size check, cheapest first: the signatures come last.
+pub(crate) fn decode_and_verify(
+    bytes: &[u8],
+    chain_id: &str,
+    allow_raw: bool,
+) -> Result<Batch, BatchRejected> {
+    let batch = Batch::decode(bytes).map_err(BatchRejected::Decode)?;
+    if batch.is_empty() {
+        return Err(BatchRejected::Empty);
+    }
+    if !allow_raw && !batch.raw.is_empty() {
+        return Err(BatchRejected::RawDisabled);
+    }
+    if let Some((position, tx)) = batch
+        .txs
+        .iter()
+        .enumerate()
+        .find(|(_, tx)| tx.body.chain_id != chain_id)
+    {
+        return Err(BatchRejected::WrongChainId {
+            position,
+            got: quoted(&tx.body.chain_id),
+        });
+    }
+    batch.verify_signatures().map_err(|error| match error {
+        BatchError::BadSignatures(positions) => BatchRejected::BadSignatures(positions),
+        other => BatchRejected::Decode(other),
+    })?;
+    Ok(batch)
+}

@@ -1,0 +1,500 @@
+//! The `runnet` command line: keys, local testnets, the node itself, transactions and queries.
+//!
+//! Every command takes `--json` and then prints exactly the JSON the API answered (or, for local
+//! commands, a JSON summary); without it, a short human summary. Errors go to stderr and say what
+//! to fix; the exit code is 1 for a refused or failed command, 2 for wrong arguments.
+
+use crate::client::Client;
+use crate::home::Home;
+use crate::init::{InitOptions, binding_signature, testnet_init};
+use clap::{Args, Parser, Subcommand};
+use runnet_types::keyfile::{self, KeyKind};
+use runnet_types::tx::Amount;
+use runnet_types::{Address, Payload, SecretKey, TxBody};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "runnet",
+    version,
+    about = "runnet: a proof-of-stake market for work"
+)]
+pub struct Cli {
+    /// Print the JSON answer instead of a summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct NodeArg {
+    /// The node's API.
+    #[arg(
+        long = "node",
+        env = "RUNNET_NODE",
+        default_value = "http://127.0.0.1:26601"
+    )]
+    pub url: String,
+}
+
+#[derive(Args, Clone)]
+pub struct KeyArg {
+    /// The account key file that signs.
+    #[arg(long = "key", env = "RUNNET_KEY")]
+    pub file: PathBuf,
+}
+
+#[derive(Args, Clone)]
+pub struct GasArgs {
+    /// Gas limit of the transaction.
+    #[arg(long, default_value_t = 100_000)]
+    pub gas_limit: u64,
+    /// Price per unit of gas (at least the chain's min_gas_price).
+    #[arg(long)]
+    pub gas_price: Option<u64>,
+    /// Wait until the transaction is committed and print its receipt.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Local test networks.
+    #[command(subcommand)]
+    Testnet(TestnetCommand),
+    /// Run a validator (a home with validator.key) or a full node.
+    Start {
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Sign and submit a transaction.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// Read from a node.
+    #[command(subcommand)]
+    Query(QueryCommand),
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Make a new key file; the first line printed is the address.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+        /// account, node or validator.
+        #[arg(long, default_value = "account")]
+        kind: String,
+    },
+    /// Print a key file's address and public key.
+    Show { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum TestnetCommand {
+    /// Write the home folders of a local network and a funded faucet.key.
+    Init {
+        #[arg(long)]
+        validators: usize,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 26600)]
+        base_port: u16,
+        #[arg(long, default_value_t = 0)]
+        full_nodes: usize,
+        #[arg(long, default_value = "runnet-local")]
+        chain_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TxCommand {
+    /// Send coins.
+    Transfer {
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: Amount,
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        gas: GasArgs,
+    },
+    /// Validator stake.
+    #[command(subcommand)]
+    Stake(StakeCommand),
+}
+
+#[derive(Subcommand)]
+pub enum StakeCommand {
+    /// Bond stake with the consensus and VRF keys of a validator home.
+    Bond {
+        #[arg(long)]
+        amount: Amount,
+        /// The validator home whose validator.key and node.key to bind.
+        #[arg(long)]
+        home: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        gas: GasArgs,
+    },
+    /// Start unbonding stake.
+    Unbond {
+        #[arg(long)]
+        amount: Amount,
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        gas: GasArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum QueryCommand {
+    Status {
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    Account {
+        address: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    Tx {
+        hash: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    Block {
+        height: u64,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    Validators {
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    Service {
+        id: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    Runner {
+        id: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    Execution {
+        id: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+}
+
+/// What a command prints: the JSON, and the human summary.
+pub struct Output {
+    pub json: Value,
+    pub text: String,
+}
+
+pub fn run(cli: Cli) -> Result<Output, String> {
+    match cli.command {
+        Command::Keys(k) => keys(k),
+        Command::Testnet(TestnetCommand::Init {
+            validators,
+            dir,
+            base_port,
+            full_nodes,
+            chain_id,
+        }) => {
+            let mut opts = InitOptions::new(validators, dir);
+            opts.base_port = base_port;
+            opts.full_nodes = full_nodes;
+            opts.chain_id = chain_id;
+            let summary = testnet_init(&opts).map_err(|e| e.to_string())?;
+            let mut text = format!(
+                "chain {} in {}: {} validators, {} full nodes\nfaucet {} ({})\n",
+                summary.chain_id,
+                summary.dir.display(),
+                validators,
+                full_nodes,
+                summary.faucet,
+                summary.faucet_key.display()
+            );
+            for n in &summary.nodes {
+                text.push_str(&format!(
+                    "  {}  api {}  p2p {}{}\n",
+                    n.home.display(),
+                    n.api,
+                    n.p2p,
+                    if n.validator { "  validator" } else { "" }
+                ));
+            }
+            text.push_str(&format!(
+                "start each with: runnet start --home {}/nodeN",
+                summary.dir.display()
+            ));
+            Ok(Output {
+                json: json!(summary),
+                text,
+            })
+        }
+        Command::Start { .. } => Err("start is handled by main".into()),
+        Command::Tx(tx) => transaction(tx),
+        Command::Query(q) => query(q),
+    }
+}
+
+fn keys(command: KeysCommand) -> Result<Output, String> {
+    match command {
+        KeysCommand::Generate { out, kind } => {
+            if out.exists() {
+                return Err(format!(
+                    "{} exists: refusing to overwrite a key",
+                    out.display()
+                ));
+            }
+            match kind.as_str() {
+                "account" | "node" => {
+                    let key = SecretKey::generate().map_err(|e| e.to_string())?;
+                    let kind = if kind == "account" {
+                        KeyKind::Account
+                    } else {
+                        KeyKind::Node
+                    };
+                    keyfile::save_key(&out, kind, &key).map_err(|e| e.to_string())?;
+                    Ok(describe(&key, &out))
+                }
+                "validator" => {
+                    let keys = keyfile::ValidatorKeys::generate().map_err(|e| e.to_string())?;
+                    keyfile::save_validator_keys(&out, &keys).map_err(|e| e.to_string())?;
+                    let public = keys.consensus.public();
+                    Ok(Output {
+                        json: json!({
+                            "file": out,
+                            "consensus_key": public,
+                            "vrf_key": keys.vrf_public(),
+                        }),
+                        text: format!(
+                            "{}\nconsensus key {public}\nvrf key {}\nsaved to {}",
+                            public.address(),
+                            keys.vrf_public(),
+                            out.display()
+                        ),
+                    })
+                }
+                other => Err(format!(
+                    "--kind {other}: expected account, node or validator"
+                )),
+            }
+        }
+        KeysCommand::Show { file } => {
+            for kind in [KeyKind::Account, KeyKind::Node] {
+                if let Ok(key) = keyfile::load_key(&file, kind) {
+                    return Ok(describe(&key, &file));
+                }
+            }
+            if let Ok(keys) = keyfile::load_validator_keys(&file) {
+                let public = keys.consensus.public();
+                return Ok(Output {
+                    json: json!({"file": file, "consensus_key": public, "vrf_key": keys.vrf_public()}),
+                    text: format!("consensus key {public}\nvrf key {}", keys.vrf_public()),
+                });
+            }
+            // Report the account-kind error: it says whether the file is missing or corrupt.
+            keyfile::load_key(&file, KeyKind::Account)
+                .map(|key| describe(&key, &file))
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn describe(key: &SecretKey, file: &std::path::Path) -> Output {
+    let public = key.public();
+    let address = public.address();
+    Output {
+        json: json!({"address": address, "public_key": public, "file": file}),
+        text: format!("{address}\npublic key {public}\nfile {}", file.display()),
+    }
+}
+
+fn load_account_key(key: &KeyArg) -> Result<SecretKey, String> {
+    keyfile::load_key(&key.file, KeyKind::Account).map_err(|e| e.to_string())
+}
+
+/// Fills in the chain id, nonce and gas price from the node, signs, submits, and with `--wait`
+/// follows the transaction to its receipt.
+pub fn submit(
+    client: &Client,
+    key: &SecretKey,
+    payload: Payload,
+    gas: &GasArgs,
+) -> Result<Output, String> {
+    let status = client.get("/v1/status").map_err(|e| e.to_string())?;
+    let chain_id = status["chain_id"]
+        .as_str()
+        .ok_or("the node's status has no chain_id")?
+        .to_string();
+    let address = key.public().address();
+    let account = client
+        .get(&format!("/v1/account/{address}"))
+        .map_err(|e| e.to_string())?;
+    let nonce = account["next_nonce"].as_u64().ok_or("no next_nonce")?;
+    let tx = TxBody {
+        chain_id,
+        sender: key.public(),
+        nonce,
+        gas_limit: gas.gas_limit,
+        gas_price: gas.gas_price.unwrap_or(1),
+        payload,
+    }
+    .sign(key);
+    let answer = client
+        .post_json("/v1/tx", &json!({"tx": hex::encode(tx.encode())}))
+        .map_err(|e| format!("refused: {e}"))?;
+    let hash = answer["hash"].as_str().unwrap_or_default().to_string();
+    if !gas.wait {
+        return Ok(Output {
+            text: format!("{hash}\nsubmitted (nonce {nonce})"),
+            json: answer,
+        });
+    }
+    let receipt = wait_for(client, &hash, Duration::from_secs(60))?;
+    let outcome = &receipt["receipt"]["outcome"];
+    let text = format!(
+        "{hash}\ncommitted at height {}: {}",
+        receipt["height"],
+        outcome["status"].as_str().unwrap_or("?")
+    ) + &outcome["detail"]
+        .as_str()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    Ok(Output {
+        json: receipt,
+        text,
+    })
+}
+
+pub fn wait_for(client: &Client, hash: &str, limit: Duration) -> Result<Value, String> {
+    let started = Instant::now();
+    loop {
+        match client.get(&format!("/v1/tx/{hash}")) {
+            Ok(v) if v["status"] == "committed" => return Ok(v),
+            Ok(_) => {}
+            Err(e) if e.reason() == Some("unknown_tx") => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if started.elapsed() > limit {
+            return Err(format!(
+                "{hash} not committed after {} s (still pending?)",
+                limit.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn parse_address(text: &str) -> Result<Address, String> {
+    text.parse::<Address>()
+        .map_err(|e| format!("'{text}' is not an address (0x and 40 hex digits): {e}"))
+}
+
+fn transaction(command: TxCommand) -> Result<Output, String> {
+    match command {
+        TxCommand::Transfer {
+            to,
+            amount,
+            key,
+            node,
+            gas,
+        } => {
+            let to = parse_address(&to)?;
+            let key = load_account_key(&key)?;
+            submit(
+                &Client::new(&node.url),
+                &key,
+                Payload::Transfer { to, amount },
+                &gas,
+            )
+        }
+        TxCommand::Stake(StakeCommand::Bond {
+            amount,
+            home,
+            key,
+            node,
+            gas,
+        }) => {
+            let key = load_account_key(&key)?;
+            let home = Home::new(home);
+            let keys = home
+                .load_validator_keys()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!(
+                        "{} has no validator.key: bond needs a validator home",
+                        home.dir.display()
+                    )
+                })?;
+            let node_key = home.load_node_key().map_err(|e| e.to_string())?;
+            let peer_id = runnet_p2p::peer_id_of(node_key.seed()).map_err(|e| e.to_string())?;
+            let genesis = home.load_genesis().map_err(|e| e.to_string())?;
+            let binding =
+                binding_signature(&genesis.chain_id, &keys, &key.public().address(), &peer_id);
+            let payload = Payload::BondValidator {
+                consensus_key: keys.consensus.public(),
+                vrf_key: keys.vrf_public(),
+                peer_id,
+                amount,
+                binding,
+            };
+            submit(&Client::new(&node.url), &key, payload, &gas)
+        }
+        TxCommand::Stake(StakeCommand::Unbond {
+            amount,
+            key,
+            node,
+            gas,
+        }) => {
+            let key = load_account_key(&key)?;
+            submit(
+                &Client::new(&node.url),
+                &key,
+                Payload::UnbondValidator { amount },
+                &gas,
+            )
+        }
+    }
+}
+
+fn query(command: QueryCommand) -> Result<Output, String> {
+    let (node, path) = match command {
+        QueryCommand::Status { node } => (node, "/v1/status".to_string()),
+        QueryCommand::Account { address, node } => {
+            let address = parse_address(&address)?;
+            (node, format!("/v1/account/{address}"))
+        }
+        QueryCommand::Tx { hash, node } => (node, format!("/v1/tx/{hash}")),
+        QueryCommand::Block { height, node } => (node, format!("/v1/block/{height}")),
+        QueryCommand::Validators { node } => (node, "/v1/validators".to_string()),
+        QueryCommand::Service { id, node } => (node, format!("/v1/service/{id}")),
+        QueryCommand::Runner { id, node } => (node, format!("/v1/runner/{id}")),
+        QueryCommand::Execution { id, node } => (node, format!("/v1/execution/{id}")),
+    };
+    let value = Client::new(&node.url)
+        .get(&path)
+        .map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    Ok(Output { json: value, text })
+}

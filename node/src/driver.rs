@@ -1,0 +1,508 @@
+//! The consensus driver: one tokio task that owns the sans-IO core, feeds it network messages,
+//! timers, batch arrivals and execution notices, and performs what it asks.
+//!
+//! The one ordering rule that matters: `PersistSafety` is written and synced before any later
+//! action of the same batch is performed, and a failed write stops the node, so no vote or
+//! timeout ever leaves that the disk does not remember.
+
+use crate::blockstore::StoredBlock;
+use crate::runtime::{Shared, StateView, now_ms};
+use libp2p::PeerId;
+use runnet_consensus::{
+    Action, CommittedBlock, Core, CoreConfig, Ed25519Crypto, Environment, Event, PayloadSource,
+    Recovery,
+};
+use runnet_mempool::Received;
+use runnet_p2p::{NetworkEvent, NetworkEvents, Offence};
+use runnet_types::consensus::{CommitProof, Committee, ConsensusMessage, ProposedBlock};
+use runnet_types::{Hash, SecretKey};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The node as the core's environment: committees from the state, blocks from the block store.
+pub struct NodeEnv {
+    shared: Arc<Shared>,
+    crypto: Ed25519Crypto,
+    /// Committees once known never change; caching also keeps an ended epoch's committee after
+    /// the state moved on to the next set.
+    committees: RefCell<BTreeMap<u64, Arc<Committee>>>,
+}
+
+impl Environment for NodeEnv {
+    fn committee(&self, epoch: u64) -> Option<Arc<Committee>> {
+        if let Some(c) = self.committees.borrow().get(&epoch) {
+            return Some(c.clone());
+        }
+        let committee = Arc::new(self.shared.executor.committee(epoch).ok().flatten()?);
+        self.committees
+            .borrow_mut()
+            .insert(epoch, committee.clone());
+        Some(committee)
+    }
+
+    fn crypto(&self) -> &dyn runnet_consensus::Crypto {
+        &self.crypto
+    }
+
+    fn committed_block(&self, height: u64) -> Option<Arc<ProposedBlock>> {
+        self.shared
+            .blocks
+            .block(height)
+            .ok()
+            .flatten()
+            .map(|b| Arc::new(b.block))
+    }
+
+    fn epoch_end_proof(&self, epoch: u64) -> Option<CommitProof> {
+        self.shared.blocks.epoch_end_proof(epoch).ok().flatten()
+    }
+}
+
+/// The mempool as the core's payload source.
+pub struct NodePayload {
+    shared: Arc<Shared>,
+    fetch: mpsc::UnboundedSender<Vec<Hash>>,
+}
+
+impl PayloadSource for NodePayload {
+    fn next_payload(&mut self, in_flight: &BTreeSet<Hash>, max: usize) -> Vec<Hash> {
+        self.shared
+            .mempool
+            .lock()
+            .next_payload(in_flight, max, crate::runtime::MAX_BLOCK_TXS)
+    }
+
+    fn ensure_available(&mut self, batches: &[Hash]) -> bool {
+        let missing: Vec<Hash> = self
+            .shared
+            .mempool
+            .lock()
+            .missing(batches)
+            .into_iter()
+            .filter(|d| !matches!(self.shared.blocks.batch(d), Ok(Some(_))))
+            .collect();
+        if missing.is_empty() {
+            return true;
+        }
+        let _ = self.fetch.send(missing);
+        false
+    }
+}
+
+pub struct Driver {
+    shared: Arc<Shared>,
+    core: Core<NodeEnv, NodePayload>,
+    safety_path: PathBuf,
+    /// Signs evidence transactions (when the home has an account key).
+    account: Option<SecretKey>,
+    net_events: NetworkEvents,
+    executed: mpsc::UnboundedReceiver<(u64, Hash)>,
+    fetch_requests: mpsc::UnboundedReceiver<Vec<Hash>>,
+    fetched_tx: mpsc::UnboundedSender<(Vec<Hash>, Vec<Vec<u8>>)>,
+    fetched_rx: mpsc::UnboundedReceiver<(Vec<Hash>, Vec<Vec<u8>>)>,
+    timer_at: Option<u64>,
+    /// Digests being fetched, so one missing batch is asked for once at a time.
+    fetching: BTreeSet<Hash>,
+}
+
+impl Driver {
+    pub fn new(
+        shared: Arc<Shared>,
+        crypto: Ed25519Crypto,
+        recovery: Recovery,
+        safety_path: PathBuf,
+        account: Option<SecretKey>,
+        net_events: NetworkEvents,
+        executed: mpsc::UnboundedReceiver<(u64, Hash)>,
+    ) -> Result<Driver, String> {
+        let (fetch_tx, fetch_requests) = mpsc::unbounded_channel();
+        let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
+        let genesis = &shared.genesis;
+        let config = CoreConfig::new(
+            genesis.chain_id.clone(),
+            genesis.hash(),
+            genesis.consensus.clone(),
+        );
+        let env = NodeEnv {
+            shared: shared.clone(),
+            crypto,
+            committees: RefCell::new(BTreeMap::new()),
+        };
+        let payload = NodePayload {
+            shared: shared.clone(),
+            fetch: fetch_tx,
+        };
+        let core = Core::new(config, env, payload, recovery).map_err(|e| e.to_string())?;
+        Ok(Driver {
+            shared,
+            core,
+            safety_path,
+            account,
+            net_events,
+            executed,
+            fetch_requests,
+            fetched_tx,
+            fetched_rx,
+            timer_at: None,
+            fetching: BTreeSet::new(),
+        })
+    }
+
+    /// Runs until a fatal error (returned) — the caller handles signals.
+    pub async fn run(mut self) -> Result<(), String> {
+        self.feed(Event::Start { now_ms: now_ms() })?;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let timer = sleep_until_ms(self.timer_at);
+            let seal_at = self.shared.mempool.lock().next_seal_at();
+            let seal = sleep_until_ms(seal_at);
+            tokio::select! {
+                event = self.net_events.recv() => match event {
+                    Some(event) => self.on_network(event)?,
+                    None => return Err("the network stopped".into()),
+                },
+                executed = self.executed.recv() => match executed {
+                    Some((height, state_root)) => self.on_executed(height, state_root)?,
+                    None => return Err("the execution thread stopped".into()),
+                },
+                Some(digests) = self.fetch_requests.recv() => self.start_fetch(digests),
+                Some((asked, found)) = self.fetched_rx.recv() => self.on_fetched(asked, found)?,
+                _ = timer => {
+                    self.timer_at = None;
+                    self.feed(Event::Timer { now_ms: now_ms() })?;
+                }
+                _ = seal => self.seal()?,
+                _ = self.shared.admitted.notified() => self.seal()?,
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    fn feed(&mut self, event: Event) -> Result<(), String> {
+        let actions = self.core.handle(event);
+        self.perform(actions)
+    }
+
+    fn perform(&mut self, actions: Vec<Action>) -> Result<(), String> {
+        for action in actions {
+            match action {
+                Action::PersistSafety(data) => {
+                    // Synchronous on purpose: nothing after this may happen before it is on disk.
+                    data.store(&self.safety_path).map_err(|e| {
+                        format!(
+                            "cannot persist {}: {e}; stopping so no vote leaves unrecorded",
+                            self.safety_path.display()
+                        )
+                    })?;
+                }
+                Action::Send { to, message } => {
+                    let peer = self.shared.peers.lock().peer_of(&to);
+                    match peer {
+                        Some(peer) => self
+                            .shared
+                            .network
+                            .send_consensus(peer, Arc::new(message.encode())),
+                        // An unknown peer id (e.g. a validator that never connected): the
+                        // message still reaches it by broadcast.
+                        None => self
+                            .shared
+                            .network
+                            .broadcast_consensus(Arc::new(message.encode())),
+                    }
+                }
+                Action::Broadcast { message } => {
+                    self.shared
+                        .network
+                        .broadcast_consensus(Arc::new(message.encode()));
+                }
+                Action::Commit {
+                    blocks,
+                    proof,
+                    ends_epoch,
+                } => self.on_commit(blocks, proof, ends_epoch)?,
+                Action::SetTimer { at_ms } => self.timer_at = Some(at_ms),
+                Action::ReportEvidence(evidence) => {
+                    tracing::warn!(?evidence, "equivocation seen");
+                    crate::evidence::submit(&self.shared, self.account.as_ref(), evidence);
+                }
+            }
+        }
+        self.update_status();
+        Ok(())
+    }
+
+    fn on_commit(
+        &mut self,
+        blocks: Vec<CommittedBlock>,
+        proof: CommitProof,
+        ends_epoch: Option<u64>,
+    ) -> Result<(), String> {
+        let stored: Vec<StoredBlock> = blocks
+            .iter()
+            .map(|b| StoredBlock {
+                block: (*b.block).clone(),
+                seed: b.seed,
+                vrf_output: b.vrf_output,
+            })
+            .collect();
+        // Batches this node holds go to disk with the block, before it is executed, so a restart
+        // can replay it without asking anyone.
+        for b in &blocks {
+            for digest in &b.block.block.batches {
+                let bytes = self.shared.mempool.lock().batch_bytes(digest);
+                if let Some(bytes) = bytes {
+                    self.shared
+                        .blocks
+                        .put_batch(digest, &bytes)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        self.shared
+            .blocks
+            .put_committed(&stored, &proof, ends_epoch)
+            .map_err(|e| e.to_string())?;
+        // Forget the committed batches now, not after execution, so the next proposal cannot
+        // name them again while execution catches up.
+        let digests: Vec<Hash> = blocks
+            .iter()
+            .flat_map(|b| b.block.block.batches.iter().copied())
+            .collect();
+        self.shared
+            .mempool
+            .lock()
+            .on_commit(&digests, &StateView(&self.shared.executor));
+        if let Some(last) = blocks.last() {
+            self.shared
+                .metrics
+                .blocks_committed
+                .inc_by(blocks.len() as u64);
+            let height = last.block.height();
+            self.shared.metrics.committed_height.set(height as i64);
+            let (lock, wake) = &*self.shared.committed;
+            if let Ok(mut committed) = lock.lock() {
+                *committed = height;
+            }
+            wake.notify_all();
+        }
+        Ok(())
+    }
+
+    fn on_executed(&mut self, height: u64, state_root: Hash) -> Result<(), String> {
+        if height % self.shared.genesis.params.epoch_blocks.max(1) == 0 {
+            refresh_peer_book(&self.shared);
+        }
+        self.feed(Event::BlockExecuted {
+            height,
+            state_root,
+            now_ms: now_ms(),
+        })
+    }
+
+    fn on_network(&mut self, event: NetworkEvent) -> Result<(), String> {
+        match event {
+            NetworkEvent::Consensus { from, bytes } => {
+                let message = match ConsensusMessage::decode(&bytes) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::debug!(%from, "undecodable consensus message: {e}");
+                        self.offence(from, Offence::Malformed);
+                        return Ok(());
+                    }
+                };
+                let address = self.shared.peers.lock().address_of(&from);
+                let before = self.core.stats().refused.clone();
+                self.feed(Event::Message {
+                    from: address,
+                    message,
+                    now_ms: now_ms(),
+                })?;
+                self.count_refusals(from, &before);
+            }
+            NetworkEvent::Batch { from, bytes } => {
+                let result = self.shared.mempool.lock().receive_batch(&bytes, None);
+                match result {
+                    Ok(Received::New(_)) => {
+                        self.shared.metrics.batches_received.inc();
+                        self.feed(Event::PayloadReady { now_ms: now_ms() })?;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(%from, "batch refused: {e}");
+                        self.shared.metrics.batches_refused.inc();
+                        if !e.is_busy() {
+                            self.offence(from, Offence::Malformed);
+                        }
+                    }
+                }
+            }
+            NetworkEvent::BatchRequest { digests, reply, .. } => {
+                let found = digests
+                    .iter()
+                    .filter_map(|d| {
+                        let held = self.shared.mempool.lock().batch_bytes(d);
+                        match held {
+                            Some(bytes) => Some(bytes.as_ref().clone()),
+                            None => self.shared.blocks.batch(d).ok().flatten(),
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(found);
+            }
+            NetworkEvent::PeerConnected(_) | NetworkEvent::PeerDisconnected(_) => {
+                if let NetworkEvent::PeerDisconnected(peer) = &event {
+                    self.shared.peers.lock().forget(peer);
+                }
+                let peers = self.shared.network.connected_peers().len();
+                self.shared.metrics.peers.set(peers as i64);
+                self.shared.status.write().peers = peers;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refusals that only a forger or a broken peer causes cost the sender.
+    fn count_refusals(&self, from: PeerId, before: &BTreeMap<&'static str, u64>) {
+        for (kind, count) in &self.core.stats().refused {
+            let new = count.saturating_sub(before.get(kind).copied().unwrap_or(0));
+            if new == 0 {
+                continue;
+            }
+            self.shared.metrics.consensus_refused_by(kind, new);
+            if matches!(
+                *kind,
+                "bad_signature" | "bad_certificate" | "bad_vrf" | "bad_block" | "wrong_chain"
+            ) {
+                self.offence(from, Offence::Forged);
+            }
+        }
+    }
+
+    fn offence(&self, peer: PeerId, offence: Offence) {
+        self.shared.metrics.peer_offences.inc();
+        self.shared.network.report(peer, offence);
+    }
+
+    fn start_fetch(&mut self, digests: Vec<Hash>) {
+        let wanted: Vec<Hash> = digests
+            .into_iter()
+            .filter(|d| self.fetching.insert(*d))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let network = self.shared.network.clone();
+        let done = self.fetched_tx.clone();
+        tokio::spawn(async move {
+            let found = network
+                .fetch_batches(None, wanted.clone())
+                .await
+                .unwrap_or_default();
+            let _ = done.send((wanted, found));
+        });
+    }
+
+    fn on_fetched(&mut self, asked: Vec<Hash>, found: Vec<Vec<u8>>) -> Result<(), String> {
+        for d in &asked {
+            self.fetching.remove(d);
+        }
+        let mut any = false;
+        for bytes in found {
+            // Passing the digest marks the batch as one a proposal needs: the mempool stores it
+            // even when full, since refusing it would stall the vote.
+            let digest = Hash::digest(&bytes);
+            if !asked.contains(&digest) {
+                continue;
+            }
+            let result = self
+                .shared
+                .mempool
+                .lock()
+                .receive_batch(&bytes, Some(digest));
+            match result {
+                Ok(Received::New(d)) | Ok(Received::Known(d)) if asked.contains(&d) => any = true,
+                Ok(_) => {}
+                Err(e) => tracing::debug!("fetched batch refused: {e}"),
+            }
+        }
+        if any {
+            self.feed(Event::PayloadReady { now_ms: now_ms() })?;
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self) -> Result<(), String> {
+        let sealed = self.shared.mempool.lock().seal_due(now_ms());
+        if sealed.is_empty() {
+            return Ok(());
+        }
+        for batch in &sealed {
+            self.shared.metrics.batches_sealed.inc();
+            self.shared.network.broadcast_batch(batch.bytes.clone());
+        }
+        self.feed(Event::PayloadReady { now_ms: now_ms() })
+    }
+
+    fn on_tick(&mut self) {
+        let stats = self.shared.mempool.lock().stats();
+        self.shared
+            .metrics
+            .mempool_txs
+            .set(stats.pending_txs as i64);
+        self.shared
+            .metrics
+            .mempool_bytes
+            .set(stats.pending_bytes as i64);
+        let peers = self.shared.network.connected_peers().len();
+        self.shared.metrics.peers.set(peers as i64);
+        self.shared.status.write().peers = peers;
+        self.update_status();
+    }
+
+    fn update_status(&self) {
+        let core = &self.core;
+        let stats = core.stats();
+        self.shared.metrics.round.set(core.round() as i64);
+        self.shared.metrics.epoch.set(core.epoch() as i64);
+        let timeouts = stats.timeouts;
+        let counted = self.shared.metrics.timeouts.get();
+        if timeouts > counted {
+            self.shared.metrics.timeouts.inc_by(timeouts - counted);
+        }
+        let mut status = self.shared.status.write();
+        status.round = core.round();
+        status.epoch = core.epoch();
+        status.committed_height = core.committed_height();
+        status.block_hash = core.committed_hash();
+        status.syncing = status.committed_height > status.height.saturating_add(2);
+    }
+}
+
+/// Maps validators' peer ids (the latest set and the one before) for direct sends.
+pub fn refresh_peer_book(shared: &Shared) {
+    let pairs = match shared.executor.validator_peer_ids() {
+        Ok(pairs) => pairs,
+        Err(e) => {
+            tracing::warn!("cannot read validators' peer ids: {e}");
+            return;
+        }
+    };
+    shared
+        .peers
+        .lock()
+        .set_validators(pairs.iter().map(|(a, p)| (*a, p.as_str())));
+}
+
+async fn sleep_until_ms(at: Option<u64>) {
+    match at {
+        Some(at) => {
+            let wait = at.saturating_sub(now_ms());
+            tokio::time::sleep(Duration::from_millis(wait)).await
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,132 @@
+//! The execution thread: executes committed blocks in height order, straight from the block
+//! store.
+//!
+//! It does not care whether a block was committed a moment ago, delivered by block sync, or
+//! committed before a crash: it executes whatever is stored above the state's height, so restart
+//! replay is the ordinary path. Batches come from the block store (the driver stores those it
+//! holds when it commits); a batch it lacks (a block learnt by sync) is fetched from peers and
+//! checked against its digest and its signatures before it is stored. Execution itself never
+//! checks a signature: only verified batches reach the block store.
+
+use crate::runtime::Shared;
+use runnet_state::{BlockContext, Signatures};
+use runnet_types::{Batch, Hash, SignedTx};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Blocks pruned per executed block at most, so pruning a long backlog never stalls execution.
+const PRUNE_STEP: u64 = 64;
+
+pub fn run(
+    shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+    executed: mpsc::UnboundedSender<(u64, Hash)>,
+) {
+    loop {
+        match execute_next(&shared, &runtime) {
+            Ok(Some((height, root))) => {
+                if executed.send((height, root)).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("execution stopped: {e}");
+                shared.shutdown.notify_one();
+                return;
+            }
+        }
+        // Nothing to execute: wait for a commit (or re-check now and then, for fetch retries).
+        let (lock, wake) = &*shared.committed;
+        if let Ok(guard) = lock.lock() {
+            let _ = wake.wait_timeout(guard, Duration::from_millis(500));
+        }
+    }
+}
+
+/// Executes the block above the state's height if it is stored and its batches are at hand.
+fn execute_next(
+    shared: &Shared,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Option<(u64, Hash)>, String> {
+    let executor = &shared.executor;
+    let height = executor.height() + 1;
+    let Some(stored) = shared.blocks.block(height).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let digests = &stored.block.block.batches;
+    let mut batches = Vec::with_capacity(digests.len());
+    let mut missing = Vec::new();
+    for digest in digests {
+        match shared.blocks.batch(digest).map_err(|e| e.to_string())? {
+            Some(bytes) => batches
+                .push(Batch::decode(&bytes).map_err(|e| format!("stored batch {digest}: {e}"))?),
+            None => missing.push(*digest),
+        }
+    }
+    if !missing.is_empty() {
+        fetch(shared, runtime, &missing);
+        return Ok(None);
+    }
+    let txs: Vec<SignedTx> = batches.into_iter().flat_map(|b| b.txs).collect();
+    let ctx = BlockContext {
+        height,
+        proposer: stored.block.header().proposer,
+        vrf_output: stored.vrf_output,
+    };
+    let started = Instant::now();
+    let outcome = executor
+        .execute_block(&ctx, &txs, Signatures::AlreadyVerified)
+        .map_err(|e| format!("block {height}: {e}"))?;
+    shared
+        .metrics
+        .execution_seconds
+        .observe(started.elapsed().as_secs_f64());
+    shared
+        .blocks
+        .put_receipts(height, &outcome.state_root, &outcome.receipts)
+        .map_err(|e| e.to_string())?;
+    shared.metrics.txs_committed.inc_by(txs.len() as u64);
+    shared.metrics.height.set(height as i64);
+    {
+        let mut status = shared.status.write();
+        status.height = height;
+        status.state_root = outcome.state_root;
+    }
+    let retain = shared.config.storage.retain_blocks;
+    if retain > 0 && height > retain {
+        if let Err(e) = shared.blocks.prune(height - retain, PRUNE_STEP) {
+            tracing::warn!("pruning old blocks: {e}");
+        }
+    }
+    tracing::debug!(height, txs = txs.len(), root = %outcome.state_root, "executed");
+    Ok(Some((height, outcome.state_root)))
+}
+
+/// Fetches missing batches from peers, keeping those whose digest was asked for and whose
+/// signatures all check.
+fn fetch(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Hash]) {
+    let network = shared.network.clone();
+    let wanted = missing.to_vec();
+    let found = runtime
+        .block_on(async move {
+            tokio::time::timeout(Duration::from_secs(10), network.fetch_batches(None, wanted)).await
+        })
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    for bytes in found {
+        let Ok(batch) = Batch::decode(&bytes) else {
+            continue;
+        };
+        let digest = batch.digest();
+        if !missing.contains(&digest) || batch.verify_signatures().is_err() {
+            continue;
+        }
+        if let Err(e) = shared.blocks.put_batch(&digest, &bytes) {
+            tracing::warn!("storing fetched batch {digest}: {e}");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Prometheus metrics (`GET /metrics`), through the `prometheus-client` crate.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub height: Gauge,
+    pub committed_height: Gauge,
+    pub round: Gauge,
+    pub epoch: Gauge,
+    pub blocks_committed: Counter,
+    pub timeouts: Counter,
+    pub txs_committed: Counter,
+    pub batches_sealed: Counter,
+    pub batches_received: Counter,
+    pub batches_refused: Counter,
+    pub mempool_txs: Gauge,
+    pub mempool_bytes: Gauge,
+    pub peers: Gauge,
+    pub txs_admitted: Counter,
+    pub txs_refused: Family<Labels, Counter>,
+    pub consensus_refused: Family<Labels, Counter>,
+    pub execution_seconds: Histogram,
+    pub peer_offences: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("runnet");
+        let m = Metrics {
+            height: Gauge::default(),
+            committed_height: Gauge::default(),
+            round: Gauge::default(),
+            epoch: Gauge::default(),
+            blocks_committed: Counter::default(),
+            timeouts: Counter::default(),
+            txs_committed: Counter::default(),
+            batches_sealed: Counter::default(),
+            batches_received: Counter::default(),
+            batches_refused: Counter::default(),
+            mempool_txs: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            peers: Gauge::default(),
+            txs_admitted: Counter::default(),
+            txs_refused: Family::default(),
+            consensus_refused: Family::default(),
+            execution_seconds: Histogram::new(
+                [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5].into_iter(),
+            ),
+            peer_offences: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("height", "Last executed block height", m.height.clone());
+        registry.register(
+            "committed_height",
+            "Last committed block height",
+            m.committed_height.clone(),
+        );
+        registry.register("round", "Current consensus round", m.round.clone());
+        registry.register("epoch", "Current epoch", m.epoch.clone());
+        registry.register(
+            "blocks_committed",
+            "Blocks committed",
+            m.blocks_committed.clone(),
+        );
+        registry.register("timeouts", "Rounds that timed out here", m.timeouts.clone());
+        registry.register(
+            "txs_committed",
+            "Transactions in executed blocks",
+            m.txs_committed.clone(),
+        );
+        registry.register(
+            "batches_sealed",
+            "Own batches sealed",
+            m.batches_sealed.clone(),
+        );
+        registry.register(
+            "batches_received",
+            "Peer batches stored",
+            m.batches_received.clone(),
+        );
+        registry.register(
+            "batches_refused",
+            "Peer batches refused",
+            m.batches_refused.clone(),
+        );
+        registry.register("mempool_txs", "Pending transactions", m.mempool_txs.clone());
+        registry.register("mempool_bytes", "Pending bytes", m.mempool_bytes.clone());
+        registry.register("peers", "Connected peers", m.peers.clone());
+        registry.register(
+            "txs_admitted",
+            "Transactions admitted to the mempool",
+            m.txs_admitted.clone(),
+        );
+        registry.register(
+            "txs_refused",
+            "Transactions refused, by reason",
+            m.txs_refused.clone(),
+        );
+        registry.register(
+            "consensus_refused",
+            "Consensus messages refused, by reason",
+            m.consensus_refused.clone(),
+        );
+        registry.register(
+            "execution_seconds",
+            "Time to execute one committed block",
+            m.execution_seconds.clone(),
+        );
+        registry.register(
+            "peer_offences",
+            "Bad messages reported against peers",
+            m.peer_offences.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn refused_tx(&self, reason: &str) {
+        self.refused_tx_n(reason, 1);
+    }
+
+    pub fn refused_tx_n(&self, reason: &str, count: u64) {
+        self.txs_refused
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc_by(count);
+    }
+
+    pub fn consensus_refused_by(&self, reason: &str, count: u64) {
+        self.consensus_refused
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc_by(count);
+    }
+
+    /// The Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,589 @@
+//! `runnet bench`: fixed-length runs at rising offered rates until committed throughput stops
+//! rising, then one run at twice the saturating rate, written as results.json, results.md and
+//! curve.png.
+//!
+//! Each rate gets a fresh network (no backlog carried from the run before) with direct links
+//! (no relay: nothing between the nodes but loopback). The load comes from separate processes,
+//! one per validator by default, each sending to its own validator and signing in advance; all
+//! start sending together and each measures from its submit to the commit it observes.
+
+use crate::error::{TestnetError, io};
+use crate::hist::{Histogram, Percentiles};
+use crate::load::{LoadArgs, PayloadMode};
+use crate::network::{NetOptions, Network};
+use crate::up::{LoadProcess, stop_flag};
+use crate::workload::{account_key, fund};
+use runnet_types::keyfile::{KeyKind, load_key, save_key};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// `runnet bench`.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
+pub struct BenchArgs {
+    /// signed: signed transfers; raw: unsigned 512-byte payloads.
+    #[arg(long, value_enum, default_value_t = PayloadMode::Signed)]
+    pub payload: PayloadMode,
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Folder for results.json, results.md and curve.png.
+    #[arg(long, default_value = "bench-results")]
+    pub out: PathBuf,
+    /// Seconds each rate is offered.
+    #[arg(long, default_value_t = 15)]
+    pub run_secs: u64,
+    /// Seconds at the start of each run left out of the measurement.
+    #[arg(long, default_value_t = 3)]
+    pub warmup_secs: u64,
+    /// The first offered rate (default 5,000/s signed, 20,000/s raw).
+    #[arg(long)]
+    pub start_rate: Option<u64>,
+    /// Each rate is this many times the one before.
+    #[arg(long, default_value_t = 2.0)]
+    pub growth: f64,
+    /// Throughput counts as rising when it grows by at least this fraction.
+    #[arg(long, default_value_t = 0.05)]
+    pub min_gain: f64,
+    /// Most rising runs (the overload run comes on top).
+    #[arg(long, default_value_t = 6)]
+    pub max_points: usize,
+    /// Load generator processes (default: one per validator).
+    #[arg(long)]
+    pub clients: Option<usize>,
+    /// Stop rising early when another run would end past this many seconds.
+    #[arg(long, default_value_t = 480)]
+    pub budget_secs: u64,
+    /// Networks use ports from here.
+    #[arg(long, default_value_t = 27600)]
+    pub base_port: u16,
+    /// Program run as `PROGRAM testnet load ...` (default: the runnet binary).
+    #[arg(long, hide = true)]
+    pub load_binary: Option<PathBuf>,
+}
+
+impl Default for BenchArgs {
+    fn default() -> Self {
+        BenchArgs {
+            payload: PayloadMode::Signed,
+            validators: 4,
+            out: "bench-results".into(),
+            run_secs: 15,
+            warmup_secs: 3,
+            start_rate: None,
+            growth: 2.0,
+            min_gain: 0.05,
+            max_points: 6,
+            clients: None,
+            budget_secs: 480,
+            base_port: 27600,
+            load_binary: None,
+        }
+    }
+}
+
+/// One run at one offered rate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchPoint {
+    /// Offered, per second.
+    pub input_rate: u64,
+    /// What the generators managed to send, per second.
+    pub sent_rate: f64,
+    /// Committed (own transactions seen committed in the window), per second.
+    pub tps: f64,
+    pub latency_ms: Percentiles,
+    pub admitted: u64,
+    pub refused: u64,
+    /// Admitted, never seen committed before the drain ended.
+    pub pending_at_end: u64,
+    /// Signed: transactions the senders' nonces say were executed.
+    pub executed: Option<u64>,
+    /// Seconds the whole run took (setup, signing, sending, drain).
+    pub wall_s: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchResults {
+    pub payload: String,
+    pub validators: u64,
+    pub points: Vec<BenchPoint>,
+    /// The offered rate of the highest throughput among the rising runs.
+    pub saturating_rate: u64,
+    pub peak_tps: f64,
+    /// Throughput at twice the saturating rate over the peak.
+    pub overload_ratio: f64,
+    /// False when the budget or `--max-points` ended the search while throughput still rose.
+    pub saturated: bool,
+    pub run_secs: u64,
+    pub warmup_secs: u64,
+    pub clients: u64,
+    /// /proc/loadavg (1 minute) at the start and the end.
+    pub load_average: (f64, f64),
+    pub binary: String,
+}
+
+/// The rate search: rising rates until throughput stops rising (or `out_of_time`), then one
+/// run at twice the saturating rate. Returns the points and the saturating rate.
+pub fn search(
+    start: u64,
+    growth: f64,
+    min_gain: f64,
+    max_points: usize,
+    mut measure: impl FnMut(u64) -> Result<BenchPoint, TestnetError>,
+    mut out_of_time: impl FnMut() -> bool,
+) -> Result<(Vec<BenchPoint>, u64, bool), TestnetError> {
+    let mut points = Vec::new();
+    let mut best: Option<(u64, f64)> = None;
+    let mut rate = start.max(1);
+    let mut saturated = false;
+    for _ in 0..max_points.max(1) {
+        let p = measure(rate)?;
+        let rising = best.is_none_or(|(_, tps)| p.tps >= tps * (1.0 + min_gain));
+        if best.is_none_or(|(_, tps)| p.tps > tps) {
+            best = Some((rate, p.tps));
+        }
+        points.push(p);
+        if !rising {
+            saturated = true;
+            break;
+        }
+        if out_of_time() {
+            break;
+        }
+        let next = ((rate as f64) * growth.max(1.01)).ceil() as u64;
+        rate = next.max(rate + 1);
+    }
+    let saturating = best.map_or(rate, |(r, _)| r);
+    points.push(measure(saturating.saturating_mul(2))?);
+    Ok((points, saturating, saturated))
+}
+
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Runs the benchmark and writes its files. Blocking; call it outside any async runtime.
+pub fn bench(binary: &Path, args: &BenchArgs) -> Result<BenchResults, TestnetError> {
+    if args.validators == 0 || args.validators > 50 {
+        return Err(TestnetError::Usage("--validators must be 1..=50".into()));
+    }
+    if args.warmup_secs >= args.run_secs {
+        return Err(TestnetError::Usage(
+            "--warmup-secs must be shorter than --run-secs".into(),
+        ));
+    }
+    if !(1.01..=100.0).contains(&args.growth) {
+        return Err(TestnetError::Usage("--growth must be 1.01..=100".into()));
+    }
+    let clients = args.clients.unwrap_or(args.validators).clamp(1, 64);
+    std::fs::create_dir_all(&args.out).map_err(io(format!("create {}", args.out.display())))?;
+    let stop = stop_flag()?;
+    let started = Instant::now();
+    let load_start = load_average();
+    let start_rate = args.start_rate.unwrap_or(match args.payload {
+        PayloadMode::Signed => 5_000,
+        PayloadMode::Raw => 20_000,
+    });
+    let mut index = 0usize;
+    let last_wall = std::cell::Cell::new(0.0f64);
+    let budget = args.budget_secs as f64;
+    let (points, saturating, saturated) = search(
+        start_rate,
+        args.growth,
+        args.min_gain,
+        args.max_points,
+        |rate| {
+            if stop.load(Ordering::SeqCst) {
+                return Err(TestnetError::Usage("interrupted".into()));
+            }
+            let p = measure(binary, args, clients, rate, index, &stop)?;
+            index += 1;
+            last_wall.set(p.wall_s);
+            eprintln!(
+                "bench: offered {rate}/s: sent {:.0}/s, committed {:.0}/s, latency p50 {:.0} ms p99 {:.0} ms ({} refused, {} left pending; run took {:.0} s)",
+                p.sent_rate,
+                p.tps,
+                p.latency_ms.p50,
+                p.latency_ms.p99,
+                p.refused,
+                p.pending_at_end,
+                p.wall_s
+            );
+            Ok(p)
+        },
+        // Another rising run and the overload run (which sends twice as much) must fit.
+        || started.elapsed().as_secs_f64() + last_wall.get() * 2.5 > budget,
+    )?;
+    let peak_tps = points
+        .iter()
+        .take(points.len().saturating_sub(1))
+        .map(|p| p.tps)
+        .fold(0.0, f64::max);
+    let overload_ratio = points.last().map_or(0.0, |p| {
+        if peak_tps > 0.0 {
+            p.tps / peak_tps
+        } else {
+            0.0
+        }
+    });
+    let results = BenchResults {
+        payload: args.payload.to_string(),
+        validators: args.validators as u64,
+        points,
+        saturating_rate: saturating,
+        peak_tps,
+        overload_ratio,
+        saturated,
+        run_secs: args.run_secs,
+        warmup_secs: args.warmup_secs,
+        clients: clients as u64,
+        load_average: (load_start, load_average()),
+        binary: binary.display().to_string(),
+    };
+    write_results(&args.out, &results)?;
+    eprintln!(
+        "bench: peak {:.0}/s at {} offered; at twice that, {:.0}% of the peak; {:.0} s in all; results in {}",
+        results.peak_tps,
+        results.saturating_rate,
+        results.overload_ratio * 100.0,
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    println!("{}", args.out.join("results.json").display());
+    Ok(results)
+}
+
+/// One run: a fresh network, funded senders, the generators started together.
+fn measure(
+    binary: &Path,
+    args: &BenchArgs,
+    clients: usize,
+    rate: u64,
+    index: usize,
+    stop: &AtomicBool,
+) -> Result<BenchPoint, TestnetError> {
+    let began = Instant::now();
+    let span = 2 * args.validators as u32 + 2;
+    let base = u32::from(args.base_port) + (index as u32 % 16) * span;
+    let base_port = u16::try_from(base)
+        .map_err(|_| TestnetError::Usage("--base-port is too high for the runs' ports".into()))?;
+    let mut network = Network::launch(
+        binary,
+        &NetOptions {
+            validators: args.validators,
+            base_port,
+            keep: None,
+            relay: false,
+            allow_raw: args.payload == PayloadMode::Raw,
+            chain_id: "runnet-bench".into(),
+            mempool: Vec::new(),
+        },
+    )?;
+    network.wait_ready(Duration::from_secs(120))?;
+    let validators: Vec<String> = network
+        .init
+        .nodes
+        .iter()
+        .filter(|n| n.validator)
+        .map(|n| n.api.clone())
+        .collect();
+    let rates: Vec<u64> = (0..clients as u64)
+        .map(|k| rate / clients as u64 + u64::from(k < rate % clients as u64))
+        .collect();
+
+    // One funder per generator, funded from the faucet, so the generators fund their senders
+    // in parallel without sharing a nonce sequence.
+    let mut funders = Vec::new();
+    if args.payload == PayloadMode::Signed {
+        let faucet = load_key(&network.init.faucet_key, KeyKind::Account)
+            .map_err(|e| TestnetError::Binary(e.to_string()))?;
+        let chain_id = network.init.chain_id.clone();
+        let api = network
+            .apis
+            .first()
+            .ok_or_else(|| TestnetError::Node("no node".into()))?;
+        let mut addresses = Vec::new();
+        for (k, client_rate) in rates.iter().enumerate() {
+            let key = account_key(u64::MAX - k as u64, index as u64);
+            let path = network.dir.join(format!("funder{k}.key"));
+            save_key(&path, KeyKind::Account, &key)
+                .map_err(|e| TestnetError::Binary(e.to_string()))?;
+            let senders = (client_rate / 10).max(16);
+            addresses.push((key.public().address(), senders));
+            funders.push(path);
+        }
+        let amount = addresses.iter().map(|(_, n)| *n).max().unwrap_or(16) * 1_100_000_000;
+        let to: Vec<_> = addresses.iter().map(|(a, _)| *a).collect();
+        fund(
+            api,
+            &chain_id,
+            &faucet,
+            &to,
+            amount,
+            Duration::from_secs(120),
+        )
+        .map_err(TestnetError::Load)?;
+    }
+    let program = args
+        .load_binary
+        .clone()
+        .unwrap_or_else(|| binary.to_path_buf());
+    let mut generators = Vec::new();
+    for (k, client_rate) in rates.iter().enumerate() {
+        let node = validators
+            .get(k % validators.len().max(1))
+            .cloned()
+            .ok_or_else(|| TestnetError::Node("no validator".into()))?;
+        let load_args = LoadArgs {
+            nodes: vec![node],
+            payload: args.payload,
+            rate: (*client_rate).max(1),
+            duration: args.run_secs,
+            warmup: args.warmup_secs,
+            drain: 10,
+            seed: k as u64,
+            fund_from: funders.get(k).cloned(),
+            wait_go: true,
+            ..LoadArgs::default()
+        };
+        let log = network.dir.join(format!("load{k}.log"));
+        generators.push((LoadProcess::spawn(&program, &load_args, &log)?, log));
+    }
+    for (g, log) in &mut generators {
+        if !g.wait_ready(Duration::from_secs(600), stop) {
+            return Err(TestnetError::Load(format!(
+                "a generator did not get ready; the end of {}:\n{}",
+                log.display(),
+                crate::network::log_tail(log, 15)
+            )));
+        }
+    }
+    for (g, _) in &mut generators {
+        g.go();
+    }
+    let wait = Duration::from_secs(args.run_secs + 60);
+    let mut reports = Vec::new();
+    for (g, log) in &mut generators {
+        match g.wait_report(wait) {
+            Some(r) => reports.push(r),
+            None => {
+                return Err(TestnetError::Load(format!(
+                    "a generator sent no report; the end of {}:\n{}",
+                    log.display(),
+                    crate::network::log_tail(log, 15)
+                )));
+            }
+        }
+    }
+    network.stop(Duration::from_secs(5));
+    let histogram = Histogram::merged(reports.iter().map(|r| &r.histogram));
+    let refused: BTreeMap<String, u64> =
+        reports
+            .iter()
+            .flat_map(|r| r.refused.clone())
+            .fold(BTreeMap::new(), |mut m, (k, v)| {
+                *m.entry(k).or_default() += v;
+                m
+            });
+    Ok(BenchPoint {
+        input_rate: rate,
+        sent_rate: reports.iter().map(|r| r.sent_rate).sum(),
+        tps: reports.iter().map(|r| r.tps).sum(),
+        latency_ms: histogram.percentiles(),
+        admitted: reports.iter().map(|r| r.admitted).sum(),
+        refused: refused.values().sum(),
+        pending_at_end: reports.iter().map(|r| r.pending_at_end).sum(),
+        executed: reports.iter().map(|r| r.executed).sum(),
+        wall_s: began.elapsed().as_secs_f64(),
+    })
+}
+
+/// results.json, results.md and curve.png in `dir`.
+pub fn write_results(dir: &Path, results: &BenchResults) -> Result<(), TestnetError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+    let json = serde_json::to_string_pretty(results)
+        .map_err(|e| TestnetError::Usage(format!("results: {e}")))?;
+    let path = dir.join("results.json");
+    std::fs::write(&path, json + "\n").map_err(io(format!("write {}", path.display())))?;
+    let path = dir.join("results.md");
+    std::fs::write(&path, markdown(results)).map_err(io(format!("write {}", path.display())))?;
+    let path = dir.join("curve.png");
+    crate::plot::draw(results, &path)
+        .map_err(|e| TestnetError::Usage(format!("{}: {e}", path.display())))
+}
+
+pub fn markdown(r: &BenchResults) -> String {
+    let mut out = format!(
+        "# runnet bench: {} payloads, {} validators\n\n\
+         Each run: a fresh network, {} load generator processes, {} s offered ({} s warm-up not measured). \
+         Load average {:.1} at the start, {:.1} at the end. Binary: `{}`.\n\n\
+         | offered /s | sent /s | committed /s | p50 ms | p99 ms | refused | pending at end |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        r.payload,
+        r.validators,
+        r.clients,
+        r.run_secs,
+        r.warmup_secs,
+        r.load_average.0,
+        r.load_average.1,
+        r.binary
+    );
+    for p in &r.points {
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |\n",
+            p.input_rate,
+            p.sent_rate,
+            p.tps,
+            p.latency_ms.p50,
+            p.latency_ms.p99,
+            p.refused,
+            p.pending_at_end
+        ));
+    }
+    out.push_str(&format!(
+        "\nPeak: **{:.0}/s** committed at {}/s offered{}. At twice that rate: {:.0}% of the peak.\n",
+        r.peak_tps,
+        r.saturating_rate,
+        if r.saturated { "" } else { " (still rising when the search ended)" },
+        r.overload_ratio * 100.0
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(rate: u64, tps: f64) -> BenchPoint {
+        BenchPoint {
+            input_rate: rate,
+            sent_rate: rate as f64,
+            tps,
+            latency_ms: Percentiles {
+                p50: 100.0 + tps / 100.0,
+                p99: 300.0 + tps / 50.0,
+            },
+            ..BenchPoint::default()
+        }
+    }
+
+    /// A system that commits what it is offered up to 30,000/s, then sheds.
+    fn fake(rate: u64) -> Result<BenchPoint, TestnetError> {
+        Ok(point(rate, (rate as f64).min(30_000.0)))
+    }
+
+    #[test]
+    fn the_search_rises_until_throughput_stops_then_doubles() {
+        let (points, saturating, saturated) = search(5_000, 2.0, 0.05, 10, fake, || false).unwrap();
+        let rates: Vec<u64> = points.iter().map(|p| p.input_rate).collect();
+        assert_eq!(rates, [5_000, 10_000, 20_000, 40_000, 80_000, 80_000]);
+        assert_eq!(saturating, 40_000);
+        assert!(saturated);
+        // A dip after the peak also ends the search; the peak's rate is the saturating one.
+        let dipping = |rate: u64| {
+            Ok(point(
+                rate,
+                if rate > 20_000 { 15_000.0 } else { rate as f64 },
+            ))
+        };
+        let (points, saturating, _) = search(10_000, 2.0, 0.05, 10, dipping, || false).unwrap();
+        assert_eq!(saturating, 20_000);
+        assert_eq!(points.last().unwrap().input_rate, 40_000);
+    }
+
+    #[test]
+    fn the_search_respects_the_point_limit_and_the_clock() {
+        let (points, saturating, saturated) = search(1_000, 2.0, 0.05, 3, fake, || false).unwrap();
+        assert_eq!(points.len(), 4);
+        assert_eq!(saturating, 4_000);
+        assert!(!saturated);
+        let mut calls = 0;
+        let (points, _, saturated) = search(1_000, 2.0, 0.05, 10, fake, || {
+            calls += 1;
+            calls >= 2
+        })
+        .unwrap();
+        assert_eq!(points.len(), 3);
+        assert!(!saturated);
+        let failing = |_| Err(TestnetError::Node("down".into()));
+        assert!(search(1_000, 2.0, 0.05, 3, failing, || false).is_err());
+    }
+
+    #[test]
+    fn results_files_are_written_and_the_plot_renders() {
+        let dir = tempfile::tempdir().unwrap();
+        let (points, saturating, saturated) = search(5_000, 2.0, 0.05, 10, fake, || false).unwrap();
+        let results = BenchResults {
+            payload: "signed".into(),
+            validators: 4,
+            points,
+            saturating_rate: saturating,
+            peak_tps: 30_000.0,
+            overload_ratio: 1.0,
+            saturated,
+            run_secs: 15,
+            warmup_secs: 3,
+            clients: 4,
+            load_average: (1.0, 2.0),
+            binary: "runnet".into(),
+        };
+        write_results(dir.path(), &results).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["payload"], "signed");
+        assert_eq!(json["validators"], 4);
+        let first = &json["points"][0];
+        for key in ["input_rate", "sent_rate", "tps"] {
+            assert!(first[key].is_number(), "{key}");
+        }
+        assert!(first["latency_ms"]["p50"].is_number() && first["latency_ms"]["p99"].is_number());
+        let back: BenchResults =
+            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(back, results);
+        let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
+        assert!(md.contains("| 40000 |") && md.contains("Peak: **30000/s**"));
+        let png = std::fs::read(dir.path().join("curve.png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(
+            png.len() > 10_000,
+            "a plot with text and curves, not a blank image"
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        let binary = Path::new("/nonexistent");
+        for (args, words) in [
+            (
+                BenchArgs {
+                    validators: 0,
+                    ..BenchArgs::default()
+                },
+                "--validators",
+            ),
+            (
+                BenchArgs {
+                    warmup_secs: 20,
+                    ..BenchArgs::default()
+                },
+                "--warmup-secs",
+            ),
+            (
+                BenchArgs {
+                    growth: 1.0,
+                    ..BenchArgs::default()
+                },
+                "--growth",
+            ),
+        ] {
+            let e = bench(binary, &args).unwrap_err().to_string();
+            assert!(e.contains(words), "{e}");
+        }
+    }
+}
