@@ -79,6 +79,13 @@ pub enum Command {
     /// Read from a node.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Measure committed throughput and latency of a local network at rising offered rates.
+    Bench(runnet_testnet::BenchArgs),
+    /// Run the deterministic consensus simulator over many seeds (flags: see `--help`).
+    Simulate {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +117,11 @@ pub enum TestnetCommand {
         #[arg(long, default_value = "runnet-local")]
         chain_id: String,
     },
+    /// Start a local network with a workload and faults, show it live, summarise it.
+    Up(runnet_testnet::UpArgs),
+    /// The load generator `up` and `bench` start as separate processes.
+    #[command(hide = true)]
+    Load(runnet_testnet::LoadArgs),
 }
 
 #[derive(Subcommand)]
@@ -251,10 +263,39 @@ pub fn run(cli: Cli) -> Result<Output, String> {
                 text,
             })
         }
-        Command::Start { .. } => Err("start is handled by main".into()),
+        Command::Start { .. }
+        | Command::Testnet(TestnetCommand::Up(_) | TestnetCommand::Load(_))
+        | Command::Bench(_) => Err("this command is run by main".into()),
+        Command::Simulate { args } => simulate(args),
         Command::Tx(tx) => transaction(tx),
         Command::Query(q) => query(q),
     }
+}
+
+fn simulate(args: Vec<String>) -> Result<Output, String> {
+    let config = runnet_consensus::sim::parse_args(args.into_iter()).map_err(|e| {
+        if e.is_empty() {
+            runnet_consensus::sim::USAGE.to_string()
+        } else {
+            format!("{e}\n{}", runnet_consensus::sim::USAGE)
+        }
+    })?;
+    let started = Instant::now();
+    let report = runnet_consensus::sim::simulate(&config);
+    let seconds = started.elapsed().as_secs_f64();
+    let line = format!("wall={seconds:.1}s {}", report.summary_line());
+    if report.violations > 0 {
+        return Err(format!("safety or liveness violations: {line}"));
+    }
+    Ok(Output {
+        json: json!({
+            "seeds": report.seeds,
+            "violations": report.violations,
+            "wall_s": seconds,
+            "summary": report.summary_line(),
+        }),
+        text: line,
+    })
 }
 
 fn keys(command: KeysCommand) -> Result<Output, String> {

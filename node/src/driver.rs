@@ -23,6 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Digests per batch request: below the network's per-request limit (256 by default), so a
+/// block naming hundreds of batches is fetched in several requests.
+pub const FETCH_CHUNK: usize = 128;
+
 /// The node as the core's environment: committees from the state, blocks from the block store.
 pub struct NodeEnv {
     shared: Arc<Shared>,
@@ -395,15 +399,21 @@ impl Driver {
         if wanted.is_empty() {
             return;
         }
-        let network = self.shared.network.clone();
-        let done = self.fetched_tx.clone();
-        tokio::spawn(async move {
-            let found = network
-                .fetch_batches(None, wanted.clone())
-                .await
-                .unwrap_or_default();
-            let _ = done.send((wanted, found));
-        });
+        for chunk in wanted.chunks(FETCH_CHUNK) {
+            let chunk = chunk.to_vec();
+            let network = self.shared.network.clone();
+            let done = self.fetched_tx.clone();
+            tokio::spawn(async move {
+                let found = match network.fetch_batches(None, chunk.clone()).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::debug!(asked = chunk.len(), "fetching a proposal's batches: {e}");
+                        Vec::new()
+                    }
+                };
+                let _ = done.send((chunk, found));
+            });
+        }
     }
 
     fn on_fetched(&mut self, asked: Vec<Hash>, found: Vec<Vec<u8>>) -> Result<(), String> {

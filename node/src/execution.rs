@@ -108,21 +108,51 @@ fn execute_next(
 /// Fetches missing batches from peers, keeping those whose digest was asked for and whose
 /// signatures all check.
 fn fetch(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Hash]) {
+    for chunk in missing.chunks(crate::driver::FETCH_CHUNK) {
+        fetch_chunk(shared, runtime, chunk);
+    }
+}
+
+fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Hash]) {
     let network = shared.network.clone();
     let wanted = missing.to_vec();
-    let found = runtime
-        .block_on(async move {
-            tokio::time::timeout(Duration::from_secs(10), network.fetch_batches(None, wanted)).await
-        })
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let answer = runtime.block_on(async move {
+        tokio::time::timeout(Duration::from_secs(10), network.fetch_batches(None, wanted)).await
+    });
+    let found = match answer {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::warn!(missing = missing.len(), "fetching batches to execute: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(
+                missing = missing.len(),
+                "fetching batches to execute timed out"
+            );
+            return;
+        }
+    };
+    tracing::debug!(
+        asked = missing.len(),
+        got = found.len(),
+        "fetched batches to execute"
+    );
     for bytes in found {
-        let Ok(batch) = Batch::decode(&bytes) else {
-            continue;
+        let batch = match Batch::decode(&bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("a fetched batch does not decode: {e}");
+                continue;
+            }
         };
         let digest = batch.digest();
-        if !missing.contains(&digest) || batch.verify_signatures().is_err() {
+        if !missing.contains(&digest) {
+            tracing::warn!(%digest, "a peer answered with a batch not asked for");
+            continue;
+        }
+        if let Err(e) = batch.verify_signatures() {
+            tracing::warn!(%digest, "a fetched batch does not verify: {e}");
             continue;
         }
         if let Err(e) = shared.blocks.put_batch(&digest, &bytes) {

@@ -1,15 +1,29 @@
 //! The `runnet` binary.
 
 use clap::Parser;
-use runnet_node::cli::{Cli, Command};
+use runnet_node::cli::{Cli, Command, TestnetCommand};
 use runnet_node::home::Home;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    if let Command::Start { home } = &cli.command {
-        return start(Home::new(home));
+    match &cli.command {
+        Command::Start { home } => return start(Home::new(home)),
+        Command::Testnet(TestnetCommand::Up(args)) => {
+            return finish(runnet_testnet::up(&own_binary(), args).map(|_| ()));
+        }
+        Command::Testnet(TestnetCommand::Load(args)) => {
+            return finish(
+                runnet_testnet::load(args)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        Command::Bench(args) => {
+            return finish(runnet_testnet::bench(&own_binary(), args).map(|_| ()));
+        }
+        _ => {}
     }
     match runnet_node::cli::run(cli) {
         Ok(out) => {
@@ -20,6 +34,22 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The testnet and bench commands start nodes and load generators as this same binary.
+fn own_binary() -> std::path::PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| "runnet".into())
+}
+
+/// These commands print their own output; only an error is left to report.
+fn finish<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -8,9 +8,11 @@
 //! Everything random comes from the seed, so a failing seed replays exactly:
 //! `cargo run --release -p runnet-consensus --example simulate -- --seed S ...`.
 
+mod args;
 mod rng;
 mod world;
 
+pub use args::{USAGE, parse_args};
 pub use rng::Rng;
 
 use runnet_types::genesis::ConsensusParams;

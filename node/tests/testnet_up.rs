@@ -1,0 +1,35 @@
+//! `runnet testnet up` against the real binary: 4 validator processes for 25 s with a workload
+//! and the default faults (one validator killed and restarted, another partitioned and healed),
+//! then the summary's own safety checks: every node's blocks and state roots agree.
+
+use runnet_testnet::UpArgs;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+#[test]
+fn up_with_default_faults_stays_safe_and_commits() {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_runnet"));
+    // A port range of its own, apart from the other node tests'.
+    let base_port = 50_000 + (std::process::id() % 1_000) as u16 * 10;
+    let args = UpArgs {
+        validators: 4,
+        duration: Some(25),
+        load: 100,
+        faults: Some("default".into()),
+        base_port,
+        ..UpArgs::default()
+    };
+    let stop = AtomicBool::new(false);
+    let summary = runnet_testnet::up::run_up(&binary, &args, &stop).unwrap();
+    println!("{}", summary.to_json_line());
+    assert!(summary.safety_ok, "{:?}", summary.problems);
+    assert!(summary.roots_agree, "{:?}", summary.problems);
+    assert!(summary.heights_compared > 10);
+    assert!(summary.txs_committed > 0);
+    assert_eq!(summary.faults.len(), 4);
+    // Every node (the killed one restarted, the partitioned one healed) kept up to the end.
+    let heights: Vec<u64> = summary.heights.iter().flatten().copied().collect();
+    assert_eq!(heights.len(), 4);
+    let (low, high) = (heights.iter().min().unwrap(), heights.iter().max().unwrap());
+    assert!(high - low <= 50, "a node was left behind: {heights:?}");
+}
