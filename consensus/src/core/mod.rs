@@ -89,6 +89,10 @@ pub struct Core<E: Environment, P: PayloadSource> {
     /// must skip these itself or it would name them a second time.
     committed_this_event: BTreeSet<Hash>,
     wake_now: bool,
+    /// The wake-up `wake_now` asked for, kept until a timer event delivers it: a later event
+    /// rescheduling the timer must not drop it (a lone validator would then sit until its round
+    /// timed out).
+    wake_at: Option<u64>,
     executed: (u64, Hash),
     pub(crate) now: u64,
     timer_set: Option<u64>,
@@ -190,6 +194,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             proposed_this_event: false,
             committed_this_event: BTreeSet::new(),
             wake_now: false,
+            wake_at: None,
             executed: (recovery.executed_height, recovery.executed_state_root),
             now: 0,
             timer_set: None,
@@ -273,6 +278,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             Event::Timer { .. } => {
                 // The driver's timer is spent; the next one must be set again.
                 self.timer_set = None;
+                self.wake_at = None;
                 self.on_timer();
             }
             Event::PayloadReady { .. } => self.on_payload_ready(),
@@ -432,7 +438,10 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             Phase::EpochEnded => None,
         };
         if std::mem::take(&mut self.wake_now) {
-            next = Some(next.map_or(self.now, |n| n.min(self.now)));
+            self.wake_at = Some(self.now);
+        }
+        if let Some(wake) = self.wake_at {
+            next = Some(next.map_or(wake, |n| n.min(wake)));
         }
         // Never ask to be woken in the past: that would spin.
         let next = next.map(|at| at.max(self.now.saturating_add(1)));
