@@ -297,7 +297,7 @@ impl Driver {
     }
 
     fn on_executed(&mut self, height: u64, state_root: Hash) -> Result<(), String> {
-        if height % self.shared.genesis.params.epoch_blocks.max(1) == 0 {
+        if height.is_multiple_of(self.shared.genesis.params.epoch_blocks.max(1)) {
             refresh_peer_book(&self.shared);
         }
         self.feed(Event::BlockExecuted {

@@ -66,10 +66,16 @@ fn api_refuses_bad_transactions_and_changes_nothing() {
         (400, "bad_frames".into())
     );
     let huge = vec![0u8; 5 << 20];
-    assert_eq!(
-        refused_bytes(&net, "/v1/tx", &huge),
-        (413, "too_large".into())
-    );
+    // The server answers 413 as soon as it sees the length; the client may still be writing
+    // and see the connection close instead. Either way it is refused, and the node lives on.
+    match net.client(0).post_bytes("/v1/tx", &huge) {
+        Err(runnet_node::client::ClientError::Refused { status, reason, .. }) => {
+            assert_eq!((status, reason.as_str()), (413, "too_large"))
+        }
+        Err(runnet_node::client::ClientError::Unreachable { .. }) => {}
+        other => panic!("an oversized body was not refused: {other:?}"),
+    }
+    assert!(net.status(0).is_some(), "the node died on an oversized body");
 
     // A wrong chain id, a bad signature.
     let mut other_chain = net.transfer(&faucet, 0, random_address(1), 10);
@@ -206,8 +212,31 @@ fn hostile_peer_is_dropped_and_the_chain_goes_on() {
                 tc: None,
             }),
         };
+        // A certificate for round 1,000 with a made-up signature: if it were believed, the
+        // node would jump to round 1,001.
+        let forged_qc = QuorumCert {
+            data: runnet_types::consensus::VoteData {
+                epoch: 0,
+                round: 1_000,
+                height: 999,
+                block: runnet_types::Hash([9; 32]),
+                parent: runnet_types::Hash([8; 32]),
+                parent_round: 999,
+            },
+            signers: vec![0],
+            signatures: vec![runnet_types::Signature::default()],
+        };
+        let forged_sync = ConsensusMessage {
+            sync: SyncInfo {
+                highest_qc: forged_qc.clone(),
+                highest_tc: None,
+                highest_commit: forged_qc,
+            },
+            body: MessageBody::Status,
+        };
         for _ in 0..20 {
             network.send_consensus(target, Arc::new(message.encode()));
+            network.send_consensus(target, Arc::new(forged_sync.encode()));
             network.send_consensus(target, Arc::new(vec![1, 2, 3]));
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -220,6 +249,16 @@ fn hostile_peer_is_dropped_and_the_chain_goes_on() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     assert!(offences >= 1.0, "no offence counted:\n{metrics}");
+    assert!(
+        metrics.contains("reason=\"bad_certificate\"")
+            || metrics.contains("reason=\"bad_signature\""),
+        "the forged messages were not refused as forged:\n{metrics}"
+    );
+    let round = net.status(0).unwrap()["round"].as_u64().unwrap();
+    assert!(
+        round < 1_000,
+        "a forged certificate moved the round to {round}"
+    );
     let h = net.height(0);
     net.wait("the chain to go on", Duration::from_secs(30), |n| {
         n.height(0) >= h + 3
