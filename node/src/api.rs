@@ -31,6 +31,8 @@ type Api = State<Arc<Shared>>;
 type Body = Result<Bytes, BytesRejection>;
 
 /// The body-limit refusal as our JSON error, not the framework's plain text.
+// The error is the handler's own answer, returned as is: boxing it would only add a step.
+#[allow(clippy::result_large_err)]
 fn read_body(body: Body) -> Result<Bytes, Response> {
     body.map_err(|e| {
         let status = e.status();
@@ -70,6 +72,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/service/{id}", get(get_service))
         .route("/v1/runner/{id}", get(get_runner))
         .route("/v1/execution/{id}", get(get_execution))
+        .route("/v1/process/{id}", get(get_process))
+        .route("/v1/event/{id}", get(get_event))
         .route("/metrics", get(get_metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(shared)
@@ -323,6 +327,7 @@ async fn get_block_ids(State(shared): Api, Path(height): Path<String>) -> Respon
     ok(json!({ "height": height, "txs": txs, "raw": raw }))
 }
 
+#[allow(clippy::result_large_err)]
 fn parse_hash(text: &str, what: &str) -> Result<Hash, Response> {
     Hash::from_str(text).map_err(|e| {
         error(
@@ -550,6 +555,50 @@ async fn get_execution(
         "execution",
         &id,
     )
+}
+
+async fn get_process(
+    State(shared): Api,
+    Path(id): Path<String>,
+    Query(q): Query<ProofQuery>,
+) -> Response {
+    let id = match parse_hash(&id, "process id") {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    // A closed process pruned after `retention_blocks` still has its summary.
+    let found = match shared.executor.process(&id) {
+        Ok(Some(p)) => Ok(Some(json!(p))),
+        Ok(None) => shared
+            .executor
+            .process_summary(&id)
+            .map(|s| s.map(|s| json!({ "pruned": true, "summary": s }))),
+        Err(e) => Err(e),
+    };
+    object(
+        found,
+        || shared.executor.prove_process(&id).map(|p| json!(p)),
+        q.proof,
+        "process",
+        &id,
+    )
+}
+
+/// An event's reports while they are kept, then its summary.
+async fn get_event(State(shared): Api, Path(id): Path<String>) -> Response {
+    let id = match parse_hash(&id, "event id") {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let found = match shared.executor.event(&id) {
+        Ok(Some(e)) => Ok(Some(json!(e))),
+        Ok(None) => shared
+            .executor
+            .event_summary(&id)
+            .map(|s| s.map(|s| json!({ "pruned": true, "summary": s }))),
+        Err(e) => Err(e),
+    };
+    object(found, || Ok(Value::Null), false, "event", &id)
 }
 
 async fn get_metrics(State(shared): Api) -> Response {

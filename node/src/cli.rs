@@ -1,8 +1,19 @@
 //! The `runnet` command line: keys, local testnets, the node itself, transactions and queries.
 //!
 //! Every command takes `--json` and then prints exactly the JSON the API answered (or, for local
-//! commands, a JSON summary); without it, a short human summary. Errors go to stderr and say what
-//! to fix; the exit code is 1 for a refused or failed command, 2 for wrong arguments.
+//! commands and the economy's transactions, a JSON summary); without it, a short human summary.
+//! Errors go to stderr and say what to fix; the exit code is 1 for a refused or failed command
+//! (a transaction whose receipt is a failure, an execution that did not complete), 2 for wrong
+//! arguments.
+
+mod economy;
+mod files;
+mod show;
+
+pub use economy::{
+    BundleArgs, ExecutionCommand, ProcessCommand, RunnerCommand, ServiceCommand, encode_inputs,
+};
+pub use files::{load_definition, load_process, parse_id};
 
 use crate::client::Client;
 use crate::home::Home;
@@ -10,7 +21,7 @@ use crate::init::{InitOptions, binding_signature, testnet_init};
 use clap::{Args, Parser, Subcommand};
 use runnet_types::keyfile::{self, KeyKind};
 use runnet_types::tx::Amount;
-use runnet_types::{Address, Payload, SecretKey, TxBody};
+use runnet_types::{Address, Params, Payload, SecretKey, TxBody};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -49,9 +60,10 @@ pub struct KeyArg {
 
 #[derive(Args, Clone)]
 pub struct GasArgs {
-    /// Gas limit of the transaction.
-    #[arg(long, default_value_t = 100_000)]
-    pub gas_limit: u64,
+    /// Gas limit of the transaction (default: what the default gas schedule asks for it, with a
+    /// margin, and at least 100,000; only the gas used is paid).
+    #[arg(long)]
+    pub gas_limit: Option<u64>,
     /// Price per unit of gas (at least the chain's min_gas_price).
     #[arg(long)]
     pub gas_price: Option<u64>,
@@ -142,6 +154,18 @@ pub enum TxCommand {
     /// Validator stake.
     #[command(subcommand)]
     Stake(StakeCommand),
+    /// Services: publish one.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Runners: run a service, or stop.
+    #[command(subcommand)]
+    Runner(RunnerCommand),
+    /// Executions: request one.
+    #[command(subcommand)]
+    Execution(ExecutionCommand),
+    /// Processes: create, fund, close.
+    #[command(subcommand)]
+    Process(ProcessCommand),
 }
 
 #[derive(Subcommand)]
@@ -208,7 +232,13 @@ pub enum QueryCommand {
         #[command(flatten)]
         node: NodeArg,
     },
+    /// An execution, with its inputs and result decoded (the JSON is the node's answer).
     Execution {
+        id: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    Process {
         id: String,
         #[command(flatten)]
         node: NodeArg,
@@ -219,6 +249,19 @@ pub enum QueryCommand {
 pub struct Output {
     pub json: Value,
     pub text: String,
+    /// Printed all the same, but the command failed (exit code 1) for this reason: an execution
+    /// followed to an end other than completion.
+    pub failure: Option<String>,
+}
+
+impl Output {
+    pub fn new(json: Value, text: String) -> Output {
+        Output {
+            json,
+            text,
+            failure: None,
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> Result<Output, String> {
@@ -258,10 +301,7 @@ pub fn run(cli: Cli) -> Result<Output, String> {
                 "start each with: runnet start --home {}/nodeN",
                 summary.dir.display()
             ));
-            Ok(Output {
-                json: json!(summary),
-                text,
-            })
+            Ok(Output::new(json!(summary), text))
         }
         Command::Start { .. }
         | Command::Testnet(TestnetCommand::Up(_) | TestnetCommand::Load(_))
@@ -287,15 +327,15 @@ fn simulate(args: Vec<String>) -> Result<Output, String> {
     if report.violations > 0 {
         return Err(format!("safety or liveness violations: {line}"));
     }
-    Ok(Output {
-        json: json!({
+    Ok(Output::new(
+        json!({
             "seeds": report.seeds,
             "violations": report.violations,
             "wall_s": seconds,
             "summary": report.summary_line(),
         }),
-        text: line,
-    })
+        line,
+    ))
 }
 
 fn keys(command: KeysCommand) -> Result<Output, String> {
@@ -322,19 +362,19 @@ fn keys(command: KeysCommand) -> Result<Output, String> {
                     let keys = keyfile::ValidatorKeys::generate().map_err(|e| e.to_string())?;
                     keyfile::save_validator_keys(&out, &keys).map_err(|e| e.to_string())?;
                     let public = keys.consensus.public();
-                    Ok(Output {
-                        json: json!({
+                    Ok(Output::new(
+                        json!({
                             "file": out,
                             "consensus_key": public,
                             "vrf_key": keys.vrf_public(),
                         }),
-                        text: format!(
+                        format!(
                             "{}\nconsensus key {public}\nvrf key {}\nsaved to {}",
                             public.address(),
                             keys.vrf_public(),
                             out.display()
                         ),
-                    })
+                    ))
                 }
                 other => Err(format!(
                     "--kind {other}: expected account, node or validator"
@@ -349,10 +389,10 @@ fn keys(command: KeysCommand) -> Result<Output, String> {
             }
             if let Ok(keys) = keyfile::load_validator_keys(&file) {
                 let public = keys.consensus.public();
-                return Ok(Output {
-                    json: json!({"file": file, "consensus_key": public, "vrf_key": keys.vrf_public()}),
-                    text: format!("consensus key {public}\nvrf key {}", keys.vrf_public()),
-                });
+                return Ok(Output::new(
+                    json!({"file": file, "consensus_key": public, "vrf_key": keys.vrf_public()}),
+                    format!("consensus key {public}\nvrf key {}", keys.vrf_public()),
+                ));
             }
             // Report the account-kind error: it says whether the file is missing or corrupt.
             keyfile::load_key(&file, KeyKind::Account)
@@ -365,24 +405,68 @@ fn keys(command: KeysCommand) -> Result<Output, String> {
 fn describe(key: &SecretKey, file: &std::path::Path) -> Output {
     let public = key.public();
     let address = public.address();
-    Output {
-        json: json!({"address": address, "public_key": public, "file": file}),
-        text: format!("{address}\npublic key {public}\nfile {}", file.display()),
-    }
+    Output::new(
+        json!({"address": address, "public_key": public, "file": file}),
+        format!("{address}\npublic key {public}\nfile {}", file.display()),
+    )
 }
 
 fn load_account_key(key: &KeyArg) -> Result<SecretKey, String> {
-    keyfile::load_key(&key.file, KeyKind::Account).map_err(|e| e.to_string())
+    keyfile::load_key(&key.file, KeyKind::Account)
+        .map_err(|e| format!("{e} (the account key that signs: --key FILE or RUNNET_KEY)"))
 }
 
-/// Fills in the chain id, nonce and gas price from the node, signs, submits, and with `--wait`
-/// follows the transaction to its receipt.
-pub fn submit(
+/// A signed transaction the node admitted, and with `--wait` its committed record.
+pub struct Sent {
+    pub hash: String,
+    pub nonce: u64,
+    /// The node's answer to `POST /v1/tx`.
+    pub answer: Value,
+    /// `GET /v1/tx/{hash}` once committed with a successful receipt (only with `--wait`).
+    pub committed: Option<Value>,
+}
+
+impl Sent {
+    pub fn text(&self) -> String {
+        match &self.committed {
+            Some(record) => format!(
+                "transaction {} committed at height {}",
+                self.hash, record["height"]
+            ),
+            None => format!(
+                "transaction {} submitted (nonce {}); --wait follows it",
+                self.hash, self.nonce
+            ),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        let mut json = json!({"hash": self.hash, "nonce": self.nonce});
+        if let Some(record) = &self.committed {
+            json["committed"] = record.clone();
+        }
+        json
+    }
+}
+
+/// Gas the default schedule asks of `payload` in a transaction of `encoded_len` bytes, with a
+/// margin for a chain whose schedule costs more, and at least the 100,000 every small
+/// transaction had by default. Only the gas used is paid, so the margin costs nothing.
+pub fn default_gas_limit(payload: &Payload, encoded_len: usize) -> u64 {
+    let needed = runnet_state::executor::intrinsic_gas(&Params::default(), payload, encoded_len);
+    u64::try_from(needed.saturating_mul(3) / 2)
+        .unwrap_or(u64::MAX)
+        .max(100_000)
+}
+
+/// Fills in the chain id, nonce, gas limit and gas price, signs, submits, and with `--wait`
+/// follows the transaction to its receipt: a receipt other than success is an error.
+pub fn send(
     client: &Client,
     key: &SecretKey,
     payload: Payload,
     gas: &GasArgs,
-) -> Result<Output, String> {
+) -> Result<Sent, String> {
     let status = client.get("/v1/status").map_err(|e| e.to_string())?;
     let chain_id = status["chain_id"]
         .as_str()
@@ -393,39 +477,87 @@ pub fn submit(
         .get(&format!("/v1/account/{address}"))
         .map_err(|e| e.to_string())?;
     let nonce = account["next_nonce"].as_u64().ok_or("no next_nonce")?;
-    let tx = TxBody {
+    let mut body = TxBody {
         chain_id,
         sender: key.public(),
         nonce,
-        gas_limit: gas.gas_limit,
+        gas_limit: gas.gas_limit.unwrap_or(0),
         gas_price: gas.gas_price.unwrap_or(1),
         payload,
+    };
+    if gas.gas_limit.is_none() {
+        // Fixed-width integers: the limit's value does not change the encoded length.
+        let encoded_len = body.clone().sign(key).encode().len();
+        body.gas_limit = default_gas_limit(&body.payload, encoded_len);
     }
-    .sign(key);
+    let needed = u128::from(body.gas_limit) * u128::from(body.gas_price);
+    let balance = account["balance"].as_u64().unwrap_or(0);
+    if needed > u128::from(balance) {
+        return Err(format!(
+            "account {address} holds {balance}, less than gas limit x gas price = {needed}: fund it, or lower --gas-limit"
+        ));
+    }
+    let tx = body.sign(key);
     let answer = client
         .post_json("/v1/tx", &json!({"tx": hex::encode(tx.encode())}))
         .map_err(|e| format!("refused: {e}"))?;
-    let hash = answer["hash"].as_str().unwrap_or_default().to_string();
-    if !gas.wait {
-        return Ok(Output {
-            text: format!("{hash}\nsubmitted (nonce {nonce})"),
-            json: answer,
-        });
-    }
-    let receipt = wait_for(client, &hash, Duration::from_secs(60))?;
-    let outcome = &receipt["receipt"]["outcome"];
-    let text = format!(
-        "{hash}\ncommitted at height {}: {}",
-        receipt["height"],
-        outcome["status"].as_str().unwrap_or("?")
-    ) + &outcome["detail"]
+    let hash = answer["hash"]
         .as_str()
-        .map(|d| format!(" ({d})"))
-        .unwrap_or_default();
-    Ok(Output {
-        json: receipt,
+        .map(str::to_string)
+        .unwrap_or_else(|| tx.hash().to_string());
+    let mut sent = Sent {
+        hash,
+        nonce,
+        answer,
+        committed: None,
+    };
+    if gas.wait {
+        let record = wait_for(client, &sent.hash, Duration::from_secs(60))?;
+        let outcome = &record["receipt"]["outcome"];
+        match outcome["status"].as_str() {
+            Some("success") => {}
+            Some("skipped") => {
+                return Err(format!(
+                    "transaction {} was skipped at height {}: {} (it changed nothing and paid nothing)",
+                    sent.hash,
+                    record["height"],
+                    outcome["reason"].as_str().unwrap_or("?")
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "transaction {} failed at height {}: {}: {} (it paid its gas and changed nothing else)",
+                    sent.hash,
+                    record["height"],
+                    outcome["code"].as_str().unwrap_or("?"),
+                    outcome["detail"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        sent.committed = Some(record);
+    }
+    Ok(sent)
+}
+
+/// [`send`], printing the node's answer (or with `--wait` the committed record).
+pub fn submit(
+    client: &Client,
+    key: &SecretKey,
+    payload: Payload,
+    gas: &GasArgs,
+) -> Result<Output, String> {
+    let sent = send(client, key, payload, gas)?;
+    let text = match &sent.committed {
+        Some(record) => format!(
+            "{}\ncommitted at height {}: success",
+            sent.hash, record["height"]
+        ),
+        None => format!("{}\nsubmitted (nonce {})", sent.hash, sent.nonce),
+    };
+    Ok(Output::new(
+        sent.committed.clone().unwrap_or(sent.answer),
         text,
-    })
+    ))
 }
 
 pub fn wait_for(client: &Client, hash: &str, limit: Duration) -> Result<Value, String> {
@@ -502,6 +634,10 @@ fn transaction(command: TxCommand) -> Result<Output, String> {
             };
             submit(&Client::new(&node.url), &key, payload, &gas)
         }
+        TxCommand::Service(command) => economy::service(command),
+        TxCommand::Runner(command) => economy::runner(command),
+        TxCommand::Execution(command) => economy::execution(command),
+        TxCommand::Process(command) => economy::process(command),
         TxCommand::Stake(StakeCommand::Unbond {
             amount,
             key,
@@ -520,6 +656,9 @@ fn transaction(command: TxCommand) -> Result<Output, String> {
 }
 
 fn query(command: QueryCommand) -> Result<Output, String> {
+    let object = |kind: &str, id: &str| -> Result<String, String> {
+        Ok(format!("/v1/{kind}/{}", parse_id(id, kind)?))
+    };
     let (node, path) = match command {
         QueryCommand::Status { node } => (node, "/v1/status".to_string()),
         QueryCommand::Account { address, node } => {
@@ -529,13 +668,106 @@ fn query(command: QueryCommand) -> Result<Output, String> {
         QueryCommand::Tx { hash, node } => (node, format!("/v1/tx/{hash}")),
         QueryCommand::Block { height, node } => (node, format!("/v1/block/{height}")),
         QueryCommand::Validators { node } => (node, "/v1/validators".to_string()),
-        QueryCommand::Service { id, node } => (node, format!("/v1/service/{id}")),
-        QueryCommand::Runner { id, node } => (node, format!("/v1/runner/{id}")),
-        QueryCommand::Execution { id, node } => (node, format!("/v1/execution/{id}")),
+        QueryCommand::Service { id, node } => (node, object("service", &id)?),
+        QueryCommand::Runner { id, node } => (node, object("runner", &id)?),
+        QueryCommand::Execution { id, node } => (node, object("execution", &id)?),
+        QueryCommand::Process { id, node } => (node, object("process", &id)?),
     };
-    let value = Client::new(&node.url)
-        .get(&path)
-        .map_err(|e| e.to_string())?;
-    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    Ok(Output { json: value, text })
+    let client = Client::new(&node.url);
+    let value = client.get(&path).map_err(|e| e.to_string())?;
+    let text = if path.starts_with("/v1/execution/") {
+        show::describe(&value, show::task_of(&client, &value).as_ref())
+    } else if path.starts_with("/v1/service/") {
+        show::describe_service(&value)
+    } else {
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    };
+    Ok(Output::new(value, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // Clap checks names, groups and defaults only when a command is parsed: check them all.
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "runnet",
+            "tx",
+            "process",
+            "create",
+            "--file",
+            "p.json",
+            "--balance",
+            "5",
+            "--service",
+            "a=0x0101010101010101010101010101010101010101010101010101010101010101",
+            "--key",
+            "k",
+        ]);
+        assert!(cli.is_ok());
+        for args in [
+            // Two bundles, or none.
+            &[
+                "runnet",
+                "tx",
+                "service",
+                "publish",
+                "--definition",
+                "d",
+                "--wasm",
+                "w",
+                "--external",
+                "e",
+                "--key",
+                "k",
+            ][..],
+            &[
+                "runnet",
+                "tx",
+                "service",
+                "publish",
+                "--definition",
+                "d",
+                "--key",
+                "k",
+            ],
+            // A fee of 0, and a binding without a name.
+            &[
+                "runnet",
+                "tx",
+                "execution",
+                "request",
+                "--service",
+                "s",
+                "--task",
+                "t",
+                "--inputs",
+                "{}",
+                "--max-fee",
+                "0",
+                "--key",
+                "k",
+            ],
+            &[
+                "runnet",
+                "tx",
+                "process",
+                "create",
+                "--file",
+                "p",
+                "--balance",
+                "1",
+                "--service",
+                "ticker",
+                "--key",
+                "k",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
 }

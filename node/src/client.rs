@@ -55,6 +55,20 @@ impl Client {
         Self::answer(&url, response)
     }
 
+    /// An object by path: `None` when the node answers 404 for that object (`unknown_...`).
+    /// A 404 for the endpoint itself (an older node) stays an error.
+    pub fn find(&self, path: &str) -> Result<Option<Value>, ClientError> {
+        match self.get(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(ClientError::Refused {
+                status: 404,
+                reason,
+                ..
+            }) if reason.starts_with("unknown_") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
         let response = self.agent.post(&url).send_json(body);

@@ -23,6 +23,90 @@ pub struct Config {
     /// Benchmark testnets only: admit unsigned raw payloads (`runnet bench --payload raw`).
     #[serde(default)]
     pub allow_raw_payloads: bool,
+    /// The agent's own settings (how many tasks run at once).
+    #[serde(default)]
+    pub agent: AgentSettings,
+    /// `[[runner]]` sections: the services this node runs as a runner (docs/runners.md).
+    #[serde(default, rename = "runner", skip_serializing_if = "Vec::is_empty")]
+    pub runners: Vec<RunnerConfig>,
+}
+
+/// One `[[runner]]` section: a service this node runs, registered on start with the home's
+/// `account.key` as the runner's owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// The service id (64 hex digits).
+    pub service: String,
+    /// Tokens locked when the runner registers (at least the chain's `min_runner_stake`).
+    pub stake: u64,
+    pub price_per_call: u64,
+    #[serde(default)]
+    pub price_per_kib: u64,
+    /// Most executions assigned to it at once.
+    pub max_open: u32,
+    /// For a service with an external bundle: the command line of the program that runs its
+    /// tasks and reports its events (the line protocol of docs/runners.md). Run as
+    /// `sh -c 'exec PROGRAM'` in the home folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// How long one task of the external program may take before it is killed as hung.
+    #[serde(default = "default_task_timeout_ms")]
+    pub timeout_ms: u64,
+    /// `honest`, or a faulty mode for tests and demos.
+    #[serde(default)]
+    pub mode: RunnerMode,
+}
+
+fn default_task_timeout_ms() -> u64 {
+    30_000
+}
+
+/// How a runner behaves. Everything but `honest` is a deliberate fault, so anyone can watch the
+/// chain catch and slash it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerMode {
+    #[default]
+    Honest,
+    /// As the assigned runner, commits and reveals a result that differs from the true one.
+    WrongResult,
+    /// Takes work and never answers: no result, no verdict (it is slashed at the deadline, and
+    /// as an absent verifier).
+    Silent,
+    /// As a drawn verifier, always says the runner is wrong.
+    AlwaysInvalid,
+}
+
+impl RunnerMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunnerMode::Honest => "honest",
+            RunnerMode::WrongResult => "wrong_result",
+            RunnerMode::Silent => "silent",
+            RunnerMode::AlwaysInvalid => "always_invalid",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// Tasks (runs and re-runs) executing at once; the rest wait in a queue ordered by deadline.
+    pub workers: usize,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings { workers: 2 }
+    }
+}
+
+impl RunnerConfig {
+    /// The service id; [`Config::parse`] has checked it.
+    pub fn service_id(&self) -> Result<runnet_types::Hash, String> {
+        self.service.parse::<runnet_types::Hash>()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +192,9 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// More task threads than this only contend for the same cores.
+pub const MAX_AGENT_WORKERS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -199,6 +286,52 @@ impl Config {
                 "must be greater than 0".into(),
             ));
         }
+        if self.agent.workers == 0 || self.agent.workers > MAX_AGENT_WORKERS {
+            return Err(field(
+                "agent.workers",
+                format!("must be 1 to {MAX_AGENT_WORKERS}"),
+            ));
+        }
+        self.validate_runners(file)
+    }
+
+    fn validate_runners(&self, file: &str) -> Result<(), ConfigError> {
+        let mut seen = std::collections::BTreeMap::new();
+        for (i, runner) in self.runners.iter().enumerate() {
+            let field = |name: &str, problem: String| ConfigError::Field {
+                file: file.to_string(),
+                field: format!("runner[{i}].{name}"),
+                problem,
+            };
+            let id = runner.service_id().map_err(|e| {
+                field(
+                    "service",
+                    format!("'{}' is not a service id: {e}", runner.service),
+                )
+            })?;
+            if let Some(first) = seen.insert(id, i) {
+                return Err(field(
+                    "service",
+                    format!("runner[{first}] runs this service already (one runner per service)"),
+                ));
+            }
+            if runner.stake == 0 {
+                return Err(field("stake", "must be greater than 0".into()));
+            }
+            if runner.max_open == 0 {
+                return Err(field("max_open", "must be greater than 0".into()));
+            }
+            if runner.timeout_ms == 0 {
+                return Err(field("timeout_ms", "must be greater than 0".into()));
+            }
+            if runner.program.as_ref().is_some_and(|p| p.trim().is_empty()) {
+                return Err(field(
+                    "program",
+                    "is empty: give a command line, or leave it out for a WebAssembly service"
+                        .into(),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -279,5 +412,64 @@ bootstrap = []
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen"), "{err}");
+    }
+
+    const SERVICE: &str = "5f2b6a1c3e0d4f8a9b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a";
+
+    #[test]
+    fn runner_sections_parse_and_round_trip() {
+        let text = format!(
+            "{GOOD}[agent]\nworkers = 3\n[[runner]]\nservice = \"{SERVICE}\"\nstake = 100000\nprice_per_call = 10\nmax_open = 4\n\n[[runner]]\nservice = \"{}\"\nstake = 5\nprice_per_call = 0\nprice_per_kib = 2\nmax_open = 1\nprogram = \"./ticker --fast\"\nmode = \"wrong_result\"\n",
+            SERVICE.replace('5', "6")
+        );
+        let config = Config::parse(&text, "config.toml").unwrap();
+        assert_eq!(config.agent.workers, 3);
+        assert_eq!(config.runners.len(), 2);
+        assert_eq!(config.runners[0].mode, RunnerMode::Honest);
+        assert_eq!(config.runners[0].timeout_ms, 30_000);
+        assert_eq!(config.runners[1].mode, RunnerMode::WrongResult);
+        assert_eq!(
+            config.runners[1].program.as_deref(),
+            Some("./ticker --fast")
+        );
+        assert_eq!(config.runners[0].service_id().unwrap().to_string(), SERVICE);
+        let again = Config::parse(&config.to_toml(), "config.toml").unwrap();
+        assert_eq!(again, config);
+        // No sections: nothing written, nothing read.
+        let plain = Config::parse(GOOD, "config.toml").unwrap();
+        assert!(plain.runners.is_empty());
+        assert!(!plain.to_toml().contains("runner"));
+    }
+
+    #[test]
+    fn runner_errors_name_the_file_and_field() {
+        let section = |body: &str| format!("{GOOD}[[runner]]\n{body}\n");
+        let ok = format!("service = \"{SERVICE}\"\nstake = 1\nprice_per_call = 1\nmax_open = 1");
+        let cases = [
+            (ok.replace(SERVICE, "abc"), "runner[0].service"),
+            (ok.replace("stake = 1", "stake = 0"), "runner[0].stake"),
+            (
+                ok.replace("max_open = 1", "max_open = 0"),
+                "runner[0].max_open",
+            ),
+            (format!("{ok}\nprogram = \"  \""), "runner[0].program"),
+            (format!("{ok}\ntimeout_ms = 0"), "runner[0].timeout_ms"),
+            (format!("{ok}\nmode = \"lazy\""), "lazy"),
+            (format!("{ok}\nstak = 3"), "stak"),
+            (format!("{ok}\n[[runner]]\n{ok}"), "runner[1].service"),
+        ];
+        for (body, expected) in cases {
+            let err = Config::parse(&section(&body), "home/config.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("home/config.toml") && err.contains(expected),
+                "{expected}: {err}"
+            );
+        }
+        let err = Config::parse(&format!("{GOOD}[agent]\nworkers = 0\n"), "config.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("agent.workers"), "{err}");
     }
 }

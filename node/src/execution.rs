@@ -8,6 +8,7 @@
 //! checked against its digest and its signatures before it is stored. Execution itself never
 //! checks a signature: only verified batches reach the block store.
 
+use crate::agent::{AgentHandle, BlockReport};
 use crate::runtime::Shared;
 use runnet_state::{BlockContext, Signatures};
 use runnet_types::{Batch, Hash, SignedTx};
@@ -22,9 +23,10 @@ pub fn run(
     shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
     executed: mpsc::UnboundedSender<(u64, Hash)>,
+    agent: AgentHandle,
 ) {
     loop {
-        match execute_next(&shared, &runtime) {
+        match execute_next(&shared, &runtime, &agent) {
             Ok(Some((height, root))) => {
                 if executed.send((height, root)).is_err() {
                     return;
@@ -50,6 +52,7 @@ pub fn run(
 fn execute_next(
     shared: &Shared,
     runtime: &tokio::runtime::Handle,
+    agent: &AgentHandle,
 ) -> Result<Option<(u64, Hash)>, String> {
     let executor = &shared.executor;
     let height = executor.height() + 1;
@@ -96,12 +99,15 @@ fn execute_next(
         status.state_root = outcome.state_root;
     }
     let retain = shared.config.storage.retain_blocks;
-    if retain > 0 && height > retain {
-        if let Err(e) = shared.blocks.prune(height - retain, PRUNE_STEP) {
-            tracing::warn!("pruning old blocks: {e}");
-        }
+    if retain > 0
+        && height > retain
+        && let Err(e) = shared.blocks.prune(height - retain, PRUNE_STEP)
+    {
+        tracing::warn!("pruning old blocks: {e}");
     }
     tracing::debug!(height, txs = txs.len(), root = %outcome.state_root, "executed");
+    // Before the next block: it consumes the queue entries the report reads.
+    agent.block_executed(BlockReport::collect(shared, height, &txs, outcome.receipts));
     Ok(Some((height, outcome.state_root)))
 }
 

@@ -198,6 +198,8 @@ pub fn testnet_init(opts: &InitOptions) -> Result<InitSummary, InitError> {
             storage: StorageConfig::default(),
             log: LogConfig::default(),
             allow_raw_payloads: opts.allow_raw,
+            agent: Default::default(),
+            runners: Vec::new(),
         };
         write(&home.config_path(), &config.to_toml())?;
         write(&home.genesis_path(), &genesis.to_json())?;

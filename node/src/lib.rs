@@ -3,9 +3,12 @@
 //! It wires the crates together (ARCHITECTURE.md): the mempool admits transactions from the API
 //! and disseminates batches over `p2p`; the sans-IO `consensus` core orders blocks of batch
 //! digests, driven by a tokio task; committed blocks go to RocksDB and the `state` machine
-//! executes them in order on their own thread. The home folder (home.rs) holds the config,
-//! genesis, keys, the safety data and `data/`. docs/operator.md is the operator's guide.
+//! executes them in order on their own thread. The agent (agent/) does the work of the node's
+//! `[[runner]]` sections after each executed block, and counts the market's settlements. The home
+//! folder (home.rs) holds the config, genesis, keys, the safety data and `data/`.
+//! docs/operator.md is the operator's guide, docs/runners.md the runner's.
 
+pub mod agent;
 pub mod api;
 pub mod blockstore;
 pub mod cli;

@@ -28,17 +28,31 @@ fn main() -> ExitCode {
     match runnet_node::cli::run(cli) {
         Ok(out) => {
             if json {
-                println!("{}", out.json);
+                print(&out.json.to_string());
             } else {
-                println!("{}", out.text);
+                print(&out.text);
             }
-            ExitCode::SUCCESS
+            match out.failure {
+                None => ExitCode::SUCCESS,
+                Some(reason) => {
+                    eprintln!("error: {reason}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints a command's answer. A reader that closes the pipe early (`| head -1`) has what it
+/// wanted: that is not a failure, and must not be a panic.
+fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// The testnet and bench commands start nodes and load generators as this same binary.

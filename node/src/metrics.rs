@@ -29,6 +29,18 @@ pub struct Metrics {
     pub consensus_refused: Family<Labels, Counter>,
     pub execution_seconds: Histogram,
     pub peer_offences: Counter,
+    /// Chain-wide, counted from each executed block (every node counts the same blocks).
+    pub executions_completed: Counter,
+    pub executions_rejected: Counter,
+    pub executions_expired: Counter,
+    pub executions_cancelled: Counter,
+    pub slashes: Counter,
+    /// This node's agent: answers it sent, by kind (result, verdict, event, register).
+    pub agent_sent: Family<Labels, Counter>,
+    /// This node's agent: runs that gave no answer, by reason (crash, timeout, vm, ...).
+    pub agent_failures: Family<Labels, Counter>,
+    /// Tasks waiting for a worker.
+    pub agent_queue: Gauge,
 }
 
 impl Default for Metrics {
@@ -57,10 +69,18 @@ impl Metrics {
             txs_admitted: Counter::default(),
             txs_refused: Family::default(),
             consensus_refused: Family::default(),
-            execution_seconds: Histogram::new(
-                [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5].into_iter(),
-            ),
+            execution_seconds: Histogram::new([
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             peer_offences: Counter::default(),
+            executions_completed: Counter::default(),
+            executions_rejected: Counter::default(),
+            executions_expired: Counter::default(),
+            executions_cancelled: Counter::default(),
+            slashes: Counter::default(),
+            agent_sent: Family::default(),
+            agent_failures: Family::default(),
+            agent_queue: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("height", "Last executed block height", m.height.clone());
@@ -125,7 +145,59 @@ impl Metrics {
             "Bad messages reported against peers",
             m.peer_offences.clone(),
         );
+        registry.register(
+            "executions_completed",
+            "Executions settled completed or completed-unverified, chain-wide",
+            m.executions_completed.clone(),
+        );
+        registry.register(
+            "executions_rejected",
+            "Executions settled rejected, chain-wide",
+            m.executions_rejected.clone(),
+        );
+        registry.register(
+            "executions_expired",
+            "Executions expired, chain-wide",
+            m.executions_expired.clone(),
+        );
+        registry.register(
+            "executions_cancelled",
+            "Executions cancelled for want of a runner, chain-wide",
+            m.executions_cancelled.clone(),
+        );
+        registry.register(
+            "slashes",
+            "Slashes of runners, verifiers and validators, chain-wide",
+            m.slashes.clone(),
+        );
+        registry.register(
+            "agent_sent",
+            "Transactions this node's agent sent, by kind",
+            m.agent_sent.clone(),
+        );
+        registry.register(
+            "agent_failures",
+            "Task runs of this node's agent that gave no answer, by reason",
+            m.agent_failures.clone(),
+        );
+        registry.register(
+            "agent_queue",
+            "Agent tasks waiting for a worker",
+            m.agent_queue.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    pub fn agent_sent(&self, kind: &str) {
+        self.agent_sent
+            .get_or_create(&vec![("kind".to_string(), kind.to_string())])
+            .inc();
+    }
+
+    pub fn agent_failed(&self, reason: &str) {
+        self.agent_failures
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc();
     }
 
     pub fn refused_tx(&self, reason: &str) {

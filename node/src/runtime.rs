@@ -1,12 +1,14 @@
 //! A running node: what the API, the consensus driver and the execution thread share, and how
 //! they start.
 //!
-//! Three loops, each owning one job:
+//! Four loops, each owning one job:
 //! - the **driver** (a tokio task, driver.rs) owns the consensus core and the network events: it
 //!   feeds the core, performs its actions, seals and disseminates batches;
 //! - the **execution thread** (execution.rs) executes committed blocks in height order from the
 //!   block store (also on restart: that is the replay), fetching batches it lacks;
-//! - the **API** (api.rs) admits transactions and answers queries.
+//! - the **API** (api.rs) admits transactions and answers queries;
+//! - the **agent** (agent/, its own thread) hears of each executed block and does the work of
+//!   the node's runners, submitting their transactions like a client.
 
 use crate::blockstore::{BlockStore, COLUMN_FAMILIES};
 use crate::config::Config;
@@ -52,6 +54,8 @@ pub struct Shared {
     pub genesis: Genesis,
     pub config: Config,
     pub executor: Executor,
+    /// The state's store itself, for the agent's reads of the queue by height (follow.rs).
+    pub state_store: Arc<dyn Store>,
     pub blocks: BlockStore,
     pub mempool: Mutex<Mempool>,
     pub metrics: Metrics,
@@ -152,7 +156,8 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let blocks =
         BlockStore::new(rocks.db().clone()).map_err(|e| StartError::State(e.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(rocks);
-    let executor = Executor::open(store, &genesis).map_err(|e| StartError::State(e.to_string()))?;
+    let executor =
+        Executor::open(store.clone(), &genesis).map_err(|e| StartError::State(e.to_string()))?;
 
     let keypair = runnet_p2p::keypair_from_seed(node_key.seed())
         .map_err(|e| StartError::Network(format!("node.key: {e}")))?;
@@ -198,6 +203,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         genesis: genesis.clone(),
         config: config.clone(),
         executor,
+        state_store: store,
         blocks,
         mempool: Mutex::new(mempool),
         metrics: Metrics::new(),
@@ -230,12 +236,15 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         executed_state_root: shared.executor.state_root(),
     };
 
+    // The agent before the execution thread: it must see every block executed from now on.
+    let agent = crate::agent::start(shared.clone(), &home.dir, account.clone())?;
+
     let (executed_tx, executed_rx) = mpsc::unbounded_channel();
     let exec_shared = shared.clone();
     let runtime = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("execution".into())
-        .spawn(move || crate::execution::run(exec_shared, runtime, executed_tx))
+        .spawn(move || crate::execution::run(exec_shared, runtime, executed_tx, agent))
         .map_err(|e| StartError::State(format!("cannot start the execution thread: {e}")))?;
 
     let listen = config.api.listen.clone();

@@ -75,7 +75,10 @@ fn api_refuses_bad_transactions_and_changes_nothing() {
         Err(runnet_node::client::ClientError::Unreachable { .. }) => {}
         other => panic!("an oversized body was not refused: {other:?}"),
     }
-    assert!(net.status(0).is_some(), "the node died on an oversized body");
+    assert!(
+        net.status(0).is_some(),
+        "the node died on an oversized body"
+    );
 
     // A wrong chain id, a bad signature.
     let mut other_chain = net.transfer(&faucet, 0, random_address(1), 10);

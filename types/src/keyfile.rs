@@ -43,7 +43,7 @@ pub enum KeyFileError {
     },
     #[error("key file {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("key file {path} holds a {found} key, expected a {expected} key")]
+    #[error("key file {path} holds a key of kind {found}, not the {expected} key this needs")]
     WrongKind {
         path: PathBuf,
         expected: KeyKind,

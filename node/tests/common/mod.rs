@@ -3,9 +3,10 @@
 #![allow(dead_code)]
 
 use runnet_node::client::Client;
+use runnet_node::config::{Config, RunnerConfig};
 use runnet_node::init::{InitOptions, InitSummary, testnet_init};
 use runnet_types::keyfile::{self, KeyKind};
-use runnet_types::{Address, Payload, SecretKey, SignedTx, TxBody};
+use runnet_types::{Address, Hash, Payload, SecretKey, SignedTx, TxBody};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,10 +19,11 @@ pub struct Net {
     pub chain_id: String,
 }
 
-/// A base port unlikely to collide with another test process on this machine.
+/// A base port unlikely to collide with another test process on this machine, and below
+/// Linux's ephemeral range (32768 and up), where outgoing connections may hold any port.
 /// Each network takes at most 10 ports: `salt` (0 or 1) separates two networks of one process.
 fn base_port(salt: u16) -> u16 {
-    let pid = (std::process::id() % 1_500) as u16;
+    let pid = (std::process::id() % 630) as u16;
     20_000 + pid * 20 + (salt % 2) * 10
 }
 
@@ -166,6 +168,93 @@ impl Net {
         let seen: Vec<Option<(String, String)>> =
             nodes.iter().map(|&i| self.block_at(i, height)).collect();
         seen.iter().all(|s| s.is_some()) && seen.windows(2).all(|w| w[0] == w[1])
+    }
+}
+
+/// Gas limit of the transactions tests build (enough to publish a service at the default
+/// schedule).
+pub const TEST_GAS_LIMIT: u64 = 10_000_000;
+
+impl Net {
+    /// Appends `[[runner]]` sections to node `i`'s config.toml; do it before starting the node.
+    pub fn add_runners(&self, i: usize, runners: &[RunnerConfig]) {
+        let path = self.home(i).join("config.toml");
+        let mut config = Config::load(&path).unwrap();
+        config.runners.extend_from_slice(runners);
+        std::fs::write(&path, config.to_toml()).unwrap();
+    }
+
+    /// Signs each payload from `key` with consecutive nonces from node `i`'s next nonce for it,
+    /// submits them in one request, and returns their hashes.
+    pub fn submit_all(&self, i: usize, key: &SecretKey, payloads: Vec<Payload>) -> Vec<Hash> {
+        let address = key.public().address();
+        let account = self
+            .client(i)
+            .get(&format!("/v1/account/{address}"))
+            .unwrap();
+        let first = account["next_nonce"].as_u64().unwrap();
+        let txs: Vec<SignedTx> = payloads
+            .into_iter()
+            .enumerate()
+            .map(|(n, payload)| {
+                TxBody {
+                    chain_id: self.chain_id.clone(),
+                    sender: key.public(),
+                    nonce: first + n as u64,
+                    gas_limit: TEST_GAS_LIMIT,
+                    gas_price: 1,
+                    payload,
+                }
+                .sign(key)
+            })
+            .collect();
+        let answer = self.client(i).post_bytes("/v1/txs", &frames(&txs)).unwrap();
+        assert_eq!(answer["admitted"], txs.len(), "{answer}");
+        txs.iter().map(|t| t.hash()).collect()
+    }
+
+    pub fn submit(&self, i: usize, key: &SecretKey, payload: Payload) -> Hash {
+        self.submit_all(i, key, vec![payload])[0]
+    }
+
+    /// Waits until node `i` has executed the transaction, and asserts it succeeded.
+    pub fn succeeded(&self, i: usize, hash: &Hash, limit: Duration) -> Value {
+        let mut receipt = Value::Null;
+        self.wait(&format!("transaction {hash} executed"), limit, |n| match n
+            .client(i)
+            .get(&format!("/v1/tx/{hash}"))
+        {
+            Ok(v) if v["status"] == "committed" => {
+                receipt = v;
+                true
+            }
+            _ => false,
+        });
+        assert_eq!(
+            receipt["receipt"]["outcome"]["status"], "success",
+            "{receipt}"
+        );
+        receipt
+    }
+
+    /// A JSON answer of node `i`'s API, `None` on any error (404 included).
+    pub fn query(&self, i: usize, path: &str) -> Option<Value> {
+        self.client(i).get(path).ok()
+    }
+
+    pub fn balance(&self, i: usize, address: &Address) -> u64 {
+        self.query(i, &format!("/v1/account/{address}")).unwrap()["balance"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// One sample of node `i`'s metrics: `name` (with its labels, if any) to value.
+    pub fn metric(&self, i: usize, name: &str) -> Option<f64> {
+        let text = self.client(i).get_text("/metrics").ok()?;
+        text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            (key == name).then(|| value.parse().ok()).flatten()
+        })
     }
 }
 

@@ -1,0 +1,326 @@
+//! What an executed block means for the market, read from the state's queue by height (the
+//! index the end of a block works from, `runnet_state::keys::queue_entry`), so nothing ever
+//! scans all executions and every node reads the same thing from the same block:
+//! - executions whose runner is assigned, or whose verifiers are drawn, at the end of the next
+//!   block (`Assign` and `DrawVerifiers` entries at h + 1): where this node looks for its work;
+//! - executions that ended in this block: each `finish` queues its pruning at exactly
+//!   h + `retention_blocks`, so those entries list them. They are counted by final status, with
+//!   the slashes their settlement dealt, for the chain-wide metrics.
+//!
+//! The queue entries of h + 1 are consumed when block h + 1 executes, so [`due_after`] runs on
+//! the execution thread right after block h, before the next one.
+
+use runnet_state::keys::{self, QueueKind};
+use runnet_state::objects::{Execution, ExecutionStatus, VerificationKind};
+use runnet_state::store::{Store, StoreError};
+use runnet_types::Hash;
+use runnet_types::execution::{TaskResult, Verdict};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Due {
+    /// Assigned a runner at the end of the next block.
+    pub assign: Vec<Hash>,
+    /// Drawn verifiers at the end of the next block.
+    pub draws: Vec<Hash>,
+    /// Ended in this block.
+    pub finished: Vec<Hash>,
+}
+
+pub fn due_after(store: &dyn Store, height: u64, retention_blocks: u64) -> Result<Due, StoreError> {
+    Ok(Due {
+        assign: queued(store, height + 1, QueueKind::Assign)?,
+        draws: queued(store, height + 1, QueueKind::DrawVerifiers)?,
+        finished: queued(
+            store,
+            height.saturating_add(retention_blocks),
+            QueueKind::Prune,
+        )?,
+    })
+}
+
+/// The ids queued for `kind` at `height`.
+pub fn queued(store: &dyn Store, height: u64, kind: QueueKind) -> Result<Vec<Hash>, StoreError> {
+    let mut prefix = keys::queue_at(height);
+    prefix.push(kind as u8);
+    let mut ids = Vec::new();
+    for (key, _) in store.scan_prefix(&prefix, None, usize::MAX)? {
+        match key.get(prefix.len()..).and_then(Hash::from_slice) {
+            Some(id) => ids.push(id),
+            None => return Err(StoreError::Corrupt("queue key".into())),
+        }
+    }
+    Ok(ids)
+}
+
+/// Every execution id the queue names for the work still ahead (assignments, draws, deadlines,
+/// windows): what a restarted agent looks through once for duties it may hold.
+pub fn live_executions(store: &dyn Store) -> Result<Vec<Hash>, StoreError> {
+    const PAGE: usize = 4096;
+    let live = [
+        QueueKind::Assign,
+        QueueKind::DrawVerifiers,
+        QueueKind::Expire,
+        QueueKind::CloseCommits,
+        QueueKind::Settle,
+    ];
+    // Entry keys: prefix, 8-byte height, kind byte, 32-byte id.
+    let kind_at = keys::QUEUE.len() + 8;
+    let mut ids = std::collections::BTreeSet::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan_prefix(keys::QUEUE, after.as_deref(), PAGE)?;
+        for (key, _) in &page {
+            let kind = key.get(kind_at).copied().and_then(QueueKind::from_byte);
+            if kind.is_some_and(|k| live.contains(&k))
+                && let Some(id) = key.get(kind_at + 1..).and_then(Hash::from_slice)
+            {
+                ids.insert(id);
+            }
+        }
+        match page.last() {
+            Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
+            _ => return Ok(ids.into_iter().collect()),
+        }
+    }
+}
+
+/// Settled executions of one block, by final status, and the slashes their settlement dealt.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub completed: u64,
+    pub rejected: u64,
+    pub expired: u64,
+    pub cancelled: u64,
+    pub slashes: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, execution: &Execution, truth: Option<&TaskResult>) {
+        match execution.status {
+            ExecutionStatus::Completed | ExecutionStatus::CompletedUnverified => {
+                self.completed += 1
+            }
+            ExecutionStatus::Rejected => self.rejected += 1,
+            ExecutionStatus::Expired => self.expired += 1,
+            ExecutionStatus::Cancelled => self.cancelled += 1,
+            _ => return,
+        }
+        self.slashes += slashes_of(execution, truth);
+    }
+}
+
+/// Whether counting the slashes of `execution` needs the true result of its task: a rejected
+/// WebAssembly task where some verifier revealed, and only the chain's re-run says who was right.
+pub fn needs_truth(execution: &Execution) -> bool {
+    execution.status == ExecutionStatus::Rejected
+        && execution.verification == VerificationKind::WasmRerun
+        && execution.verifiers.iter().any(|v| v.verdict.is_some())
+}
+
+/// How many slashes settling `execution` dealt, by the rules of docs/economy.md: the runner for
+/// a missed deadline or a rejected result, verifiers who did not answer, and verifiers who
+/// revealed against the outcome. `truth` is the chain's re-run result when [`needs_truth`].
+pub fn slashes_of(execution: &Execution, truth: Option<&TaskResult>) -> u64 {
+    let count = |f: &dyn Fn(&Verdict) -> bool| {
+        execution
+            .verifiers
+            .iter()
+            .filter(|v| v.verdict.as_ref().is_some_and(f))
+            .count() as u64
+    };
+    let absent = execution
+        .verifiers
+        .iter()
+        .filter(|v| v.verdict.is_none())
+        .count() as u64;
+    let result = execution.result.as_ref();
+    // A by-stake vote: a check verdict, or a re-run that matches the runner's result.
+    let says_valid = |v: &Verdict| match v {
+        Verdict::Check { valid } => *valid,
+        Verdict::Rerun(r) => Some(r) == result,
+    };
+    let by_stake = matches!(
+        execution.verification,
+        VerificationKind::ExternalRerun | VerificationKind::PublicEffect
+    );
+    match execution.status {
+        ExecutionStatus::Expired => u64::from(execution.runner.is_some()) + absent,
+        ExecutionStatus::Completed | ExecutionStatus::CompletedUnverified => {
+            let against = match execution.verification {
+                // Only a dispute (the chain re-ran it) finds anyone wrong.
+                VerificationKind::WasmRerun if execution.rerun_fuel.is_some() => {
+                    count(&|v| !matches!(v, Verdict::Rerun(r) if Some(r) == result))
+                }
+                _ if by_stake && execution.status == ExecutionStatus::Completed => {
+                    count(&|v| !says_valid(v))
+                }
+                _ => 0,
+            };
+            absent + against
+        }
+        ExecutionStatus::Rejected => {
+            let against = if by_stake {
+                count(&says_valid)
+            } else {
+                count(&|v| !matches!(v, Verdict::Rerun(r) if Some(r) == truth))
+            };
+            1 + absent + against
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runnet_state::objects::{Payer, VerifierSlot};
+    use runnet_state::store::MemStore;
+    use runnet_types::Address;
+
+    fn execution(
+        status: ExecutionStatus,
+        verification: VerificationKind,
+        verdicts: &[Option<Verdict>],
+    ) -> Execution {
+        Execution {
+            id: Hash([9; 32]),
+            service: Hash([8; 32]),
+            task: "t".into(),
+            inputs: vec![],
+            payer: Payer::Account(Address([3; 20])),
+            max_fee: 10,
+            escrow: 0,
+            verification,
+            requested_at: 1,
+            named_runner: None,
+            runner: Some(Hash([1; 32])),
+            runner_owner: Some(Address([4; 20])),
+            assigned_at: Some(2),
+            deadline: Some(12),
+            commitment: Some(Hash([5; 32])),
+            result: Some(ok()),
+            verifiers: verdicts
+                .iter()
+                .enumerate()
+                .map(|(i, v)| VerifierSlot {
+                    runner: Hash([10 + i as u8; 32]),
+                    owner: Address([10 + i as u8; 20]),
+                    stake: 100,
+                    commitment: Some(Hash([6; 32])),
+                    verdict: v.clone(),
+                })
+                .collect(),
+            drawn_at: Some(4),
+            commit_deadline: Some(6),
+            reveal_deadline: Some(8),
+            status,
+            settled_at: Some(8),
+            rerun_fuel: None,
+        }
+    }
+
+    fn ok() -> TaskResult {
+        TaskResult::Output(vec![42])
+    }
+    fn bad() -> TaskResult {
+        TaskResult::Output(vec![43])
+    }
+    fn rerun(r: TaskResult) -> Option<Verdict> {
+        Some(Verdict::Rerun(r))
+    }
+
+    #[test]
+    fn slashes_follow_the_settlement_rules() {
+        use ExecutionStatus::*;
+        use VerificationKind::*;
+        // Everyone agreed: nobody slashed; an absent verifier is.
+        let e = execution(Completed, WasmRerun, &[rerun(ok()), rerun(ok()), None]);
+        assert_eq!(slashes_of(&e, None), 1);
+        // A lying verifier caught by the chain's re-run.
+        let mut e = execution(Completed, WasmRerun, &[rerun(ok()), rerun(bad())]);
+        e.rerun_fuel = Some(100);
+        assert_eq!(slashes_of(&e, None), 1);
+        // A wrong runner: itself, and a verifier who agreed with it.
+        let mut e = execution(Rejected, WasmRerun, &[rerun(ok()), rerun(bad())]);
+        e.result = Some(bad());
+        assert!(needs_truth(&e));
+        assert_eq!(slashes_of(&e, Some(&ok())), 2);
+        // A missed deadline: the runner only.
+        let mut e = execution(Expired, WasmRerun, &[]);
+        e.result = None;
+        assert_eq!(slashes_of(&e, None), 1);
+        // By stake: rejected slashes the runner and those who said valid.
+        let e = execution(
+            Rejected,
+            PublicEffect,
+            &[
+                Some(Verdict::Check { valid: false }),
+                Some(Verdict::Check { valid: false }),
+                Some(Verdict::Check { valid: true }),
+            ],
+        );
+        assert!(!needs_truth(&e));
+        assert_eq!(slashes_of(&e, None), 2);
+        // Completed by stake slashes those who said invalid; unverified slashes nobody.
+        let e = execution(
+            Completed,
+            ExternalRerun,
+            &[rerun(ok()), rerun(ok()), rerun(ok()), rerun(bad())],
+        );
+        assert_eq!(slashes_of(&e, None), 1);
+        let e = execution(
+            CompletedUnverified,
+            ExternalRerun,
+            &[rerun(ok()), rerun(bad())],
+        );
+        assert_eq!(slashes_of(&e, None), 0);
+        let e = execution(Cancelled, Trusted, &[]);
+        assert_eq!(slashes_of(&e, None), 0);
+
+        let mut tally = Tally::default();
+        tally.add(&execution(Completed, WasmRerun, &[None]), None);
+        tally.add(&execution(Cancelled, WasmRerun, &[]), None);
+        tally.add(&execution(Verifying, WasmRerun, &[]), None);
+        assert_eq!(
+            tally,
+            Tally {
+                completed: 1,
+                cancelled: 1,
+                slashes: 1,
+                ..Tally::default()
+            }
+        );
+    }
+
+    #[test]
+    fn the_queue_is_read_by_height_and_kind() {
+        let store = MemStore::new();
+        let mut changes = runnet_state::store::ChangeSet::new();
+        let unit = runnet_types::encoding::encode(&());
+        for (height, kind, id) in [
+            (5, QueueKind::Assign, 1u8),
+            (5, QueueKind::Assign, 2),
+            (5, QueueKind::DrawVerifiers, 3),
+            (6, QueueKind::Assign, 4),
+            (104, QueueKind::Prune, 5),
+            (9, QueueKind::Expire, 6),
+            (9, QueueKind::Prune, 7),
+        ] {
+            changes.insert(
+                keys::queue_entry(height, kind, &Hash([id; 32])),
+                Some(unit.clone()),
+            );
+        }
+        store.commit(1, &changes).unwrap();
+        let due = due_after(&store, 4, 100).unwrap();
+        assert_eq!(due.assign, vec![Hash([1; 32]), Hash([2; 32])]);
+        assert_eq!(due.draws, vec![Hash([3; 32])]);
+        assert_eq!(due.finished, vec![Hash([5; 32])]);
+        let live: Vec<u8> = live_executions(&store)
+            .unwrap()
+            .iter()
+            .map(|h| h.0[0])
+            .collect();
+        assert_eq!(live, vec![1, 2, 3, 4, 6]);
+    }
+}
