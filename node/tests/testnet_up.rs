@@ -1,6 +1,7 @@
 //! `runnet testnet up` against the real binary: 4 validator processes for 25 s with a workload
 //! and the default faults (one validator killed and restarted, another partitioned and healed),
-//! then the summary's own safety checks: every node's blocks and state roots agree.
+//! then the summary's own safety checks: every node's blocks and state roots agree, and the
+//! runners `up` starts complete executions.
 
 use runnet_testnet::UpArgs;
 use std::path::PathBuf;
@@ -26,6 +27,12 @@ fn up_with_default_faults_stays_safe_and_commits() {
     assert!(summary.roots_agree, "{:?}", summary.problems);
     assert!(summary.heights_compared > 10);
     assert!(summary.txs_committed > 0);
+    // The default mix requests arith executions of the runners `up` starts.
+    assert!(
+        summary.executions.completed > 0,
+        "{}",
+        summary.to_json_line()
+    );
     assert_eq!(summary.faults.len(), 4);
     // Every node (the killed one restarted, the partitioned one healed) kept up to the end.
     let heights: Vec<u64> = summary.heights.iter().flatten().copied().collect();

@@ -281,6 +281,7 @@ fn measure(
             allow_raw: args.payload == PayloadMode::Raw,
             chain_id: "runnet-bench".into(),
             mempool: Vec::new(),
+            genesis_params: Vec::new(),
         },
     )?;
     network.wait_ready(Duration::from_secs(120))?;

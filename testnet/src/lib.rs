@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod economy;
 pub mod error;
 pub mod hist;
 pub mod load;

@@ -42,6 +42,8 @@ pub struct NetOptions {
     pub chain_id: String,
     /// Extra `[mempool]` settings written into every config.toml.
     pub mempool: Vec<(String, i64)>,
+    /// `params.NAME = VALUE` set in every home's genesis.json before the first start.
+    pub genesis_params: Vec<(String, serde_json::Value)>,
 }
 
 /// The TCP port of `/ip4/127.0.0.1/tcp/PORT[/p2p/..]` or `HOST:PORT`.
@@ -256,6 +258,7 @@ impl Network {
                     .collect()
             });
             rewrite_config(&node.home, bootstrap, opts.allow_raw, &opts.mempool)?;
+            crate::economy::set_genesis_params(&node.home, &opts.genesis_params)?;
         }
         let apis = init
             .nodes

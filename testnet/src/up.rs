@@ -2,6 +2,7 @@
 //! live table on stderr, faults on a schedule, and a summary that checks safety itself.
 
 use crate::api::{Api, Status};
+use crate::economy;
 use crate::error::{TestnetError, io};
 use crate::hist::Percentiles;
 use crate::load::{LoadArgs, LoadLine, LoadReport, PayloadMode, Progress};
@@ -20,6 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Transfers, and arith executions for the runners `up` starts.
+pub const DEFAULT_MIX: &str = "transfer=90,execution=10";
+
 /// `runnet testnet up`.
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct UpArgs {
@@ -33,7 +37,7 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 200)]
     pub load: u64,
     /// Shares of transaction kinds, e.g. transfer=70,execution=20,event=10.
-    #[arg(long, default_value = "transfer=100")]
+    #[arg(long, default_value = DEFAULT_MIX)]
     pub mix: String,
     /// `default` (kill and restart one validator, partition another) or a schedule file.
     #[arg(long)]
@@ -58,7 +62,7 @@ impl Default for UpArgs {
             validators: 4,
             duration: None,
             load: 200,
-            mix: "transfer=100".into(),
+            mix: DEFAULT_MIX.into(),
             faults: None,
             keep: None,
             json: false,
@@ -287,6 +291,41 @@ fn apply(network: &mut Network, fault: &Fault) -> Result<(), TestnetError> {
     Ok(())
 }
 
+/// Publishes arith from the faucet, gives every validator an arith runner (one of them lying,
+/// see [`economy::plan`]), restarts them so their agents register the runners, and waits until
+/// each has. Returns the service id.
+fn start_runners(binary: &Path, network: &mut Network) -> Result<String, TestnetError> {
+    let first = network
+        .init
+        .nodes
+        .first()
+        .ok_or_else(|| TestnetError::Binary("testnet init listed no node".into()))?;
+    eprintln!("testnet: publishing the arith service and starting its runners...");
+    let service =
+        economy::publish_arith(binary, &network.dir, &first.api, &network.init.faucet_key)?;
+    let validators = network.init.nodes.iter().filter(|n| n.validator).count();
+    let plan = economy::plan(validators);
+    for &(i, mode) in &plan {
+        if let Some(node) = network.init.nodes.get(i) {
+            economy::add_runner(&node.home, &service, mode)?;
+        }
+    }
+    // The agent reads `[[runner]]` at start; a restart resumes from the home (operator.md).
+    for &(i, _) in &plan {
+        if let Some(node) = network.nodes.get_mut(i) {
+            node.stop(Duration::from_secs(10));
+            node.start().map_err(io(format!("restart node{i}")))?;
+        }
+    }
+    network.wait_ready(Duration::from_secs(120))?;
+    for &(i, _) in &plan {
+        if let Some(node) = network.nodes.get(i) {
+            economy::wait_registered(&node.log_path(), Duration::from_secs(120))?;
+        }
+    }
+    Ok(service)
+}
+
 fn fmt_opt(v: Option<u64>) -> String {
     v.map_or("-".into(), |v| v.to_string())
 }
@@ -311,13 +350,14 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         return Err(TestnetError::Usage("--validators must be 1..=100".into()));
     }
     let mix = Mix::from_str(&args.mix).map_err(TestnetError::Usage)?;
-    if mix.needs_service() {
+    if mix.event > 0 {
         return Err(TestnetError::Usage(
-            "--mix: execution and event transactions need runners for the example services, \
-             which the node's runner agent provides; it is not in this build yet: use --mix transfer=100"
+            "--mix: `up` does not start event emitters (the ticker service) yet; \
+             use transfer and execution shares"
                 .into(),
         ));
     }
+    let economy = mix.execution > 0 && args.load > 0;
     let faults = match args.faults.as_deref() {
         None => FaultSchedule::default(),
         Some("default") => {
@@ -335,6 +375,11 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
             allow_raw: false,
             chain_id: "runnet-testnet".into(),
             mempool: Vec::new(),
+            genesis_params: if economy {
+                economy::genesis_params()
+            } else {
+                Vec::new()
+            },
         },
     )?;
     eprintln!(
@@ -344,6 +389,11 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         network.dir.display()
     );
     network.wait_ready(Duration::from_secs(120))?;
+    let service = if economy {
+        Some(start_runners(binary, &mut network)?)
+    } else {
+        None
+    };
 
     let mut load = None;
     if args.load > 0 {
@@ -361,6 +411,10 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
             drain: 5,
             fund_from: Some(network.init.faucet_key.clone()),
             mix: mix.to_string(),
+            service: service.clone(),
+            task: "add".into(),
+            inputs: economy::add_inputs_hex(20, 22)?,
+            max_fee: economy::MAX_FEE,
             progress: true,
             wait_go: true,
             ..LoadArgs::default()
@@ -663,10 +717,10 @@ mod tests {
             ),
             (
                 UpArgs {
-                    mix: "execution=1".into(),
+                    mix: "transfer=1,event=1".into(),
                     ..UpArgs::default()
                 },
-                "runner agent",
+                "event emitters",
             ),
             (
                 UpArgs {

@@ -1,0 +1,305 @@
+//! The economy part of `testnet up`: publish the example arith service through the binary's
+//! CLI, give validators `[[runner]]` sections for it (one of them the `wrong_result` mode, so the
+//! chain has a cheater to slash), and the execution request the workload sends.
+//!
+//! Everything goes through the `runnet` binary and the homes' files: this crate does not link
+//! the node or the state.
+
+use crate::error::{TestnetError, io};
+use runnet_types::record::{Schema, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The example service, built into the launcher so `up` works from any folder.
+const ARITH_JSON: &str = include_str!("../../examples/services/arith.json");
+const ARITH_WAT: &str = include_str!("../../examples/services/arith.wat");
+
+/// The example's tasks time out after 10 blocks, under a second at full load on a shared
+/// machine; a longer timeout keeps honest runners from missing deadlines they would meet.
+const TASK_TIMEOUT_BLOCKS: u64 = 200;
+pub const RUNNER_STAKE: u64 = 2_000_000;
+pub const PRICE_PER_CALL: u64 = 1_000;
+pub const PRICE_PER_KIB: u64 = 100;
+const MAX_OPEN: u64 = 64;
+/// Covers the price (one KiB of inputs and outputs), three verifiers' fees of the default
+/// genesis and room to spare; what is not used is refunded.
+pub const MAX_FEE: u64 = 20_000;
+
+/// Genesis parameters `up` sets in every home before the first start when runners take part.
+/// The default windows (5 blocks) close within a fraction of a second at 200 tx/s, before an
+/// agent on a busy machine has re-run the task; the end-to-end test widens them the same way.
+pub fn genesis_params() -> Vec<(String, serde_json::Value)> {
+    vec![
+        ("commit_window".into(), 30.into()),
+        ("reveal_window".into(), 100.into()),
+    ]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Honest,
+    WrongResult,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Honest => "honest",
+            Mode::WrongResult => "wrong_result",
+        }
+    }
+}
+
+/// Which validators run an arith runner and how: every one, the last one lying when at least
+/// three others are honest (enough verifiers to outvote it).
+pub fn plan(validators: usize) -> Vec<(usize, Mode)> {
+    (0..validators)
+        .map(|i| {
+            let liar = validators >= 4 && i + 1 == validators;
+            (
+                i,
+                if liar {
+                    Mode::WrongResult
+                } else {
+                    Mode::Honest
+                },
+            )
+        })
+        .collect()
+}
+
+/// The arith definition with the longer task timeout.
+pub fn arith_definition() -> Result<String, TestnetError> {
+    let mut def: serde_json::Value = serde_json::from_str(ARITH_JSON)
+        .map_err(|e| TestnetError::Binary(format!("examples/services/arith.json: {e}")))?;
+    if let Some(tasks) = def.get_mut("tasks").and_then(|t| t.as_array_mut()) {
+        for task in tasks {
+            task["timeout_blocks"] = TASK_TIMEOUT_BLOCKS.into();
+        }
+    }
+    serde_json::to_string_pretty(&def)
+        .map_err(|e| TestnetError::Binary(format!("arith definition: {e}")))
+}
+
+/// Record bytes of `add {a, b}`, hex, as `testnet load --inputs` takes them.
+pub fn add_inputs_hex(a: i64, b: i64) -> Result<String, TestnetError> {
+    let schema: Schema = serde_json::from_str(r#"{"a":"int","b":"int"}"#)
+        .map_err(|e| TestnetError::Binary(format!("arith schema: {e}")))?;
+    let value = Value::Record(BTreeMap::from([
+        ("a".to_string(), Value::Int(a)),
+        ("b".to_string(), Value::Int(b)),
+    ]));
+    let bytes = schema
+        .encode(&value)
+        .map_err(|e| TestnetError::Binary(format!("arith inputs: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Publishes arith from `key` through `binary tx service publish --wait` and returns its id.
+pub fn publish_arith(
+    binary: &Path,
+    dir: &Path,
+    node: &str,
+    key: &Path,
+) -> Result<String, TestnetError> {
+    let def_path = dir.join("arith.json");
+    let wat_path = dir.join("arith.wat");
+    std::fs::write(&def_path, arith_definition()?)
+        .map_err(io(format!("write {}", def_path.display())))?;
+    std::fs::write(&wat_path, ARITH_WAT).map_err(io(format!("write {}", wat_path.display())))?;
+    let output = Command::new(binary)
+        .args(["tx", "service", "publish", "--definition"])
+        .arg(&def_path)
+        .arg("--wasm")
+        .arg(&wat_path)
+        .arg("--key")
+        .arg(key)
+        .args(["--node", node, "--wait", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io(format!("cannot run {}", binary.display())))?;
+    if !output.status.success() {
+        return Err(TestnetError::Binary(format!(
+            "publishing arith failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    service_id_of(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// The `service` field of the publish command's JSON line.
+fn service_id_of(stdout: &str) -> Result<String, TestnetError> {
+    stdout
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("service")?.as_str().map(str::to_string))
+        .filter(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            TestnetError::Binary(format!(
+                "publish printed no service id I can read: {stdout}"
+            ))
+        })
+}
+
+/// Appends a `[[runner]]` section for `service` to the home's config.toml.
+pub fn add_runner(home: &Path, service: &str, mode: Mode) -> Result<(), TestnetError> {
+    let path = home.join("config.toml");
+    let text = std::fs::read_to_string(&path).map_err(io(format!("read {}", path.display())))?;
+    let mut config: toml::Table = toml::from_str(&text)
+        .map_err(|e| TestnetError::Binary(format!("{}: {e}", path.display())))?;
+    let mut runner = toml::Table::new();
+    runner.insert("service".into(), service.into());
+    runner.insert("stake".into(), toml::Value::Integer(RUNNER_STAKE as i64));
+    runner.insert(
+        "price_per_call".into(),
+        toml::Value::Integer(PRICE_PER_CALL as i64),
+    );
+    runner.insert(
+        "price_per_kib".into(),
+        toml::Value::Integer(PRICE_PER_KIB as i64),
+    );
+    runner.insert("max_open".into(), toml::Value::Integer(MAX_OPEN as i64));
+    runner.insert("mode".into(), mode.name().into());
+    let runners = config
+        .entry("runner")
+        .or_insert_with(|| toml::Value::Array(Vec::new()));
+    match runners {
+        toml::Value::Array(list) => list.push(toml::Value::Table(runner)),
+        _ => {
+            return Err(TestnetError::Binary(format!(
+                "{}: 'runner' is not a list of sections",
+                path.display()
+            )));
+        }
+    }
+    let text = toml::to_string(&config)
+        .map_err(|e| TestnetError::Binary(format!("{}: {e}", path.display())))?;
+    std::fs::write(&path, text).map_err(io(format!("write {}", path.display())))
+}
+
+/// Sets `params.NAME` in a home's genesis.json (every home gets the same, before any start).
+pub fn set_genesis_params(
+    home: &Path,
+    params: &[(String, serde_json::Value)],
+) -> Result<(), TestnetError> {
+    if params.is_empty() {
+        return Ok(());
+    }
+    let path = home.join("genesis.json");
+    let text = std::fs::read_to_string(&path).map_err(io(format!("read {}", path.display())))?;
+    let mut genesis: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| TestnetError::Binary(format!("{}: {e}", path.display())))?;
+    let Some(section) = genesis.get_mut("params").and_then(|p| p.as_object_mut()) else {
+        return Err(TestnetError::Binary(format!(
+            "{}: no params object",
+            path.display()
+        )));
+    };
+    for (name, value) in params {
+        section.insert(name.clone(), value.clone());
+    }
+    let text = serde_json::to_string_pretty(&genesis)
+        .map_err(|e| TestnetError::Binary(format!("{}: {e}", path.display())))?;
+    std::fs::write(&path, text).map_err(io(format!("write {}", path.display())))
+}
+
+/// Waits until the node's log says its runner registered (the agent logs it once the chain
+/// holds the runner), so the first execution requests find runners to assign.
+pub fn wait_registered(log: &Path, timeout: Duration) -> Result<(), TestnetError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read(log).unwrap_or_default();
+        if String::from_utf8_lossy(&text).contains("runner registered") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(TestnetError::Node(format!(
+                "no 'runner registered' within {timeout:?}; the end of {}:\n{}",
+                log.display(),
+                crate::network::log_tail(log, 15)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_has_one_liar_outvoted_by_honest_runners() {
+        let p = plan(4);
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[3], (3, Mode::WrongResult));
+        assert!(p[..3].iter().all(|(_, m)| *m == Mode::Honest));
+        assert!(plan(3).iter().all(|(_, m)| *m == Mode::Honest));
+        assert_eq!(
+            plan(7).iter().filter(|(_, m)| *m != Mode::Honest).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn inputs_encode_as_the_task_schema_decodes_them() {
+        let schema: Schema = serde_json::from_str(r#"{"a":"int","b":"int"}"#).unwrap();
+        let hex = add_inputs_hex(20, 22).unwrap();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(
+            schema.decode(&bytes).unwrap().to_json(),
+            serde_json::json!({"a": 20, "b": 22})
+        );
+    }
+
+    #[test]
+    fn the_definition_keeps_the_tasks_with_a_longer_timeout() {
+        let def: serde_json::Value = serde_json::from_str(&arith_definition().unwrap()).unwrap();
+        assert_eq!(def["name"], "arith");
+        assert_eq!(def["tasks"][0]["key"], "add");
+        assert_eq!(def["tasks"][0]["timeout_blocks"], TASK_TIMEOUT_BLOCKS);
+    }
+
+    #[test]
+    fn runner_sections_append_and_genesis_params_are_set() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("config.toml"), "moniker = \"n\"\n").unwrap();
+        add_runner(home.path(), &"ab".repeat(32), Mode::Honest).unwrap();
+        add_runner(home.path(), &"cd".repeat(32), Mode::WrongResult).unwrap();
+        let text = std::fs::read_to_string(home.path().join("config.toml")).unwrap();
+        let config: toml::Table = toml::from_str(&text).unwrap();
+        let runners = config["runner"].as_array().unwrap();
+        assert_eq!(runners.len(), 2);
+        assert_eq!(runners[1]["mode"].as_str(), Some("wrong_result"));
+        assert_eq!(config["moniker"].as_str(), Some("n"));
+
+        std::fs::write(
+            home.path().join("genesis.json"),
+            r#"{"params":{"commit_window":5,"x":1}}"#,
+        )
+        .unwrap();
+        set_genesis_params(home.path(), &genesis_params()).unwrap();
+        let g: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(home.path().join("genesis.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(g["params"]["commit_window"], 30);
+        assert_eq!(g["params"]["x"], 1);
+        std::fs::write(home.path().join("genesis.json"), "{}").unwrap();
+        assert!(set_genesis_params(home.path(), &genesis_params()).is_err());
+    }
+
+    #[test]
+    fn publish_output_yields_the_id_or_an_error() {
+        let id = "ab".repeat(32);
+        let out = format!("{{\"service\":\"{id}\",\"tx\":\"00\"}}\n");
+        assert_eq!(service_id_of(&out).unwrap(), id);
+        assert!(service_id_of("{\"service\":\"xyz\"}").is_err());
+        assert!(service_id_of("garbage").is_err());
+    }
+}
