@@ -72,6 +72,24 @@ pub struct GasArgs {
     pub wait: bool,
 }
 
+/// What every transaction command takes: who signs, which node, what gas.
+#[derive(Args, Clone)]
+pub struct TxArgs {
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub node: NodeArg,
+    #[command(flatten)]
+    pub gas: GasArgs,
+}
+
+impl TxArgs {
+    /// The signing key, loaded with a clear error, and a client of the node.
+    pub fn open(&self) -> Result<(SecretKey, Client), String> {
+        Ok((load_account_key(&self.key)?, Client::new(&self.node.url)))
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Key files.
@@ -145,11 +163,7 @@ pub enum TxCommand {
         #[arg(long)]
         amount: Amount,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
     /// Validator stake.
     #[command(subcommand)]
@@ -178,22 +192,14 @@ pub enum StakeCommand {
         #[arg(long)]
         home: PathBuf,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
     /// Start unbonding stake.
     Unbond {
         #[arg(long)]
         amount: Amount,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
 }
 
@@ -586,30 +592,13 @@ fn parse_address(text: &str) -> Result<Address, String> {
 
 fn transaction(command: TxCommand) -> Result<Output, String> {
     match command {
-        TxCommand::Transfer {
-            to,
-            amount,
-            key,
-            node,
-            gas,
-        } => {
+        TxCommand::Transfer { to, amount, tx } => {
             let to = parse_address(&to)?;
-            let key = load_account_key(&key)?;
-            submit(
-                &Client::new(&node.url),
-                &key,
-                Payload::Transfer { to, amount },
-                &gas,
-            )
+            let (key, client) = tx.open()?;
+            submit(&client, &key, Payload::Transfer { to, amount }, &tx.gas)
         }
-        TxCommand::Stake(StakeCommand::Bond {
-            amount,
-            home,
-            key,
-            node,
-            gas,
-        }) => {
-            let key = load_account_key(&key)?;
+        TxCommand::Stake(StakeCommand::Bond { amount, home, tx }) => {
+            let (key, client) = tx.open()?;
             let home = Home::new(home);
             let keys = home
                 .load_validator_keys()
@@ -632,25 +621,15 @@ fn transaction(command: TxCommand) -> Result<Output, String> {
                 amount,
                 binding,
             };
-            submit(&Client::new(&node.url), &key, payload, &gas)
+            submit(&client, &key, payload, &tx.gas)
         }
         TxCommand::Service(command) => economy::service(command),
         TxCommand::Runner(command) => economy::runner(command),
         TxCommand::Execution(command) => economy::execution(command),
         TxCommand::Process(command) => economy::process(command),
-        TxCommand::Stake(StakeCommand::Unbond {
-            amount,
-            key,
-            node,
-            gas,
-        }) => {
-            let key = load_account_key(&key)?;
-            submit(
-                &Client::new(&node.url),
-                &key,
-                Payload::UnbondValidator { amount },
-                &gas,
-            )
+        TxCommand::Stake(StakeCommand::Unbond { amount, tx }) => {
+            let (key, client) = tx.open()?;
+            submit(&client, &key, Payload::UnbondValidator { amount }, &tx.gas)
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use super::files::{self, BundleSource};
 use super::show;
-use super::{GasArgs, KeyArg, NodeArg, Output, Sent, load_account_key, send};
+use super::{Output, Sent, TxArgs, send};
 use crate::client::Client;
 use runnet_state::objects::{runner_id, service_id};
 use runnet_types::process::services_named;
@@ -31,11 +31,7 @@ pub enum ServiceCommand {
         #[command(flatten)]
         bundle: BundleArgs,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
 }
 
@@ -72,22 +68,14 @@ pub enum RunnerCommand {
         #[arg(long)]
         max_open: u32,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
     /// Take no new work; the stake returns after the last duty settles.
     Unregister {
         #[arg(long)]
         runner: String,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
 }
 
@@ -113,11 +101,7 @@ pub enum ExecutionCommand {
         #[arg(long, default_value_t = 600)]
         wait_seconds: u64,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
 }
 
@@ -138,11 +122,7 @@ pub enum ProcessCommand {
         #[arg(long = "service", value_name = "NAME=ID", value_parser = files::parse_binding)]
         services: Vec<(String, Hash)>,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
     /// Add to a process's balance (anyone may).
     Fund {
@@ -151,22 +131,14 @@ pub enum ProcessCommand {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         amount: Amount,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
     /// Close your process: its balance and deposit come back.
     Close {
         #[arg(long)]
         process: String,
         #[command(flatten)]
-        key: KeyArg,
-        #[command(flatten)]
-        node: NodeArg,
-        #[command(flatten)]
-        gas: GasArgs,
+        tx: TxArgs,
     },
 }
 
@@ -185,11 +157,9 @@ pub fn service(command: ServiceCommand) -> Result<Output, String> {
     let ServiceCommand::Publish {
         definition,
         bundle,
-        key,
-        node,
-        gas,
+        tx,
     } = command;
-    let key = load_account_key(&key)?;
+    let (key, client) = tx.open()?;
     let (parsed, canonical) = files::load_definition(&definition)?;
     let source = match (&bundle.wasm, &bundle.external, &bundle.external_digest) {
         (Some(path), _, _) => BundleSource::Wasm(path),
@@ -199,7 +169,6 @@ pub fn service(command: ServiceCommand) -> Result<Output, String> {
     };
     let bundle = files::load_bundle(source, &parsed)?;
     let id = service_id(&key.public().address(), &canonical, &bundle.digest());
-    let client = Client::new(&node.url);
     if client
         .find(&format!("/v1/service/{id}"))
         .map_err(|e| e.to_string())?
@@ -213,7 +182,7 @@ pub fn service(command: ServiceCommand) -> Result<Output, String> {
         definition: canonical,
         bundle,
     };
-    let sent = send(&client, &key, payload, &gas)?;
+    let sent = send(&client, &key, payload, &tx.gas)?;
     Ok(created("service", &id, &sent))
 }
 
@@ -225,13 +194,10 @@ pub fn runner(command: RunnerCommand) -> Result<Output, String> {
             price_per_call,
             price_per_kib,
             max_open,
-            key,
-            node,
-            gas,
+            tx,
         } => {
             let service = files::parse_id(&service, "service")?;
-            let key = load_account_key(&key)?;
-            let client = Client::new(&node.url);
+            let (key, client) = tx.open()?;
             show::service_definition(&client, &service.to_string())?;
             let id = runner_id(&service, &key.public().address());
             if let Some(existing) = find(&client, "runner", &id)? {
@@ -249,18 +215,12 @@ pub fn runner(command: RunnerCommand) -> Result<Output, String> {
                 price_per_kib,
                 max_open,
             };
-            let sent = send(&client, &key, payload, &gas)?;
+            let sent = send(&client, &key, payload, &tx.gas)?;
             Ok(created("runner", &id, &sent))
         }
-        RunnerCommand::Unregister {
-            runner,
-            key,
-            node,
-            gas,
-        } => {
+        RunnerCommand::Unregister { runner, tx } => {
             let id = files::parse_id(&runner, "runner")?;
-            let key = load_account_key(&key)?;
-            let client = Client::new(&node.url);
+            let (key, client) = tx.open()?;
             let found = find(&client, "runner", &id)?
                 .ok_or_else(|| format!("no runner {id} on the node at {}", client.base()))?;
             check_owner(&found, &key, "runner", &id)?;
@@ -272,7 +232,7 @@ pub fn runner(command: RunnerCommand) -> Result<Output, String> {
                 &client,
                 &key,
                 Payload::UnregisterRunner { runner: id },
-                &gas,
+                &tx.gas,
             )?;
             Ok(done(&sent))
         }
@@ -349,14 +309,11 @@ pub fn execution(command: ExecutionCommand) -> Result<Output, String> {
         runner,
         max_fee,
         wait_seconds,
-        key,
-        node,
-        gas,
+        tx,
     } = command;
     let service = files::parse_id(&service, "service")?;
     let runner = runner.map(|r| files::parse_id(&r, "runner")).transpose()?;
-    let key = load_account_key(&key)?;
-    let client = Client::new(&node.url);
+    let (key, client) = tx.open()?;
     let definition = show::service_definition(&client, &service.to_string())?;
     let inputs = encode_inputs(&definition, &service, &task, &inputs_json(&inputs)?)?;
     if let Some(runner) = runner {
@@ -382,10 +339,10 @@ pub fn execution(command: ExecutionCommand) -> Result<Output, String> {
         max_fee,
         runner,
     };
-    let sent = send(&client, &key, payload, &gas)?;
+    let sent = send(&client, &key, payload, &tx.gas)?;
     // The state names a requested execution by the hash of the request.
     let id = files::parse_id(&sent.hash, "execution")?;
-    if !gas.wait {
+    if !tx.gas.wait {
         return Ok(created("execution", &id, &sent));
     }
     let last = show::follow(&client, &id.to_string(), Duration::from_secs(wait_seconds))?;
@@ -434,14 +391,11 @@ pub fn process(command: ProcessCommand) -> Result<Output, String> {
             balance,
             spend_cap,
             services,
-            key,
-            node,
-            gas,
+            tx,
         } => {
             let bindings: BTreeMap<String, Hash> = services.into_iter().collect();
-            let key = load_account_key(&key)?;
+            let (key, client) = tx.open()?;
             let definition = files::load_process(&file, &bindings)?;
-            let client = Client::new(&node.url);
             let mut known = BTreeMap::new();
             for service in services_named(&definition) {
                 let found = show::service_definition(&client, &service.to_string())
@@ -457,20 +411,17 @@ pub fn process(command: ProcessCommand) -> Result<Output, String> {
                 balance,
                 spend_cap: spend_cap.unwrap_or(balance.max(1)),
             };
-            let sent = send(&client, &key, payload, &gas)?;
+            let sent = send(&client, &key, payload, &tx.gas)?;
             let id = files::parse_id(&sent.hash, "process")?;
             Ok(created("process", &id, &sent))
         }
         ProcessCommand::Fund {
             process,
             amount,
-            key,
-            node,
-            gas,
+            tx,
         } => {
             let id = files::parse_id(&process, "process")?;
-            let key = load_account_key(&key)?;
-            let client = Client::new(&node.url);
+            let (key, client) = tx.open()?;
             if let Some(found) = known_process(&client, &id)?
                 && process_status(&found) == "closed"
             {
@@ -480,17 +431,11 @@ pub fn process(command: ProcessCommand) -> Result<Output, String> {
                 process: id,
                 amount,
             };
-            Ok(done(&send(&client, &key, payload, &gas)?))
+            Ok(done(&send(&client, &key, payload, &tx.gas)?))
         }
-        ProcessCommand::Close {
-            process,
-            key,
-            node,
-            gas,
-        } => {
+        ProcessCommand::Close { process, tx } => {
             let id = files::parse_id(&process, "process")?;
-            let key = load_account_key(&key)?;
-            let client = Client::new(&node.url);
+            let (key, client) = tx.open()?;
             if let Some(found) = known_process(&client, &id)? {
                 // A pruned process is shown as its summary, which keeps owner and status.
                 let found = if found["pruned"] == true {
@@ -504,7 +449,7 @@ pub fn process(command: ProcessCommand) -> Result<Output, String> {
                 }
             }
             let payload = Payload::CloseProcess { process: id };
-            Ok(done(&send(&client, &key, payload, &gas)?))
+            Ok(done(&send(&client, &key, payload, &tx.gas)?))
         }
     }
 }
