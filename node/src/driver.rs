@@ -111,6 +111,10 @@ pub struct Driver {
     timer_at: Option<u64>,
     /// Digests being fetched, so one missing batch is asked for once at a time.
     fetching: BTreeSet<Hash>,
+    /// The core's refusal counters as last seen, so each message's new refusals are found
+    /// without copying the counters for every message.
+    refused_seen: BTreeMap<&'static str, u64>,
+    refused_seen_total: u64,
 }
 
 impl Driver {
@@ -153,6 +157,8 @@ impl Driver {
             fetched_rx,
             timer_at: None,
             fetching: BTreeSet::new(),
+            refused_seen: BTreeMap::new(),
+            refused_seen_total: 0,
         })
     }
 
@@ -319,13 +325,13 @@ impl Driver {
                     }
                 };
                 let address = self.shared.peers.lock().address_of(&from);
-                let before = self.core.stats().refused.clone();
+                self.count_refusals(None);
                 self.feed(Event::Message {
                     from: address,
                     message,
                     now_ms: now_ms(),
                 })?;
-                self.count_refusals(from, &before);
+                self.count_refusals(Some(from));
             }
             NetworkEvent::Batch { from, bytes } => {
                 let result = self.shared.mempool.lock().receive_batch(&bytes, None);
@@ -369,20 +375,35 @@ impl Driver {
         Ok(())
     }
 
-    /// Refusals that only a forger or a broken peer causes cost the sender.
-    fn count_refusals(&self, from: PeerId, before: &BTreeMap<&'static str, u64>) {
-        for (kind, count) in &self.core.stats().refused {
-            let new = count.saturating_sub(before.get(kind).copied().unwrap_or(0));
+    /// Refusals that only a forger or a broken peer causes cost the sender. With no sender,
+    /// refusals of other events (a parked proposal checked when its batches arrive) are only
+    /// marked seen, so they are never pinned on the next message's sender.
+    fn count_refusals(&mut self, from: Option<PeerId>) {
+        let refused = &self.core.stats().refused;
+        let total: u64 = refused.values().sum();
+        if total == self.refused_seen_total {
+            return;
+        }
+        self.refused_seen_total = total;
+        let mut forged = false;
+        for (kind, count) in refused {
+            let seen = self.refused_seen.entry(kind).or_insert(0);
+            let new = count.saturating_sub(*seen);
+            *seen = *count;
             if new == 0 {
                 continue;
             }
+            if from.is_none() {
+                continue;
+            }
             self.shared.metrics.consensus_refused_by(kind, new);
-            if matches!(
+            forged |= matches!(
                 *kind,
                 "bad_signature" | "bad_certificate" | "bad_vrf" | "bad_block" | "wrong_chain"
-            ) {
-                self.offence(from, Offence::Forged);
-            }
+            );
+        }
+        if let (true, Some(from)) = (forged, from) {
+            self.offence(from, Offence::Forged);
         }
     }
 
