@@ -29,6 +29,39 @@ struct Submission {
     last_victim: Option<(u64, u64)>,
 }
 
+/// Transactions of one request that passed every check but their signatures, with the
+/// refusals so far (counted only when admitted: [`Mempool::admit_verified`]).
+pub struct Prechecked {
+    refused: Vec<(usize, AdmitError)>,
+    /// Position in the request and encoded size of each of `signed`.
+    positions: Vec<usize>,
+    sizes: Vec<usize>,
+    signed: Vec<SignedTx>,
+    len: usize,
+}
+
+impl Prechecked {
+    /// One batch verification of the signatures; needs no mempool, so it runs outside its lock.
+    pub fn verify(self) -> Verified {
+        let verdicts = verify_txs(&self.signed);
+        Verified {
+            prechecked: self,
+            verdicts,
+        }
+    }
+
+    /// How many passed the precheck (what verification will cost).
+    pub fn to_verify(&self) -> usize {
+        self.signed.len()
+    }
+}
+
+/// [`Prechecked`] with a verdict per signature: the only way into [`Mempool::admit_verified`].
+pub struct Verified {
+    prechecked: Prechecked,
+    verdicts: Vec<bool>,
+}
+
 /// What admitting a transaction that passed every check but its signature takes.
 struct Candidate {
     id: Hash,
@@ -60,44 +93,76 @@ impl Mempool {
     }
 
     /// Many at once (POST /v1/txs): one batch signature verification, a result per transaction,
-    /// in order. Later transactions see the earlier ones of the same call as pending.
+    /// in order. Later transactions see the earlier ones of the same call as pending. A node
+    /// that must not hold the mempool while verifying calls the three steps itself:
+    /// [`Mempool::precheck_many`], [`Prechecked::verify`], [`Mempool::admit_verified`].
     pub fn admit_many(
         &mut self,
         txs: &[&[u8]],
         view: &dyn AccountView,
         now_ms: u64,
     ) -> Vec<Result<Hash, AdmitError>> {
+        let prechecked = self.precheck_many(txs, view);
+        self.admit_verified(prechecked.verify(), view, now_ms)
+    }
+
+    /// Every check of [`Mempool::admit_many`] but the signatures, counting nothing yet: the
+    /// refusals are counted when [`Mempool::admit_verified`] reports them.
+    pub fn precheck_many(&self, txs: &[&[u8]], view: &dyn AccountView) -> Prechecked {
         let mut submission = Submission::default();
-        let mut results: Vec<Option<Result<Hash, AdmitError>>> = Vec::with_capacity(txs.len());
-        let mut signed = Vec::new();
-        let mut candidates = Vec::new();
+        let mut prechecked = Prechecked {
+            refused: Vec::new(),
+            positions: Vec::new(),
+            sizes: Vec::new(),
+            signed: Vec::new(),
+            len: txs.len(),
+        };
         for (position, bytes) in txs.iter().enumerate() {
             match self.precheck(bytes, view, &mut submission) {
                 Ok((tx, candidate)) => {
-                    signed.push(tx);
-                    candidates.push((position, candidate));
-                    results.push(None);
+                    prechecked.positions.push(position);
+                    prechecked.sizes.push(candidate.size);
+                    prechecked.signed.push(tx);
                 }
-                Err(error) => results.push(Some(Err(self.refused(error)))),
+                Err(error) => prechecked.refused.push((position, error)),
             }
         }
-        let verdicts = verify_txs(&signed);
-        for ((tx, (position, mut candidate)), ok) in
-            signed.into_iter().zip(candidates).zip(verdicts)
-        {
+        prechecked
+    }
+
+    /// Admits what passed [`Mempool::precheck_many`] and its signature check. The mempool may
+    /// have changed since the precheck (another request, a commit), so every check but the
+    /// signature runs again on the real state; a result per transaction, in order.
+    pub fn admit_verified(
+        &mut self,
+        verified: Verified,
+        view: &dyn AccountView,
+        now_ms: u64,
+    ) -> Vec<Result<Hash, AdmitError>> {
+        let Verified {
+            prechecked,
+            verdicts,
+        } = verified;
+        let mut results: Vec<Option<Result<Hash, AdmitError>>> =
+            (0..prechecked.len).map(|_| None).collect();
+        for (position, error) in prechecked.refused {
+            let refused = Err(self.refused(error));
+            if let Some(slot) = results.get_mut(position) {
+                *slot = Some(refused);
+            }
+        }
+        let candidates = prechecked
+            .signed
+            .into_iter()
+            .zip(prechecked.positions)
+            .zip(prechecked.sizes)
+            .zip(verdicts);
+        for (((tx, position), size), ok) in candidates {
             let result = if ok {
-                // The plan counted earlier candidates as admitted and their victims as gone;
-                // a bad signature among them undoes both, so plan again on the real state.
-                match self.plan_room(
-                    &mut Submission::default(),
-                    candidate.size,
-                    tx.body.gas_price,
-                ) {
-                    Ok(victims) => {
-                        candidate.victims = victims;
-                        Ok(self.accept(tx, candidate, now_ms))
-                    }
-                    Err(busy) => Err(self.refused(busy)),
+                // Each accepted one is in the mempool itself: nothing to plan across them.
+                match self.check_tx(&tx, size, view, &mut Submission::default()) {
+                    Ok(candidate) => Ok(self.accept(tx, candidate, now_ms)),
+                    Err(error) => Err(self.refused(error)),
                 }
             } else {
                 Err(self.refused(AdmitError::BadSignature))
@@ -176,6 +241,18 @@ impl Mempool {
             TxError::Decode(error) => AdmitError::from_decode(error),
             TxError::Signature(_) => AdmitError::BadSignature,
         })?;
+        let candidate = self.check_tx(&tx, bytes.len(), view, submission)?;
+        Ok((tx, candidate))
+    }
+
+    /// The checks of a decoded transaction of `size` encoded bytes, cheapest first.
+    fn check_tx(
+        &self,
+        tx: &SignedTx,
+        size: usize,
+        view: &dyn AccountView,
+        submission: &mut Submission,
+    ) -> Result<Candidate, AdmitError> {
         let body = &tx.body;
         if body.chain_id != self.config.chain_id {
             return Err(AdmitError::WrongChainId {
@@ -194,6 +271,20 @@ impl Mempool {
             return Err(AdmitError::GasLimitTooHigh {
                 max: self.config.max_gas_limit,
                 got: body.gas_limit,
+            });
+        }
+        // A full mempool refuses before any lookup, unless the newcomer outbids a waiting item:
+        // under overload, refusing must be the cheapest thing the node does.
+        if self.is_full(size)
+            && self
+                .queue
+                .eviction_order(None)
+                .next()
+                .is_none_or(|(cheapest, _)| cheapest >= body.gas_price)
+        {
+            return Err(AdmitError::Busy {
+                pending_txs: self.pending_txs(),
+                pending_bytes: self.pending_bytes(),
             });
         }
         let id = tx.hash();
@@ -232,19 +323,23 @@ impl Mempool {
         if needed > u128::from(balance) {
             return Err(AdmitError::InsufficientBalance { needed, balance });
         }
-        let size = bytes.len();
         let victims = self.plan_room(submission, size, body.gas_price)?;
         submission.ids.insert(id);
         submission.slots.insert((sender, nonce), id);
         *submission.reserved.entry(sender).or_default() += cost;
-        let candidate = Candidate {
+        Ok(Candidate {
             id,
             sender,
             cost,
             size,
             victims,
-        };
-        Ok((tx, candidate))
+        })
+    }
+
+    /// Whether one more item of `size` bytes is over a bound.
+    fn is_full(&self, size: usize) -> bool {
+        self.pending_txs() >= self.config.max_pending_txs
+            || self.pending_bytes() + size > self.config.max_pending_bytes
     }
 
     /// Which waiting items must go for a newcomer of `size` bytes paying `gas_price`: only

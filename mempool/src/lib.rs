@@ -26,8 +26,10 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
+pub use admit::{Prechecked, Verified};
 pub use config::{AccountView, MempoolConfig};
 pub use error::{AdmitError, BatchRejected};
+pub use peer::Screened;
 pub use seal::SealedBatch;
 pub use stats::MempoolStats;
 pub use verify::{VerifiedBatch, verify_batch_bytes};

@@ -42,7 +42,7 @@ pub(crate) fn digest_of(bytes: &[u8]) -> Hash {
 }
 
 /// Everything after the size check, cheapest first: the signatures come last.
-pub(crate) fn decode_and_verify(
+fn decode_and_verify(
     bytes: &[u8],
     chain_id: &str,
     allow_raw: bool,

@@ -216,13 +216,32 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
             Err(e) => return error(StatusCode::BAD_REQUEST, "bad_frames", e),
         }
     };
-    let results = {
-        let view = StateView(&shared.executor);
-        shared
-            .mempool
-            .lock()
-            .admit_many(&frames, &view, crate::runtime::now_ms())
+    // The signatures are verified on the blocking pool, outside the mempool's lock, so the
+    // driver and the other requests never wait behind them; everything else is checked before
+    // (a busy mempool refuses at once) and again after, on the mempool as it then is.
+    let prechecked = shared
+        .mempool
+        .lock()
+        .precheck_many(&frames, &StateView(&shared.executor));
+    let verified = if prechecked.to_verify() == 0 {
+        prechecked.verify()
+    } else {
+        match tokio::task::spawn_blocking(move || prechecked.verify()).await {
+            Ok(verified) => verified,
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("signature verification stopped: {e}"),
+                );
+            }
+        }
     };
+    let results = shared.mempool.lock().admit_verified(
+        verified,
+        &StateView(&shared.executor),
+        crate::runtime::now_ms(),
+    );
     let mut admitted = 0u64;
     let answers: Vec<Value> = results
         .iter()

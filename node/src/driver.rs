@@ -7,12 +7,12 @@
 
 use crate::blockstore::StoredBlock;
 use crate::runtime::{Shared, StateView, now_ms};
+use crate::verifier::{Verdict, Verifier};
 use libp2p::PeerId;
 use runnet_consensus::{
     Action, CommittedBlock, Core, CoreConfig, Ed25519Crypto, Environment, Event, PayloadSource,
     Recovery,
 };
-use runnet_mempool::Received;
 use runnet_p2p::{NetworkEvent, NetworkEvents, Offence};
 use runnet_types::consensus::{CommitProof, Committee, ConsensusMessage, ProposedBlock};
 use runnet_types::{Hash, SecretKey};
@@ -108,6 +108,9 @@ pub struct Driver {
     fetch_requests: mpsc::UnboundedReceiver<Vec<Hash>>,
     fetched_tx: mpsc::UnboundedSender<(Vec<Hash>, Vec<Vec<u8>>)>,
     fetched_rx: mpsc::UnboundedReceiver<(Vec<Hash>, Vec<Vec<u8>>)>,
+    /// Verifies peers' batches on its own thread.
+    verifier: Verifier,
+    verdicts: mpsc::UnboundedReceiver<Verdict>,
     timer_at: Option<u64>,
     /// Digests being fetched, so one missing batch is asked for once at a time.
     fetching: BTreeSet<Hash>,
@@ -145,6 +148,8 @@ impl Driver {
             fetch: fetch_tx,
         };
         let core = Core::new(config, env, payload, recovery).map_err(|e| e.to_string())?;
+        let (verifier, verdicts) = Verifier::start(shared.clone())
+            .map_err(|e| format!("cannot start the batch verifier: {e}"))?;
         Ok(Driver {
             shared,
             core,
@@ -155,6 +160,8 @@ impl Driver {
             fetch_requests,
             fetched_tx,
             fetched_rx,
+            verifier,
+            verdicts,
             timer_at: None,
             fetching: BTreeSet::new(),
             refused_seen: BTreeMap::new(),
@@ -180,7 +187,8 @@ impl Driver {
                     None => return Err("the execution thread stopped".into()),
                 },
                 Some(digests) = self.fetch_requests.recv() => self.start_fetch(digests),
-                Some((asked, found)) = self.fetched_rx.recv() => self.on_fetched(asked, found)?,
+                Some((asked, found)) = self.fetched_rx.recv() => self.verifier.fetched(asked, found),
+                Some(verdict) = self.verdicts.recv() => self.on_verdict(verdict)?,
                 _ = timer => {
                     self.timer_at = None;
                     self.feed(Event::Timer { now_ms: now_ms() })?;
@@ -334,20 +342,8 @@ impl Driver {
                 self.count_refusals(Some(from));
             }
             NetworkEvent::Batch { from, bytes } => {
-                let result = self.shared.mempool.lock().receive_batch(&bytes, None);
-                match result {
-                    Ok(Received::New(_)) => {
-                        self.shared.metrics.batches_received.inc();
-                        self.feed(Event::PayloadReady { now_ms: now_ms() })?;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::debug!(%from, "batch refused: {e}");
-                        self.shared.metrics.batches_refused.inc();
-                        if !e.is_busy() {
-                            self.offence(from, Offence::Malformed);
-                        }
-                    }
+                if !self.verifier.pushed(from, bytes) {
+                    self.shared.metrics.batches_shed.inc();
                 }
             }
             NetworkEvent::BatchRequest { digests, reply, .. } => {
@@ -437,33 +433,23 @@ impl Driver {
         }
     }
 
-    fn on_fetched(&mut self, asked: Vec<Hash>, found: Vec<Vec<u8>>) -> Result<(), String> {
-        for d in &asked {
-            self.fetching.remove(d);
-        }
-        let mut any = false;
-        for bytes in found {
-            // Passing the digest marks the batch as one a proposal needs: the mempool stores it
-            // even when full, since refusing it would stall the vote.
-            let digest = Hash::digest(&bytes);
-            if !asked.contains(&digest) {
-                continue;
+    fn on_verdict(&mut self, verdict: Verdict) -> Result<(), String> {
+        match verdict {
+            Verdict::Stored => self.feed(Event::PayloadReady { now_ms: now_ms() }),
+            Verdict::Offence(peer, offence) => {
+                self.offence(peer, offence);
+                Ok(())
             }
-            let result = self
-                .shared
-                .mempool
-                .lock()
-                .receive_batch(&bytes, Some(digest));
-            match result {
-                Ok(Received::New(d)) | Ok(Received::Known(d)) if asked.contains(&d) => any = true,
-                Ok(_) => {}
-                Err(e) => tracing::debug!("fetched batch refused: {e}"),
+            Verdict::Fetched { asked, any } => {
+                for d in &asked {
+                    self.fetching.remove(d);
+                }
+                if any {
+                    self.feed(Event::PayloadReady { now_ms: now_ms() })?;
+                }
+                Ok(())
             }
         }
-        if any {
-            self.feed(Event::PayloadReady { now_ms: now_ms() })?;
-        }
-        Ok(())
     }
 
     fn seal(&mut self) -> Result<(), String> {

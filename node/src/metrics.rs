@@ -21,6 +21,7 @@ pub struct Metrics {
     pub batches_sealed: Counter,
     pub batches_received: Counter,
     pub batches_refused: Counter,
+    pub batches_shed: Counter,
     pub mempool_txs: Gauge,
     pub mempool_bytes: Gauge,
     pub peers: Gauge,
@@ -35,6 +36,7 @@ pub struct Metrics {
     pub executions_expired: Counter,
     pub executions_cancelled: Counter,
     pub slashes: Counter,
+    pub slashes_by_reason: Family<Labels, Counter>,
     /// This node's agent: answers it sent, by kind (result, verdict, event, register).
     pub agent_sent: Family<Labels, Counter>,
     /// This node's agent: runs that gave no answer, by reason (crash, timeout, vm, ...).
@@ -63,6 +65,7 @@ impl Metrics {
             batches_sealed: Counter::default(),
             batches_received: Counter::default(),
             batches_refused: Counter::default(),
+            batches_shed: Counter::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
             peers: Gauge::default(),
@@ -78,6 +81,7 @@ impl Metrics {
             executions_expired: Counter::default(),
             executions_cancelled: Counter::default(),
             slashes: Counter::default(),
+            slashes_by_reason: Family::default(),
             agent_sent: Family::default(),
             agent_failures: Family::default(),
             agent_queue: Gauge::default(),
@@ -116,6 +120,11 @@ impl Metrics {
             "batches_refused",
             "Peer batches refused",
             m.batches_refused.clone(),
+        );
+        registry.register(
+            "batches_shed",
+            "Peer batches dropped unverified because the verifier's queue was full",
+            m.batches_shed.clone(),
         );
         registry.register("mempool_txs", "Pending transactions", m.mempool_txs.clone());
         registry.register("mempool_bytes", "Pending bytes", m.mempool_bytes.clone());
@@ -171,6 +180,11 @@ impl Metrics {
             m.slashes.clone(),
         );
         registry.register(
+            "slashes_by_reason",
+            "Slashes by rule: wrong_result, missed_deadline, verifier_fault, verifier_absent, double_sign",
+            m.slashes_by_reason.clone(),
+        );
+        registry.register(
             "agent_sent",
             "Transactions this node's agent sent, by kind",
             m.agent_sent.clone(),
@@ -198,6 +212,16 @@ impl Metrics {
         self.agent_failures
             .get_or_create(&vec![("reason".to_string(), reason.to_string())])
             .inc();
+    }
+
+    /// Counts slashes of one reason; nothing when `count` is 0, so an unseen reason stays out
+    /// of the output until it happens.
+    pub fn slashed(&self, reason: &str, count: u64) {
+        if count > 0 {
+            self.slashes_by_reason
+                .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+                .inc_by(count);
+        }
     }
 
     pub fn refused_tx(&self, reason: &str) {

@@ -617,3 +617,52 @@ fn admit_many_keeps_the_bounds_when_an_evicting_transaction_fails_its_signature(
     assert!(stats.pending_bytes <= max_pending_bytes);
     assert_eq!(stats.evicted, 1);
 }
+
+#[test]
+fn admission_in_steps_checks_again_after_verification() {
+    let mut pool = Mempool::new(config());
+    let view = rich([1]);
+    let k = key(1);
+    let ours = transfer(&k, 0, 1, 1);
+    let theirs = transfer(&k, 0, 1, 2);
+    let later = transfer(&k, 1, 1, 1);
+    let inputs = [ours.encode(), later.encode()];
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    let prechecked = pool.precheck_many(&refs, &view);
+    assert_eq!(prechecked.to_verify(), 2);
+    let verified = prechecked.verify();
+    // While the signatures were checked outside the lock, another request took nonce 0.
+    admit_ok(&mut pool, &theirs, &view, 0);
+    let results = pool.admit_verified(verified, &view, 0);
+    assert_eq!(
+        results[0],
+        Err(AdmitError::NonceTaken {
+            nonce: 0,
+            pending: theirs.hash()
+        })
+    );
+    assert_eq!(results[1], Ok(later.hash()));
+    assert!(!pool.is_pending(&ours.hash()));
+    assert_eq!(pool.stats().refused.get("nonce_taken"), Some(&1));
+}
+
+#[test]
+fn a_full_mempool_refuses_before_looking_anything_up() {
+    let mut pool = Mempool::new(MempoolConfig {
+        max_pending_txs: 2,
+        ..config()
+    });
+    let view = rich([1]);
+    admit_ok(&mut pool, &transfer(&key(1), 0, 3, 1), &view, 0);
+    admit_ok(&mut pool, &transfer(&key(1), 1, 3, 1), &view, 0);
+    // An unfunded sender at the same price is told "busy", not "insufficient balance": the
+    // account was never read. One that outbids a waiting item still gets checked.
+    let stranger = transfer(&key(9), 0, 3, 1);
+    let refused = pool.admit(&stranger.encode(), &view, 0).unwrap_err();
+    assert!(refused.is_busy(), "{refused:?}");
+    let bidder = transfer(&key(9), 0, 4, 1);
+    assert!(matches!(
+        pool.admit(&bidder.encode(), &view, 0),
+        Err(AdmitError::InsufficientBalance { .. })
+    ));
+}

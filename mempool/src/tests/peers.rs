@@ -1,7 +1,7 @@
 //! Peers' batches: verified once, refused whole on any fault, hostile bytes never panic.
 
 use super::*;
-use crate::{BatchRejected, Received, verify_batch_bytes};
+use crate::{BatchRejected, Received, Screened, verify_batch_bytes};
 use proptest::prelude::*;
 use runnet_types::batch::{BatchError, MAX_BATCH_BYTES, MAX_RAW_PAYLOAD_BYTES};
 use std::collections::BTreeSet;
@@ -290,4 +290,74 @@ proptest! {
             Err(_) => prop_assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0)),
         }
     }
+}
+
+#[test]
+fn a_batch_verified_outside_is_checked_again_when_stored() {
+    let mut pool = Mempool::new(MempoolConfig {
+        max_stored_batches: 1,
+        ..config()
+    });
+    let (first, first_bytes) = peer_batch(3, 4);
+    let (second, second_bytes) = peer_batch(4, 4);
+    // Both pass the screen while the store is empty...
+    assert_eq!(
+        pool.screen_batch(&first_bytes, None),
+        Ok(Screened::Verify(first.digest()))
+    );
+    assert_eq!(
+        pool.screen_batch(&second_bytes, None),
+        Ok(Screened::Verify(second.digest()))
+    );
+    let verified_first = verify_batch_bytes(&first_bytes, CHAIN, false).unwrap();
+    let verified_second = verify_batch_bytes(&second_bytes, CHAIN, false).unwrap();
+    assert_eq!(
+        pool.store_verified(first_bytes.clone(), verified_first.clone(), false),
+        Ok(Received::New(first.digest()))
+    );
+    // ...but the first filled it meanwhile: the second is refused, unless a proposal needs it.
+    assert!(matches!(
+        pool.store_verified(second_bytes.clone(), verified_second.clone(), false),
+        Err(BatchRejected::StoreFull { .. })
+    ));
+    assert_eq!(pool.stats().batches_rejected.get("store_full"), Some(&1));
+    assert_eq!(
+        pool.store_verified(second_bytes, verified_second, true),
+        Ok(Received::New(second.digest()))
+    );
+    // A second copy verified in parallel is known, not stored twice.
+    assert_eq!(
+        pool.store_verified(first_bytes, verified_first, false),
+        Ok(Received::Known(first.digest()))
+    );
+    assert_eq!(pool.stats().batches_received, 2);
+    assert_eq!(pool.stats().stored_batches, 2);
+    // Once held, the screen needs no verification.
+    let (_, again) = peer_batch(3, 4);
+    assert_eq!(
+        pool.screen_batch(&again, None),
+        Ok(Screened::Done(Received::Known(first.digest())))
+    );
+}
+
+#[test]
+fn the_screen_refuses_what_needs_no_signature_check() {
+    let mut pool = Mempool::new(config());
+    let (batch, bytes) = peer_batch(3, 4);
+    let other = Hash::digest(b"another batch");
+    assert!(matches!(
+        pool.screen_batch(&bytes, Some(other)),
+        Err(BatchRejected::DigestMismatch { .. })
+    ));
+    assert!(matches!(
+        pool.screen_batch(&vec![0u8; MAX_BATCH_BYTES + 1], None),
+        Err(BatchRejected::Oversized { .. })
+    ));
+    pool.receive_batch(&bytes, None).unwrap();
+    pool.on_commit(&[batch.digest()], &rich([3]));
+    assert_eq!(
+        pool.screen_batch(&bytes, None),
+        Ok(Screened::Done(Received::AlreadyCommitted(batch.digest())))
+    );
+    assert_eq!(pool.stats().batches_rejected.len(), 2);
 }

@@ -307,6 +307,16 @@ fn check(pool: &Mempool, model: &Model) -> Result<(), TestCaseError> {
     }
     let held: BTreeSet<&Hash> = waiting_set.iter().chain(in_batches.keys()).collect();
     prop_assert_eq!(pool.index.len(), held.len());
+    // The per-sender cost totals agree with a walk over the slots.
+    for key in model.keys.iter() {
+        let sender = address(key);
+        for from in [0, 1, 3] {
+            prop_assert_eq!(
+                pool.index.reserved(&sender, from),
+                pool.index.reserved_by_walk(&sender, from)
+            );
+        }
+    }
 
     // Every admitted item is waiting, batched, committed, or counted as evicted or dropped.
     let mut gone = 0u64;
