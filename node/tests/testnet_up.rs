@@ -1,7 +1,7 @@
 //! `runnet testnet up` against the real binary: 4 validator processes for 25 s with a workload
 //! and the default faults (one validator killed and restarted, another partitioned and healed),
 //! then the summary's own safety checks: every node's blocks and state roots agree, and the
-//! runners `up` starts complete executions.
+//! runners `up` starts complete executions, and the ticker's events fire the process.
 
 use runnet_testnet::UpArgs;
 use std::path::PathBuf;
@@ -34,6 +34,11 @@ fn up_with_default_faults_stays_safe_and_commits() {
         "{}",
         summary.to_json_line()
     );
+    // The default mix has process events: the ticker's reports fired its process, which
+    // requested arith tasks.
+    let process = summary.process.as_ref().expect("the ticker's process");
+    assert!(process.walks > 0, "{}", summary.to_json_line());
+    assert!(process.executions > 0, "{}", summary.to_json_line());
     assert_eq!(summary.faults.len(), 4);
     // Every node (the killed one restarted, the partitioned one healed) kept up to the end.
     let heights: Vec<u64> = summary.heights.iter().flatten().copied().collect();

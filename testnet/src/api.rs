@@ -145,7 +145,7 @@ impl Api {
     }
 
     /// `None` for a 404 (not committed here yet, or pruned).
-    fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ApiError> {
+    pub fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ApiError> {
         match self.get(path) {
             Ok(v) => Ok(Some(v)),
             Err(ApiError::Status { status: 404, .. }) => Ok(None),

@@ -1,6 +1,8 @@
 //! The economy part of `testnet up`: publish the example arith service through the binary's
 //! CLI, give validators `[[runner]]` sections for it (one of them the `wrong_result` mode, so the
-//! chain has a cheater to slash), and the execution request the workload sends.
+//! chain has a cheater to slash), and the execution request the workload sends. For process
+//! events, also the example ticker service (an external program every validator runs, reporting
+//! `tick` events) and the example process its ticks fire, which chains two arith tasks.
 //!
 //! Everything goes through the `runnet` binary and the homes' files: this crate does not link
 //! the node or the state.
@@ -8,13 +10,21 @@
 use crate::error::{TestnetError, io};
 use runnet_types::record::{Schema, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The example service, built into the launcher so `up` works from any folder.
 const ARITH_JSON: &str = include_str!("../../examples/services/arith.json");
 const ARITH_WAT: &str = include_str!("../../examples/services/arith.wat");
+const TICKER_JSON: &str = include_str!("../../examples/services/ticker.json");
+const TICKER_SH: &str = include_str!("../../examples/services/ticker.sh");
+const TICKER_PROCESS: &str = include_str!("../../examples/processes/ticker_arith.json");
+/// The balance the ticker's process starts with: each run costs two tasks of at most MAX_FEE.
+pub const PROCESS_BALANCE: u64 = 1_000_000_000;
+/// The slowest tick `up` runs (seconds).
+const MAX_TICK_PERIOD: u64 = 60;
 
 /// The example's tasks time out after 10 blocks, under a second at full load on a shared
 /// machine; a longer timeout keeps honest runners from missing deadlines they would meet.
@@ -106,14 +116,103 @@ pub fn publish_arith(
 ) -> Result<String, TestnetError> {
     let def_path = dir.join("arith.json");
     let wat_path = dir.join("arith.wat");
-    std::fs::write(&def_path, arith_definition()?)
-        .map_err(io(format!("write {}", def_path.display())))?;
-    std::fs::write(&wat_path, ARITH_WAT).map_err(io(format!("write {}", wat_path.display())))?;
+    write(&def_path, &arith_definition()?)?;
+    write(&wat_path, ARITH_WAT)?;
+    let args = [
+        "tx".as_ref(),
+        "service".as_ref(),
+        "publish".as_ref(),
+        "--definition".as_ref(),
+        def_path.as_os_str(),
+        "--wasm".as_ref(),
+        wat_path.as_os_str(),
+    ];
+    let stdout = run_tx(binary, &args, node, key, "publishing arith")?;
+    id_field(&stdout, "service")
+}
+
+/// Writes the ticker's program to `dir/ticker.sh`, publishes the ticker from `key` and returns
+/// its id and the program's path (its runners run that file).
+pub fn publish_ticker(
+    binary: &Path,
+    dir: &Path,
+    node: &str,
+    key: &Path,
+) -> Result<(String, PathBuf), TestnetError> {
+    let def_path = dir.join("ticker.json");
+    let program = dir.join("ticker.sh");
+    write(&def_path, TICKER_JSON)?;
+    write(&program, TICKER_SH)?;
+    let args = [
+        "tx".as_ref(),
+        "service".as_ref(),
+        "publish".as_ref(),
+        "--definition".as_ref(),
+        def_path.as_os_str(),
+        "--external".as_ref(),
+        program.as_os_str(),
+    ];
+    let stdout = run_tx(binary, &args, node, key, "publishing the ticker")?;
+    Ok((id_field(&stdout, "service")?, program))
+}
+
+/// Creates the example process (ticker tick → arith add → arith mul) from `key`, funded with
+/// [`PROCESS_BALANCE`], and returns its id.
+pub fn create_process(
+    binary: &Path,
+    dir: &Path,
+    node: &str,
+    key: &Path,
+    ticker: &str,
+    arith: &str,
+) -> Result<String, TestnetError> {
+    let path = dir.join("ticker_arith.json");
+    write(&path, TICKER_PROCESS)?;
+    let balance = PROCESS_BALANCE.to_string();
+    let ticker = format!("ticker={ticker}");
+    let arith = format!("arith={arith}");
+    let args = [
+        "tx".as_ref(),
+        "process".as_ref(),
+        "create".as_ref(),
+        "--file".as_ref(),
+        path.as_os_str(),
+        "--balance".as_ref(),
+        balance.as_ref(),
+        "--service".as_ref(),
+        ticker.as_ref(),
+        "--service".as_ref(),
+        arith.as_ref(),
+    ];
+    let stdout = run_tx(binary, &args, node, key, "creating the ticker's process")?;
+    id_field(&stdout, "process")
+}
+
+/// The ticker's period in seconds so that its reports (one per validator per tick) come at
+/// about `share` of the `load`: at least 1 s (so at most one report per validator a second),
+/// at most a minute.
+pub fn tick_period(load: u64, share: f64, validators: usize) -> u64 {
+    let per_second = load as f64 * share;
+    if per_second <= 0.0 {
+        return MAX_TICK_PERIOD;
+    }
+    ((validators as f64 / per_second).ceil() as u64).clamp(1, MAX_TICK_PERIOD)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), TestnetError> {
+    std::fs::write(path, text).map_err(io(format!("write {}", path.display())))
+}
+
+/// Runs `binary ARGS --key KEY --node NODE --wait --json` and returns its stdout.
+fn run_tx(
+    binary: &Path,
+    args: &[&OsStr],
+    node: &str,
+    key: &Path,
+    what: &str,
+) -> Result<String, TestnetError> {
     let output = Command::new(binary)
-        .args(["tx", "service", "publish", "--definition"])
-        .arg(&def_path)
-        .arg("--wasm")
-        .arg(&wat_path)
+        .args(args)
         .arg("--key")
         .arg(key)
         .args(["--node", node, "--wait", "--json"])
@@ -122,30 +221,36 @@ pub fn publish_arith(
         .map_err(io(format!("cannot run {}", binary.display())))?;
     if !output.status.success() {
         return Err(TestnetError::Binary(format!(
-            "publishing arith failed: {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    service_id_of(&String::from_utf8_lossy(&output.stdout))
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// The `service` field of the publish command's JSON line.
-fn service_id_of(stdout: &str) -> Result<String, TestnetError> {
+/// The id in the `field` of the command's JSON line (`service`, `process`).
+fn id_field(stdout: &str, field: &str) -> Result<String, TestnetError> {
     stdout
         .lines()
         .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|v| v.get("service")?.as_str().map(str::to_string))
+        .find_map(|v| v.get(field)?.as_str().map(str::to_string))
         .filter(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| {
             TestnetError::Binary(format!(
-                "publish printed no service id I can read: {stdout}"
+                "the command printed no {field} id I can read: {stdout}"
             ))
         })
 }
 
-/// Appends a `[[runner]]` section for `service` to the home's config.toml.
-pub fn add_runner(home: &Path, service: &str, mode: Mode) -> Result<(), TestnetError> {
+/// Appends a `[[runner]]` section for `service` to the home's config.toml; `program`: the
+/// command line of an external service's program.
+pub fn add_runner(
+    home: &Path,
+    service: &str,
+    mode: Mode,
+    program: Option<&str>,
+) -> Result<(), TestnetError> {
     let path = home.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(io(format!("read {}", path.display())))?;
     let mut config: toml::Table = toml::from_str(&text)
@@ -163,6 +268,9 @@ pub fn add_runner(home: &Path, service: &str, mode: Mode) -> Result<(), TestnetE
     );
     runner.insert("max_open".into(), toml::Value::Integer(MAX_OPEN as i64));
     runner.insert("mode".into(), mode.name().into());
+    if let Some(program) = program {
+        runner.insert("program".into(), program.into());
+    }
     let runners = config
         .entry("runner")
         .or_insert_with(|| toml::Value::Array(Vec::new()));
@@ -206,18 +314,22 @@ pub fn set_genesis_params(
     std::fs::write(&path, text).map_err(io(format!("write {}", path.display())))
 }
 
-/// Waits until the node's log says its runner registered (the agent logs it once the chain
-/// holds the runner), so the first execution requests find runners to assign.
-pub fn wait_registered(log: &Path, timeout: Duration) -> Result<(), TestnetError> {
+/// Waits until the node's log says its `count` runners registered (the agent logs it once the
+/// chain holds each runner), so the first execution requests find runners to assign.
+pub fn wait_registered(log: &Path, count: usize, timeout: Duration) -> Result<(), TestnetError> {
     let deadline = Instant::now() + timeout;
     loop {
         let text = std::fs::read(log).unwrap_or_default();
-        if String::from_utf8_lossy(&text).contains("runner registered") {
+        if String::from_utf8_lossy(&text)
+            .matches("runner registered")
+            .count()
+            >= count
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
             return Err(TestnetError::Node(format!(
-                "no 'runner registered' within {timeout:?}; the end of {}:\n{}",
+                "not {count} 'runner registered' within {timeout:?}; the end of {}:\n{}",
                 log.display(),
                 crate::network::log_tail(log, 15)
             )));
@@ -241,6 +353,26 @@ mod tests {
             plan(7).iter().filter(|(_, m)| *m != Mode::Honest).count(),
             1
         );
+    }
+
+    #[test]
+    fn the_tick_period_follows_the_event_share_within_bounds() {
+        // 200 tx/s with a tenth of events: 20 reports a second wanted, 4 a tick: 1 s.
+        assert_eq!(tick_period(200, 0.1, 4), 1);
+        // 200 tx/s with 1 %: 2 a second, 4 a tick: every 2 s.
+        assert_eq!(tick_period(200, 0.01, 4), 2);
+        assert_eq!(tick_period(10, 0.01, 4), 40);
+        assert_eq!(tick_period(1, 0.001, 4), MAX_TICK_PERIOD);
+        assert_eq!(tick_period(0, 0.5, 4), MAX_TICK_PERIOD);
+    }
+
+    #[test]
+    fn ids_are_read_from_the_commands_json_line() {
+        let id = "ab".repeat(32);
+        let out = format!("noise\n{{\"hash\": \"x\", \"process\": \"{id}\"}}\n");
+        assert_eq!(id_field(&out, "process").unwrap(), id);
+        assert!(id_field(&out, "service").is_err());
+        assert!(id_field("{\"service\": \"abc\"}", "service").is_err());
     }
 
     #[test]
@@ -269,13 +401,21 @@ mod tests {
     fn runner_sections_append_and_genesis_params_are_set() {
         let home = tempfile::tempdir().unwrap();
         std::fs::write(home.path().join("config.toml"), "moniker = \"n\"\n").unwrap();
-        add_runner(home.path(), &"ab".repeat(32), Mode::Honest).unwrap();
-        add_runner(home.path(), &"cd".repeat(32), Mode::WrongResult).unwrap();
+        add_runner(home.path(), &"ab".repeat(32), Mode::Honest, None).unwrap();
+        add_runner(
+            home.path(),
+            &"cd".repeat(32),
+            Mode::WrongResult,
+            Some("bash t.sh 2"),
+        )
+        .unwrap();
         let text = std::fs::read_to_string(home.path().join("config.toml")).unwrap();
         let config: toml::Table = toml::from_str(&text).unwrap();
         let runners = config["runner"].as_array().unwrap();
         assert_eq!(runners.len(), 2);
         assert_eq!(runners[1]["mode"].as_str(), Some("wrong_result"));
+        assert!(runners[0].get("program").is_none());
+        assert_eq!(runners[1]["program"].as_str(), Some("bash t.sh 2"));
         assert_eq!(config["moniker"].as_str(), Some("n"));
 
         std::fs::write(
@@ -298,8 +438,8 @@ mod tests {
     fn publish_output_yields_the_id_or_an_error() {
         let id = "ab".repeat(32);
         let out = format!("{{\"service\":\"{id}\",\"tx\":\"00\"}}\n");
-        assert_eq!(service_id_of(&out).unwrap(), id);
-        assert!(service_id_of("{\"service\":\"xyz\"}").is_err());
-        assert!(service_id_of("garbage").is_err());
+        assert_eq!(id_field(&out, "service").unwrap(), id);
+        assert!(id_field("{\"service\":\"xyz\"}", "service").is_err());
+        assert!(id_field("garbage", "service").is_err());
     }
 }

@@ -273,12 +273,21 @@ struct Sender {
     queue: VecDeque<Prepared>,
 }
 
-/// Where the next frames come from.
+/// Which senders a request draws from: those with `index % of == shard.index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shard {
+    index: usize,
+    of: usize,
+}
+
+/// Where the next frames come from. One per process: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Source {
     Signed {
         chain_id: String,
         senders: Vec<Sender>,
-        cursor: usize,
+        /// Per shard, where its next round of senders starts.
+        cursors: Vec<usize>,
         kinds: Vec<Kind>,
         kind_at: usize,
         service: Option<ServiceTarget>,
@@ -329,12 +338,17 @@ impl Source {
         Ok(())
     }
 
-    /// Up to `n` frames: one per sender (the head of its queue), or fresh raw payloads.
-    /// Returns each frame's sender (for signed) so the answer can be applied.
+    /// Up to `n` frames: one per sender of `shard` (the head of its queue), or fresh raw
+    /// payloads. Returns each frame's sender (for signed) so the answer can be applied.
+    ///
+    /// A sender's transactions all go to one node, its shard's (sender `i` belongs to shard
+    /// `i % shard.of`): sent to different nodes, nonce n+1 could be batched and committed
+    /// before nonce n, be skipped, and leave a gap that stalls the sender for good.
     fn take(
         &mut self,
         n: usize,
         sign_more: bool,
+        shard: Shard,
     ) -> Result<Vec<(Option<usize>, Prepared)>, String> {
         let mut out = Vec::with_capacity(n);
         match self {
@@ -353,18 +367,25 @@ impl Source {
                 }
             }
             Source::Signed {
-                senders, cursor, ..
+                senders, cursors, ..
             } => {
-                let count = senders.len();
+                let of = shard.of.max(1);
+                let in_shard = senders.len().saturating_sub(shard.index).div_ceil(of);
+                if cursors.len() < of {
+                    cursors.resize(of, 0);
+                }
+                let cursor = cursors.get(shard.index).copied().unwrap_or(0);
                 let mut picked = Vec::new();
-                for step in 0..count {
+                for step in 0..in_shard {
                     if picked.len() >= n {
                         break;
                     }
-                    let index = (*cursor + step) % count;
-                    picked.push(index);
+                    let position = (cursor + step) % in_shard;
+                    picked.push(shard.index + position * of);
                 }
-                *cursor = (*cursor + picked.len()) % count.max(1);
+                if let Some(c) = cursors.get_mut(shard.index) {
+                    *c = (cursor + picked.len()) % in_shard.max(1);
+                }
                 for index in picked {
                     let empty = match self {
                         Source::Signed { senders, .. } => {
@@ -558,7 +579,7 @@ pub fn run(
             Source::Signed {
                 chain_id: chain_id.clone(),
                 senders,
-                cursor: 0,
+                cursors: Vec::new(),
                 kinds: mix.sequence(mix.total().clamp(1, 1000) as usize),
                 kind_at: 0,
                 service,
@@ -766,13 +787,8 @@ fn send(
             continue;
         }
         let n = (due as usize).min(MAX_PER_REQUEST);
-        let batch = source.take(n, sign_more).map_err(setup)?;
-        if batch.is_empty() {
-            // Every sender's transactions are used up (refusals ate the margin): idle.
-            std::thread::sleep(tick);
-            attempted += due;
-            continue;
-        }
+        // The next node that answers; its shard of the senders sends (a dead node's senders
+        // wait for it, as its clients would).
         let Some(node) = (0..apis.len())
             .map(|k| (request + k) % apis.len())
             .find(|&i| down_until.get(i).is_some_and(|&t| t <= now))
@@ -780,7 +796,18 @@ fn send(
             std::thread::sleep(tick);
             continue;
         };
-        request += 1;
+        request = node + 1;
+        let shard = Shard {
+            index: node,
+            of: apis.len(),
+        };
+        let batch = source.take(n, sign_more, shard).map_err(setup)?;
+        if batch.is_empty() {
+            // This shard's transactions are used up (refusals ate the margin): idle.
+            std::thread::sleep(tick);
+            attempted += due;
+            continue;
+        }
         let Some(api) = apis.get(node) else { continue };
         let body = frames(batch.iter().map(|(_, p)| p.bytes.as_slice()));
         let submitted = Instant::now();
@@ -1073,19 +1100,20 @@ mod tests {
         let mut source = Source::Signed {
             chain_id: "c".into(),
             senders,
-            cursor: 0,
+            cursors: Vec::new(),
             kinds: vec![Kind::Transfer],
             kind_at: 0,
             service: None,
         };
+        let all = Shard { index: 0, of: 1 };
         // Signing as it goes: 5 asked, only one per sender.
-        let first = source.take(5, true).unwrap();
+        let first = source.take(5, true, all).unwrap();
         assert_eq!(first.len(), 3);
         let senders: Vec<_> = first.iter().map(|(s, _)| s.unwrap()).collect();
         assert_eq!(senders, [0, 1, 2]);
         // Sender 0 admitted, 1 and 2 refused: 1 and 2 send the same transaction again.
         source.advance(0);
-        let second = source.take(3, true).unwrap();
+        let second = source.take(3, true, all).unwrap();
         let nonce = |p: &Prepared| runnet_types::SignedTx::decode(&p.bytes).unwrap().body.nonce;
         let by_sender: BTreeMap<usize, u64> =
             second.iter().map(|(s, p)| (s.unwrap(), nonce(p))).collect();
@@ -1097,9 +1125,45 @@ mod tests {
             size: 512,
             counter: 0,
         };
-        let payloads = raw.take(3, false).unwrap();
+        let payloads = raw.take(3, false, all).unwrap();
         assert_eq!(payloads.len(), 3);
         assert!(payloads.iter().all(|(_, p)| p.bytes.len() == 512));
         assert_ne!(payloads[0].1.id, payloads[1].1.id);
+    }
+
+    #[test]
+    fn each_sender_always_goes_to_its_own_shard() {
+        let senders: Vec<Sender> = (0..7)
+            .map(|i| Sender {
+                key: account_key(6, i),
+                next_nonce: 0,
+                start_nonce: 0,
+                queue: VecDeque::new(),
+            })
+            .collect();
+        let mut source = Source::Signed {
+            chain_id: "c".into(),
+            senders,
+            cursors: Vec::new(),
+            kinds: vec![Kind::Transfer],
+            kind_at: 0,
+            service: None,
+        };
+        let senders_of = |frames: &[(Option<usize>, Prepared)]| -> Vec<usize> {
+            frames.iter().map(|(s, _)| s.unwrap()).collect()
+        };
+        // Shard 1 of 3 holds senders 1 and 4; with room for one, they take turns.
+        let shard = Shard { index: 1, of: 3 };
+        assert_eq!(senders_of(&source.take(10, true, shard).unwrap()), [1, 4]);
+        assert_eq!(senders_of(&source.take(1, true, shard).unwrap()), [1]);
+        assert_eq!(senders_of(&source.take(1, true, shard).unwrap()), [4]);
+        let shard0 = Shard { index: 0, of: 3 };
+        assert_eq!(
+            senders_of(&source.take(10, true, shard0).unwrap()),
+            [0, 3, 6]
+        );
+        // More shards than senders: the extra ones are empty.
+        let far = Shard { index: 9, of: 10 };
+        assert!(source.take(10, true, far).unwrap().is_empty());
     }
 }

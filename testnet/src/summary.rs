@@ -26,6 +26,10 @@ pub struct UpSummary {
     /// Workload transactions seen committed.
     pub txs_committed: u64,
     pub slashes: u64,
+    /// The slashes by rule (`wrong_result`, `missed_deadline`, `verifier_fault`,
+    /// `verifier_absent`, `double_sign`); reasons that never happened are absent.
+    #[serde(default)]
+    pub slashes_by_reason: BTreeMap<String, u64>,
     /// `txs_committed / duration_s`.
     pub tps: f64,
     /// From submit to observed commit.
@@ -50,8 +54,42 @@ pub struct UpSummary {
     pub refused: BTreeMap<String, u64>,
     /// Where homes and logs were kept (`--keep`), else null.
     pub dir: Option<String>,
+    /// The ticker's process when process events were on (`event` in `--mix`), else null.
+    #[serde(default)]
+    pub process: Option<ProcessRuns>,
     /// Disagreements and other findings, in words.
     pub problems: Vec<String>,
+}
+
+/// What the ticker's process did, as the chain counts it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRuns {
+    pub id: String,
+    /// Walks run: each firing on a tick that reached its quorum, each resumption after a task.
+    pub walks: u64,
+    /// Executions its walks requested (add, then mul).
+    pub executions: u64,
+}
+
+/// Reads the process from the first node that answers; zeros when none does.
+pub fn read_process(apis: &[Api], id: &str) -> ProcessRuns {
+    let found = apis.iter().find_map(|api| {
+        api.get_optional::<serde_json::Value>(&format!("/v1/process/{id}"))
+            .ok()
+            .flatten()
+    });
+    let count = |field: &str| {
+        found
+            .as_ref()
+            .and_then(|p| p.get(field).or_else(|| p.get("summary")?.get(field)))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    ProcessRuns {
+        id: id.to_string(),
+        walks: count("walks"),
+        executions: count("executions"),
+    }
 }
 
 impl UpSummary {
@@ -82,6 +120,20 @@ impl UpSummary {
             self.heights_compared,
             self.max_commit_gap_s,
         );
+        if !self.slashes_by_reason.is_empty() {
+            let reasons: Vec<String> = self
+                .slashes_by_reason
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            out.push_str(&format!("\nslashes by rule: {}", reasons.join(", ")));
+        }
+        if let Some(p) = &self.process {
+            out.push_str(&format!(
+                "\nprocess {}: {} walks, {} executions requested",
+                p.id, p.walks, p.executions
+            ));
+        }
         if !self.faults.is_empty() {
             out.push_str(&format!("\nfaults: {}", self.faults.join("; ")));
         }

@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Transfers, and arith executions for the runners `up` starts.
-pub const DEFAULT_MIX: &str = "transfer=90,execution=10";
+pub const DEFAULT_MIX: &str = "transfer=90,execution=9,event=1";
 
 /// `runnet testnet up`.
 #[derive(clap::Args, Clone, Debug, PartialEq)]
@@ -231,6 +231,23 @@ fn metric_max(metrics: &[BTreeMap<String, f64>], name: &str) -> u64 {
         .fold(0.0f64, |a, &b| a.max(b)) as u64
 }
 
+/// `runnet_slashes_by_reason{reason="R"}` as R → the highest count any node reports.
+fn slashes_by_reason(metrics: &[BTreeMap<String, f64>]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for m in metrics {
+        for (name, value) in m {
+            if let Some(reason) = name
+                .strip_prefix("runnet_slashes_by_reason{reason=\"")
+                .and_then(|rest| rest.strip_suffix("\"}"))
+            {
+                let seen = out.entry(reason.to_string()).or_insert(0u64);
+                *seen = (*seen).max(*value as u64);
+            }
+        }
+    }
+    out
+}
+
 fn executions_of(metrics: &[BTreeMap<String, f64>]) -> Executions {
     Executions {
         completed: metric_max(metrics, "runnet_executions_completed"),
@@ -291,23 +308,47 @@ fn apply(network: &mut Network, fault: &Fault) -> Result<(), TestnetError> {
     Ok(())
 }
 
-/// Publishes arith from the faucet, gives every validator an arith runner (one of them lying,
-/// see [`economy::plan`]), restarts them so their agents register the runners, and waits until
-/// each has. Returns the service id.
-fn start_runners(binary: &Path, network: &mut Network) -> Result<String, TestnetError> {
+/// What `up` published for the economy workload.
+struct Economy {
+    arith: String,
+    /// The ticker's process, when process events are on.
+    process: Option<String>,
+}
+
+/// Publishes arith (and with `tick_period` the ticker and its process), writes the validators'
+/// `[[runner]]` sections, restarts them and waits until every runner is registered.
+fn start_runners(
+    binary: &Path,
+    network: &mut Network,
+    tick_period: Option<u64>,
+) -> Result<Economy, TestnetError> {
     let first = network
         .init
         .nodes
         .first()
         .ok_or_else(|| TestnetError::Binary("testnet init listed no node".into()))?;
+    let api = first.api.clone();
+    let faucet = network.init.faucet_key.clone();
     eprintln!("testnet: publishing the arith service and starting its runners...");
-    let service =
-        economy::publish_arith(binary, &network.dir, &first.api, &network.init.faucet_key)?;
+    let arith = economy::publish_arith(binary, &network.dir, &api, &faucet)?;
+    let ticker = match tick_period {
+        Some(period) => {
+            eprintln!(
+                "testnet: publishing the ticker (a tick every {period} s on every validator)..."
+            );
+            let (id, program) = economy::publish_ticker(binary, &network.dir, &api, &faucet)?;
+            Some((id, format!("bash '{}' {period}", program.display())))
+        }
+        None => None,
+    };
     let validators = network.init.nodes.iter().filter(|n| n.validator).count();
     let plan = economy::plan(validators);
     for &(i, mode) in &plan {
         if let Some(node) = network.init.nodes.get(i) {
-            economy::add_runner(&node.home, &service, mode)?;
+            economy::add_runner(&node.home, &arith, mode, None)?;
+            if let Some((ticker, program)) = &ticker {
+                economy::add_runner(&node.home, ticker, economy::Mode::Honest, Some(program))?;
+            }
         }
     }
     // The agent reads `[[runner]]` at start; a restart resumes from the home (operator.md).
@@ -318,12 +359,21 @@ fn start_runners(binary: &Path, network: &mut Network) -> Result<String, Testnet
         }
     }
     network.wait_ready(Duration::from_secs(120))?;
+    let runners = if ticker.is_some() { 2 } else { 1 };
     for &(i, _) in &plan {
         if let Some(node) = network.nodes.get(i) {
-            economy::wait_registered(&node.log_path(), Duration::from_secs(120))?;
+            economy::wait_registered(&node.log_path(), runners, Duration::from_secs(120))?;
         }
     }
-    Ok(service)
+    let process = match &ticker {
+        Some((ticker, _)) => {
+            let id = economy::create_process(binary, &network.dir, &api, &faucet, ticker, &arith)?;
+            eprintln!("testnet: process {id} runs add then mul on every tick");
+            Some(id)
+        }
+        None => None,
+    };
+    Ok(Economy { arith, process })
 }
 
 fn fmt_opt(v: Option<u64>) -> String {
@@ -350,14 +400,14 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         return Err(TestnetError::Usage("--validators must be 1..=100".into()));
     }
     let mix = Mix::from_str(&args.mix).map_err(TestnetError::Usage)?;
-    if mix.event > 0 {
-        return Err(TestnetError::Usage(
-            "--mix: `up` does not start event emitters (the ticker service) yet; \
-             use transfer and execution shares"
-                .into(),
-        ));
-    }
-    let economy = mix.execution > 0 && args.load > 0;
+    let economy = (mix.execution > 0 || mix.event > 0) && args.load > 0;
+    // Process events come from the ticker's runners, not from the load generator: its period
+    // makes their reports about the event share of the load.
+    let tick_period = (economy && mix.event > 0).then(|| {
+        let share = f64::from(mix.event) / mix.total() as f64;
+        economy::tick_period(args.load, share, args.validators)
+    });
+    let generator_mix = Mix { event: 0, ..mix };
     let faults = match args.faults.as_deref() {
         None => FaultSchedule::default(),
         Some("default") => {
@@ -389,14 +439,15 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         network.dir.display()
     );
     network.wait_ready(Duration::from_secs(120))?;
-    let service = if economy {
-        Some(start_runners(binary, &mut network)?)
+    let economy = if economy {
+        Some(start_runners(binary, &mut network, tick_period)?)
     } else {
         None
     };
+    let service = economy.as_ref().map(|e| e.arith.clone());
 
     let mut load = None;
-    if args.load > 0 {
+    if args.load > 0 && generator_mix.total() > 0 {
         let load_args = LoadArgs {
             nodes: network
                 .init
@@ -410,7 +461,7 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
             duration: args.duration.unwrap_or(0),
             drain: 5,
             fund_from: Some(network.init.faucet_key.clone()),
-            mix: mix.to_string(),
+            mix: generator_mix.to_string(),
             service: service.clone(),
             task: "add".into(),
             inputs: economy::add_inputs_hex(20, 22)?,
@@ -604,6 +655,10 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         .chain(&last.metrics)
         .cloned()
         .collect();
+    let process = economy
+        .as_ref()
+        .and_then(|e| e.process.as_ref())
+        .map(|id| summary::read_process(&network.apis, id));
     network.stop(Duration::from_secs(10));
 
     let report = report.unwrap_or_default();
@@ -620,6 +675,7 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         blocks: top.saturating_sub(height_at_start),
         txs_committed: report.committed_total,
         slashes: metric_max(&metrics, "runnet_slashes"),
+        slashes_by_reason: slashes_by_reason(&metrics),
         tps: if duration_s > 0 {
             report.committed_total as f64 / duration_s as f64
         } else {
@@ -641,6 +697,7 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         admitted: report.admitted,
         refused: report.refused,
         dir: args.keep.as_ref().map(|d| d.display().to_string()),
+        process,
         problems,
     })
 }
@@ -648,6 +705,23 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slashes_by_reason_take_the_highest_count_of_any_node() {
+        let node = |absent: f64, wrong: f64| {
+            crate::api::parse_metrics(&format!(
+                "# TYPE runnet_slashes_by_reason counter\n\
+                 runnet_slashes_by_reason_total{{reason=\"verifier_absent\"}} {absent}\n\
+                 runnet_slashes_by_reason_total{{reason=\"wrong_result\"}} {wrong}\n\
+                 runnet_slashes_total 9\n"
+            ))
+        };
+        let found = slashes_by_reason(&[node(5.0, 1.0), node(7.0, 0.0)]);
+        assert_eq!(
+            found,
+            BTreeMap::from([("verifier_absent".into(), 7), ("wrong_result".into(), 1)])
+        );
+    }
     use clap::{Parser, Subcommand};
 
     /// The shape the node's CLI will have: a global --json and `testnet up` flattening UpArgs.
@@ -714,13 +788,6 @@ mod tests {
                     ..UpArgs::default()
                 },
                 "unknown kind",
-            ),
-            (
-                UpArgs {
-                    mix: "transfer=1,event=1".into(),
-                    ..UpArgs::default()
-                },
-                "event emitters",
             ),
             (
                 UpArgs {

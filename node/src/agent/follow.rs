@@ -92,6 +92,43 @@ pub struct Tally {
     pub expired: u64,
     pub cancelled: u64,
     pub slashes: u64,
+    pub by_reason: Slashes,
+}
+
+/// Slashes by the rule of docs/economy.md that dealt them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slashes {
+    /// A runner whose result the verification rejected (`wrong_result_slash`).
+    pub wrong_result: u64,
+    /// A runner with no result by the deadline (`missed_deadline_slash`).
+    pub missed_deadline: u64,
+    /// A verifier who revealed against the outcome (`verifier_fault_slash`).
+    pub verifier_fault: u64,
+    /// A drawn verifier who did not answer (`verifier_absent_slash`).
+    pub verifier_absent: u64,
+}
+
+impl Slashes {
+    pub fn total(&self) -> u64 {
+        self.wrong_result + self.missed_deadline + self.verifier_fault + self.verifier_absent
+    }
+
+    /// (metric label, count) for each reason.
+    pub fn by_label(&self) -> [(&'static str, u64); 4] {
+        [
+            ("wrong_result", self.wrong_result),
+            ("missed_deadline", self.missed_deadline),
+            ("verifier_fault", self.verifier_fault),
+            ("verifier_absent", self.verifier_absent),
+        ]
+    }
+
+    fn add(&mut self, other: Slashes) {
+        self.wrong_result += other.wrong_result;
+        self.missed_deadline += other.missed_deadline;
+        self.verifier_fault += other.verifier_fault;
+        self.verifier_absent += other.verifier_absent;
+    }
 }
 
 impl Tally {
@@ -105,7 +142,9 @@ impl Tally {
             ExecutionStatus::Cancelled => self.cancelled += 1,
             _ => return,
         }
-        self.slashes += slashes_of(execution, truth);
+        let slashes = slashes_by_reason(execution, truth);
+        self.slashes += slashes.total();
+        self.by_reason.add(slashes);
     }
 }
 
@@ -117,10 +156,16 @@ pub fn needs_truth(execution: &Execution) -> bool {
         && execution.verifiers.iter().any(|v| v.verdict.is_some())
 }
 
-/// How many slashes settling `execution` dealt, by the rules of docs/economy.md: the runner for
-/// a missed deadline or a rejected result, verifiers who did not answer, and verifiers who
+/// The total of [`slashes_by_reason`].
+#[cfg(test)]
+fn slashes_of(execution: &Execution, truth: Option<&TaskResult>) -> u64 {
+    slashes_by_reason(execution, truth).total()
+}
+
+/// The slashes settling `execution` dealt, by the rules of docs/economy.md: the runner for a
+/// missed deadline or a rejected result, verifiers who did not answer, and verifiers who
 /// revealed against the outcome. `truth` is the chain's re-run result when [`needs_truth`].
-pub fn slashes_of(execution: &Execution, truth: Option<&TaskResult>) -> u64 {
+pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> Slashes {
     let count = |f: &dyn Fn(&Verdict) -> bool| {
         execution
             .verifiers
@@ -144,7 +189,11 @@ pub fn slashes_of(execution: &Execution, truth: Option<&TaskResult>) -> u64 {
         VerificationKind::ExternalRerun | VerificationKind::PublicEffect
     );
     match execution.status {
-        ExecutionStatus::Expired => u64::from(execution.runner.is_some()) + absent,
+        ExecutionStatus::Expired => Slashes {
+            missed_deadline: u64::from(execution.runner.is_some()),
+            verifier_absent: absent,
+            ..Slashes::default()
+        },
         ExecutionStatus::Completed | ExecutionStatus::CompletedUnverified => {
             let against = match execution.verification {
                 // Only a dispute (the chain re-ran it) finds anyone wrong.
@@ -156,7 +205,11 @@ pub fn slashes_of(execution: &Execution, truth: Option<&TaskResult>) -> u64 {
                 }
                 _ => 0,
             };
-            absent + against
+            Slashes {
+                verifier_absent: absent,
+                verifier_fault: against,
+                ..Slashes::default()
+            }
         }
         ExecutionStatus::Rejected => {
             let against = if by_stake {
@@ -164,9 +217,14 @@ pub fn slashes_of(execution: &Execution, truth: Option<&TaskResult>) -> u64 {
             } else {
                 count(&|v| !matches!(v, Verdict::Rerun(r) if Some(r) == truth))
             };
-            1 + absent + against
+            Slashes {
+                wrong_result: 1,
+                verifier_absent: absent,
+                verifier_fault: against,
+                ..Slashes::default()
+            }
         }
-        _ => 0,
+        _ => Slashes::default(),
     }
 }
 
@@ -236,6 +294,7 @@ mod tests {
         // Everyone agreed: nobody slashed; an absent verifier is.
         let e = execution(Completed, WasmRerun, &[rerun(ok()), rerun(ok()), None]);
         assert_eq!(slashes_of(&e, None), 1);
+        assert_eq!(slashes_by_reason(&e, None).verifier_absent, 1);
         // A lying verifier caught by the chain's re-run.
         let mut e = execution(Completed, WasmRerun, &[rerun(ok()), rerun(bad())]);
         e.rerun_fuel = Some(100);
@@ -245,10 +304,19 @@ mod tests {
         e.result = Some(bad());
         assert!(needs_truth(&e));
         assert_eq!(slashes_of(&e, Some(&ok())), 2);
+        assert_eq!(
+            slashes_by_reason(&e, Some(&ok())),
+            Slashes {
+                wrong_result: 1,
+                verifier_fault: 1,
+                ..Slashes::default()
+            }
+        );
         // A missed deadline: the runner only.
         let mut e = execution(Expired, WasmRerun, &[]);
         e.result = None;
         assert_eq!(slashes_of(&e, None), 1);
+        assert_eq!(slashes_by_reason(&e, None).missed_deadline, 1);
         // By stake: rejected slashes the runner and those who said valid.
         let e = execution(
             Rejected,
@@ -287,6 +355,10 @@ mod tests {
                 completed: 1,
                 cancelled: 1,
                 slashes: 1,
+                by_reason: Slashes {
+                    verifier_absent: 1,
+                    ..Slashes::default()
+                },
                 ..Tally::default()
             }
         );

@@ -316,6 +316,10 @@ impl Agent {
         m.executions_expired.inc_by(tally.expired);
         m.executions_cancelled.inc_by(tally.cancelled);
         m.slashes.inc_by(tally.slashes + report.evidence_slashes);
+        for (reason, count) in tally.by_reason.by_label() {
+            m.slashed(reason, count);
+        }
+        m.slashed("double_sign", report.evidence_slashes);
     }
 
     /// The result the chain's own re-run found (rare: only rejected WebAssembly tasks that some
