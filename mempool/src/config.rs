@@ -40,7 +40,7 @@ impl Default for MempoolConfig {
     fn default() -> Self {
         MempoolConfig {
             chain_id: String::new(),
-            max_pending_txs: 10_000,
+            max_pending_txs: 5_000,
             max_pending_bytes: 64 << 20,
             max_batch_txs: 4_000,
             max_batch_bytes: 1 << 20,

@@ -273,21 +273,13 @@ struct Sender {
     queue: VecDeque<Prepared>,
 }
 
-/// Which senders a request draws from: those with `index % of == shard.index`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Shard {
-    index: usize,
-    of: usize,
-}
-
 /// Where the next frames come from. One per process: the size of its variants does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Source {
     Signed {
         chain_id: String,
         senders: Vec<Sender>,
-        /// Per shard, where its next round of senders starts.
-        cursors: Vec<usize>,
+        cursor: usize,
         kinds: Vec<Kind>,
         kind_at: usize,
         service: Option<ServiceTarget>,
@@ -295,7 +287,10 @@ enum Source {
     Raw {
         seed: u64,
         size: usize,
+        /// The next payload's number; numbers go up by `stride`, so the parts of a split
+        /// source never make the same payload.
         counter: u64,
+        stride: u64,
     },
 }
 
@@ -338,17 +333,12 @@ impl Source {
         Ok(())
     }
 
-    /// Up to `n` frames: one per sender of `shard` (the head of its queue), or fresh raw
-    /// payloads. Returns each frame's sender (for signed) so the answer can be applied.
-    ///
-    /// A sender's transactions all go to one node, its shard's (sender `i` belongs to shard
-    /// `i % shard.of`): sent to different nodes, nonce n+1 could be batched and committed
-    /// before nonce n, be skipped, and leave a gap that stalls the sender for good.
+    /// Up to `n` frames: one per sender (the head of its queue), or fresh raw payloads.
+    /// Returns each frame's sender (for signed) so the answer can be applied.
     fn take(
         &mut self,
         n: usize,
         sign_more: bool,
-        shard: Shard,
     ) -> Result<Vec<(Option<usize>, Prepared)>, String> {
         let mut out = Vec::with_capacity(n);
         match self {
@@ -356,36 +346,30 @@ impl Source {
                 seed,
                 size,
                 counter,
+                stride,
             } => {
                 for _ in 0..n {
                     let mut payload = vec![0x5a; (*size).max(16)];
                     payload[..8].copy_from_slice(&seed.to_le_bytes());
                     payload[8..16].copy_from_slice(&counter.to_le_bytes());
-                    *counter += 1;
+                    *counter += (*stride).max(1);
                     let id = Hash::digest(&payload);
                     out.push((None, Prepared { bytes: payload, id }));
                 }
             }
             Source::Signed {
-                senders, cursors, ..
+                senders, cursor, ..
             } => {
-                let of = shard.of.max(1);
-                let in_shard = senders.len().saturating_sub(shard.index).div_ceil(of);
-                if cursors.len() < of {
-                    cursors.resize(of, 0);
-                }
-                let cursor = cursors.get(shard.index).copied().unwrap_or(0);
+                let count = senders.len();
                 let mut picked = Vec::new();
-                for step in 0..in_shard {
+                for step in 0..count {
                     if picked.len() >= n {
                         break;
                     }
-                    let position = (cursor + step) % in_shard;
-                    picked.push(shard.index + position * of);
+                    let index = (*cursor + step) % count;
+                    picked.push(index);
                 }
-                if let Some(c) = cursors.get_mut(shard.index) {
-                    *c = (cursor + picked.len()) % in_shard.max(1);
-                }
+                *cursor = (*cursor + picked.len()) % count.max(1);
                 for index in picked {
                     let empty = match self {
                         Source::Signed { senders, .. } => {
@@ -408,6 +392,55 @@ impl Source {
             }
         }
         Ok(out)
+    }
+
+    /// `n` parts, one per node a sending thread serves. Sender `i` goes to part `i % n`: all of
+    /// a sender's transactions go to one node, since sent to different nodes, nonce n+1 could
+    /// be batched and committed before nonce n, be skipped, and leave a gap that stalls the
+    /// sender for good.
+    fn split(self, n: usize) -> Vec<Source> {
+        let n = n.max(1);
+        match self {
+            Source::Signed {
+                chain_id,
+                senders,
+                kinds,
+                kind_at,
+                service,
+                ..
+            } => {
+                let mut parts: Vec<Vec<Sender>> = (0..n).map(|_| Vec::new()).collect();
+                for (i, sender) in senders.into_iter().enumerate() {
+                    if let Some(part) = parts.get_mut(i % n) {
+                        part.push(sender);
+                    }
+                }
+                parts
+                    .into_iter()
+                    .map(|senders| Source::Signed {
+                        chain_id: chain_id.clone(),
+                        senders,
+                        cursor: 0,
+                        kinds: kinds.clone(),
+                        kind_at,
+                        service: service.clone(),
+                    })
+                    .collect()
+            }
+            Source::Raw {
+                seed,
+                size,
+                counter,
+                stride,
+            } => (0..n as u64)
+                .map(|i| Source::Raw {
+                    seed,
+                    size,
+                    counter: counter + i * stride.max(1),
+                    stride: stride.max(1) * n as u64,
+                })
+                .collect(),
+        }
     }
 
     /// The sender's head was admitted (or is known): move on to its next transaction.
@@ -536,6 +569,7 @@ pub fn run(
             seed: args.seed,
             size: args.raw_size,
             counter: 0,
+            stride: 1,
         },
         PayloadMode::Signed => {
             let count = args.account_count();
@@ -579,7 +613,7 @@ pub fn run(
             Source::Signed {
                 chain_id: chain_id.clone(),
                 senders,
-                cursors: Vec::new(),
+                cursor: 0,
                 kinds: mix.sequence(mix.total().clamp(1, 1000) as usize),
                 kind_at: 0,
                 service,
@@ -647,10 +681,11 @@ pub fn run(
         )
     });
 
+    let mut parts = source.split(apis.len());
     let sending = send(
         args,
         &apis,
-        &mut source,
+        &mut parts,
         &shared,
         presigned,
         window_start,
@@ -673,10 +708,14 @@ pub fn run(
     }
     .max(1e-3);
 
-    let executed = match &source {
-        Source::Signed { senders, .. } => {
+    let executed = match parts.first() {
+        Some(Source::Signed { .. }) => {
             let api = apis.get(first);
             let mut moved = Some(0u64);
+            let senders = parts.iter().flat_map(|part| match part {
+                Source::Signed { senders, .. } => senders.as_slice(),
+                Source::Raw { .. } => &[],
+            });
             for s in senders {
                 let nonce = api.and_then(|a| a.account(&s.key.public().address()).ok());
                 moved = match (moved, nonce) {
@@ -686,7 +725,7 @@ pub fn run(
             }
             moved
         }
-        Source::Raw { .. } => None,
+        _ => None,
     };
     let histogram = observed.latencies.finish();
     let report = LoadReport {
@@ -705,10 +744,13 @@ pub fn run(
         histogram,
         pending_at_end: shared.pending.lock().map_or(0, |p| p.len() as u64),
         executed,
-        accounts: match &source {
-            Source::Signed { senders, .. } => senders.len() as u64,
-            Source::Raw { .. } => 0,
-        },
+        accounts: parts
+            .iter()
+            .map(|part| match part {
+                Source::Signed { senders, .. } => senders.len() as u64,
+                Source::Raw { .. } => 0,
+            })
+            .sum(),
         height_start,
         height_end: shared.height.load(Ordering::SeqCst),
     };
@@ -741,11 +783,14 @@ struct Sending {
     ended: Instant,
 }
 
+/// Sends from every part of the source at once, part `i` to node `i` at its share of the rate,
+/// each on its own thread (one thread's requests go one after another, and one at a time
+/// cannot keep up with a network's rate), forwarding progress lines meanwhile.
 #[allow(clippy::too_many_arguments)]
 fn send(
     args: &LoadArgs,
     apis: &[Api],
-    source: &mut Source,
+    parts: &mut [Source],
     shared: &Shared,
     presigned: bool,
     window_start: Instant,
@@ -753,133 +798,198 @@ fn send(
     emit: &mut dyn FnMut(Progress),
     progress: &std::sync::mpsc::Receiver<Progress>,
 ) -> Result<Sending, LoadError> {
-    // Without an end, transactions are signed as they are needed.
-    let sign_more = !presigned;
-    let start = Instant::now();
-    let tick = Duration::from_millis(args.tick_ms);
-    let path = match args.payload {
-        PayloadMode::Signed => "/v1/txs",
-        PayloadMode::Raw => "/v1/raw",
-    };
-    let mut down_until = vec![start; apis.len()];
-    let mut attempted: u64 = 0;
+    let count = parts.len().max(1) as u64;
+    let results: Vec<Result<Sending, LoadError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter_mut()
+            .zip(apis)
+            .enumerate()
+            .map(|(i, (source, api))| {
+                let rate = args.rate / count + u64::from((i as u64) < args.rate % count);
+                let job = Shard {
+                    args,
+                    api,
+                    rate,
+                    shared,
+                    presigned,
+                    window: (window_start, window_end),
+                };
+                scope.spawn(move || job.send(source))
+            })
+            .collect();
+        while !handles.iter().all(|h| h.is_finished()) {
+            while let Ok(p) = progress.try_recv() {
+                emit(p);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(setup("a sending thread panicked")))
+            })
+            .collect()
+    });
     let mut out = Sending {
         sent_in_window: 0,
         refused: BTreeMap::new(),
         errors: 0,
-        ended: start,
+        ended: Instant::now(),
     };
-    let mut request = 0usize;
-    loop {
-        while let Ok(p) = progress.try_recv() {
-            emit(p);
+    let mut latest = None::<Instant>;
+    for result in results {
+        let part = result?;
+        out.sent_in_window += part.sent_in_window;
+        out.errors += part.errors;
+        for (reason, n) in part.refused {
+            *out.refused.entry(reason).or_default() += n;
         }
-        let now = Instant::now();
-        if shared.stop.load(Ordering::SeqCst) || window_end.is_some_and(|end| now >= end) {
-            break;
-        }
-        let elapsed = now.duration_since(start).as_secs_f64();
-        let due = ((args.rate as f64 * elapsed) as u64).saturating_sub(attempted);
-        if due == 0 {
-            std::thread::sleep(tick.min(Duration::from_millis(
-                (1000 / args.rate.max(1)).clamp(1, args.tick_ms),
-            )));
-            continue;
-        }
-        let n = (due as usize).min(MAX_PER_REQUEST);
-        // The next node that answers; its shard of the senders sends (a dead node's senders
-        // wait for it, as its clients would).
-        let Some(node) = (0..apis.len())
-            .map(|k| (request + k) % apis.len())
-            .find(|&i| down_until.get(i).is_some_and(|&t| t <= now))
-        else {
-            std::thread::sleep(tick);
-            continue;
+        latest = Some(latest.map_or(part.ended, |l| l.max(part.ended)));
+    }
+    if let Some(latest) = latest {
+        out.ended = latest;
+    }
+    Ok(out)
+}
+
+/// One sending thread: its part of the source, to one node, at `rate`.
+struct Shard<'a> {
+    args: &'a LoadArgs,
+    api: &'a Api,
+    rate: u64,
+    shared: &'a Shared,
+    presigned: bool,
+    window: (Instant, Option<Instant>),
+}
+
+impl Shard<'_> {
+    fn send(self, source: &mut Source) -> Result<Sending, LoadError> {
+        let Shard {
+            args,
+            api,
+            rate,
+            shared,
+            presigned,
+            window: (window_start, window_end),
+        } = self;
+        // Without an end, transactions are signed as they are needed.
+        let sign_more = !presigned;
+        let start = Instant::now();
+        let tick = Duration::from_millis(args.tick_ms);
+        let path = match args.payload {
+            PayloadMode::Signed => "/v1/txs",
+            PayloadMode::Raw => "/v1/raw",
         };
-        request = node + 1;
-        let shard = Shard {
-            index: node,
-            of: apis.len(),
+        let mut down_until = start;
+        let mut attempted: u64 = 0;
+        let mut out = Sending {
+            sent_in_window: 0,
+            refused: BTreeMap::new(),
+            errors: 0,
+            ended: start,
         };
-        let batch = source.take(n, sign_more, shard).map_err(setup)?;
-        if batch.is_empty() {
-            // This shard's transactions are used up (refusals ate the margin): idle.
-            std::thread::sleep(tick);
-            attempted += due;
-            continue;
-        }
-        let Some(api) = apis.get(node) else { continue };
-        let body = frames(batch.iter().map(|(_, p)| p.bytes.as_slice()));
-        let submitted = Instant::now();
-        if let Ok(mut pending) = shared.pending.lock() {
-            for (_, p) in &batch {
-                pending.insert(p.id, submitted);
+        loop {
+            let now = Instant::now();
+            if rate == 0
+                || shared.stop.load(Ordering::SeqCst)
+                || window_end.is_some_and(|end| now >= end)
+            {
+                break;
             }
-        }
-        let result = api.post_frames(path, &body);
-        attempted += batch.len() as u64;
-        shared.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if submitted >= window_start {
-            out.sent_in_window += batch.len() as u64;
-        }
-        match result {
-            Ok(admission) => {
-                for (reason, n) in &admission.refused {
-                    *out.refused.entry(reason.clone()).or_default() += n;
+            let elapsed = now.duration_since(start).as_secs_f64();
+            let due = ((rate as f64 * elapsed) as u64).saturating_sub(attempted);
+            if due == 0 {
+                std::thread::sleep(tick.min(Duration::from_millis(
+                    (1000 / rate.max(1)).clamp(1, args.tick_ms),
+                )));
+                continue;
+            }
+            // A node that did not answer gets a second; its senders wait for it, as its
+            // clients would.
+            if now < down_until {
+                std::thread::sleep(tick);
+                continue;
+            }
+            let n = (due as usize).min(MAX_PER_REQUEST);
+            let batch = source.take(n, sign_more).map_err(setup)?;
+            if batch.is_empty() {
+                // Every sender's transactions are used up (refusals ate the margin): idle.
+                std::thread::sleep(tick);
+                attempted += due;
+                continue;
+            }
+            let body = frames(batch.iter().map(|(_, p)| p.bytes.as_slice()));
+            let submitted = Instant::now();
+            if let Ok(mut pending) = shared.pending.lock() {
+                for (_, p) in &batch {
+                    pending.insert(p.id, submitted);
                 }
-                let mut forget = Vec::new();
-                if admission.each.is_empty() {
-                    // Raw payloads: the answer only counts refusals. The pool fills as a
-                    // request is admitted, so the refused are taken to be the tail; raw
-                    // payloads are dropped, never sent again.
-                    let refused = batch.len().saturating_sub(admission.admitted as usize);
-                    let keep = batch.len() - refused;
-                    forget.extend(batch.iter().skip(keep).map(|(_, p)| p.id));
-                } else {
-                    for ((sender, p), answer) in batch.iter().zip(&admission.each) {
-                        let move_on = match answer {
-                            Ok(()) => true,
-                            Err(reason) => {
-                                forget.push(p.id);
-                                already_there(reason) || hopeless(reason)
+            }
+            let result = api.post_frames(path, &body);
+            attempted += batch.len() as u64;
+            shared.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if submitted >= window_start {
+                out.sent_in_window += batch.len() as u64;
+            }
+            match result {
+                Ok(admission) => {
+                    for (reason, n) in &admission.refused {
+                        *out.refused.entry(reason.clone()).or_default() += n;
+                    }
+                    let mut forget = Vec::new();
+                    if admission.each.is_empty() {
+                        // Raw payloads: the answer only counts refusals. The pool fills as a
+                        // request is admitted, so the refused are taken to be the tail; raw
+                        // payloads are dropped, never sent again.
+                        let refused = batch.len().saturating_sub(admission.admitted as usize);
+                        let keep = batch.len() - refused;
+                        forget.extend(batch.iter().skip(keep).map(|(_, p)| p.id));
+                    } else {
+                        for ((sender, p), answer) in batch.iter().zip(&admission.each) {
+                            let move_on = match answer {
+                                Ok(()) => true,
+                                Err(reason) => {
+                                    forget.push(p.id);
+                                    already_there(reason) || hopeless(reason)
+                                }
+                            };
+                            if move_on && let Some(i) = sender {
+                                source.advance(*i);
                             }
-                        };
-                        if move_on && let Some(i) = sender {
-                            source.advance(*i);
                         }
                     }
-                }
-                if let Ok(mut pending) = shared.pending.lock() {
-                    for id in &forget {
-                        pending.remove(id);
+                    if let Ok(mut pending) = shared.pending.lock() {
+                        for id in &forget {
+                            pending.remove(id);
+                        }
                     }
+                    shared
+                        .admitted
+                        .fetch_add(admission.admitted, Ordering::Relaxed);
                 }
-                shared
-                    .admitted
-                    .fetch_add(admission.admitted, Ordering::Relaxed);
-            }
-            Err(e) => {
-                out.errors += 1;
-                if let Ok(mut pending) = shared.pending.lock() {
-                    for (_, p) in &batch {
-                        pending.remove(&p.id);
+                Err(e) => {
+                    out.errors += 1;
+                    if let Ok(mut pending) = shared.pending.lock() {
+                        for (_, p) in &batch {
+                            pending.remove(&p.id);
+                        }
                     }
-                }
-                if !e.is_busy()
-                    && let Some(slot) = down_until.get_mut(node)
-                {
-                    *slot = Instant::now() + Duration::from_secs(1);
-                }
-                if let ApiError::Status { status, .. } = &e
-                    && *status != 503
-                {
-                    *out.refused.entry(format!("http_{status}")).or_default() += batch.len() as u64;
+                    if !e.is_busy() {
+                        down_until = Instant::now() + Duration::from_secs(1);
+                    }
+                    if let ApiError::Status { status, .. } = &e
+                        && *status != 503
+                    {
+                        *out.refused.entry(format!("http_{status}")).or_default() +=
+                            batch.len() as u64;
+                    }
                 }
             }
         }
+        out.ended = Instant::now();
+        Ok(out)
     }
-    out.ended = Instant::now();
-    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1100,20 +1210,19 @@ mod tests {
         let mut source = Source::Signed {
             chain_id: "c".into(),
             senders,
-            cursors: Vec::new(),
+            cursor: 0,
             kinds: vec![Kind::Transfer],
             kind_at: 0,
             service: None,
         };
-        let all = Shard { index: 0, of: 1 };
         // Signing as it goes: 5 asked, only one per sender.
-        let first = source.take(5, true, all).unwrap();
+        let first = source.take(5, true).unwrap();
         assert_eq!(first.len(), 3);
         let senders: Vec<_> = first.iter().map(|(s, _)| s.unwrap()).collect();
         assert_eq!(senders, [0, 1, 2]);
         // Sender 0 admitted, 1 and 2 refused: 1 and 2 send the same transaction again.
         source.advance(0);
-        let second = source.take(3, true, all).unwrap();
+        let second = source.take(3, true).unwrap();
         let nonce = |p: &Prepared| runnet_types::SignedTx::decode(&p.bytes).unwrap().body.nonce;
         let by_sender: BTreeMap<usize, u64> =
             second.iter().map(|(s, p)| (s.unwrap(), nonce(p))).collect();
@@ -1124,15 +1233,16 @@ mod tests {
             seed: 1,
             size: 512,
             counter: 0,
+            stride: 1,
         };
-        let payloads = raw.take(3, false, all).unwrap();
+        let payloads = raw.take(3, false).unwrap();
         assert_eq!(payloads.len(), 3);
         assert!(payloads.iter().all(|(_, p)| p.bytes.len() == 512));
         assert_ne!(payloads[0].1.id, payloads[1].1.id);
     }
 
     #[test]
-    fn each_sender_always_goes_to_its_own_shard() {
+    fn a_split_keeps_each_sender_in_one_part_and_raw_payloads_apart() {
         let senders: Vec<Sender> = (0..7)
             .map(|i| Sender {
                 key: account_key(6, i),
@@ -1141,29 +1251,41 @@ mod tests {
                 queue: VecDeque::new(),
             })
             .collect();
-        let mut source = Source::Signed {
+        let keys: Vec<Address> = senders.iter().map(|s| s.key.public().address()).collect();
+        let source = Source::Signed {
             chain_id: "c".into(),
             senders,
-            cursors: Vec::new(),
+            cursor: 0,
             kinds: vec![Kind::Transfer],
             kind_at: 0,
             service: None,
         };
-        let senders_of = |frames: &[(Option<usize>, Prepared)]| -> Vec<usize> {
-            frames.iter().map(|(s, _)| s.unwrap()).collect()
+        let parts = source.split(3);
+        let owners: Vec<Vec<Address>> = parts
+            .iter()
+            .map(|part| match part {
+                Source::Signed { senders, .. } => {
+                    senders.iter().map(|s| s.key.public().address()).collect()
+                }
+                Source::Raw { .. } => Vec::new(),
+            })
+            .collect();
+        assert_eq!(owners[0], [keys[0], keys[3], keys[6]]);
+        assert_eq!(owners[1], [keys[1], keys[4]]);
+        assert_eq!(owners[2], [keys[2], keys[5]]);
+        // Raw parts never make the same payload.
+        let raw = Source::Raw {
+            seed: 2,
+            size: 64,
+            counter: 0,
+            stride: 1,
         };
-        // Shard 1 of 3 holds senders 1 and 4; with room for one, they take turns.
-        let shard = Shard { index: 1, of: 3 };
-        assert_eq!(senders_of(&source.take(10, true, shard).unwrap()), [1, 4]);
-        assert_eq!(senders_of(&source.take(1, true, shard).unwrap()), [1]);
-        assert_eq!(senders_of(&source.take(1, true, shard).unwrap()), [4]);
-        let shard0 = Shard { index: 0, of: 3 };
-        assert_eq!(
-            senders_of(&source.take(10, true, shard0).unwrap()),
-            [0, 3, 6]
-        );
-        // More shards than senders: the extra ones are empty.
-        let far = Shard { index: 9, of: 10 };
-        assert!(source.take(10, true, far).unwrap().is_empty());
+        let mut ids = std::collections::BTreeSet::new();
+        for mut part in raw.split(4) {
+            for (_, p) in part.take(50, false).unwrap() {
+                assert!(ids.insert(p.id), "a payload made twice");
+            }
+        }
+        assert_eq!(ids.len(), 200);
     }
 }
