@@ -188,7 +188,10 @@ impl Driver {
                 },
                 Some(digests) = self.fetch_requests.recv() => self.start_fetch(digests),
                 Some((asked, found)) = self.fetched_rx.recv() => self.verifier.fetched(asked, found),
-                Some(verdict) = self.verdicts.recv() => self.on_verdict(verdict)?,
+                verdict = self.verdicts.recv() => match verdict {
+                    Some(verdict) => self.on_verdict(verdict)?,
+                    None => return Err("the batch verifier stopped".into()),
+                },
                 _ = timer => {
                     self.timer_at = None;
                     self.feed(Event::Timer { now_ms: now_ms() })?;

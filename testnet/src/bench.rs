@@ -60,6 +60,10 @@ pub struct BenchArgs {
     /// Networks use ports from here.
     #[arg(long, default_value_t = 27600)]
     pub base_port: u16,
+    /// A `[mempool]` setting for every node, e.g. `--mempool max_pending_txs=20000` (repeat for
+    /// more; names as in config.toml, docs/operator.md).
+    #[arg(long = "mempool", value_name = "NAME=VALUE", value_parser = parse_setting)]
+    pub mempool: Vec<(String, i64)>,
     /// Program run as `PROGRAM testnet load ...` (default: the runnet binary).
     #[arg(long, hide = true)]
     pub load_binary: Option<PathBuf>,
@@ -80,9 +84,26 @@ impl Default for BenchArgs {
             clients: None,
             budget_secs: 480,
             base_port: 27600,
+            mempool: Vec::new(),
             load_binary: None,
         }
     }
+}
+
+/// `NAME=VALUE` with a whole-number value.
+fn parse_setting(text: &str) -> Result<(String, i64), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not NAME=VALUE"))?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return Err(format!("'{name}' is not a setting name"));
+    }
+    let value = value
+        .trim()
+        .parse::<i64>()
+        .map_err(|e| format!("{name}: '{}' is not a whole number: {e}", value.trim()))?;
+    Ok((name.to_string(), value))
 }
 
 /// One run at one offered rate.
@@ -110,7 +131,8 @@ pub struct BenchResults {
     pub payload: String,
     pub validators: u64,
     pub points: Vec<BenchPoint>,
-    /// The offered rate of the highest throughput among the rising runs.
+    /// Where throughput stopped rising: the lowest offered rate whose throughput is within
+    /// `min_gain` of the peak.
     pub saturating_rate: u64,
     pub peak_tps: f64,
     /// Throughput at twice the saturating rate over the peak.
@@ -156,7 +178,16 @@ pub fn search(
         let next = ((rate as f64) * growth.max(1.01)).ceil() as u64;
         rate = next.max(rate + 1);
     }
-    let saturating = best.map_or(rate, |(r, _)| r);
+    // Where throughput stopped rising: the lowest offered rate within `min_gain` of the peak.
+    // (A run past it that happens to commit a little more is the same plateau; doubling its
+    // rate would test four times the capacity, not twice.)
+    let peak = best.map_or(0.0, |(_, tps)| tps);
+    let saturating = points
+        .iter()
+        .filter(|p| p.tps >= peak * (1.0 - min_gain))
+        .map(|p| p.input_rate)
+        .min()
+        .unwrap_or(rate);
     points.push(measure(saturating.saturating_mul(2))?);
     Ok((points, saturating, saturated))
 }
@@ -282,7 +313,7 @@ fn measure(
             relay: false,
             allow_raw: args.payload == PayloadMode::Raw,
             chain_id: "runnet-bench".into(),
-            mempool: Vec::new(),
+            mempool: args.mempool.clone(),
             genesis_params: Vec::new(),
         },
     )?;
@@ -424,7 +455,7 @@ pub fn write_results(dir: &Path, results: &BenchResults) -> Result<(), TestnetEr
 pub fn markdown(r: &BenchResults) -> String {
     let mut out = format!(
         "# runnet bench: {} payloads, {} validators\n\n\
-         Each run: a fresh network, {} load generator processes, {} s offered ({} s warm-up not measured). \
+         Each run: a fresh network, load generator processes: {}, {} s offered ({} s warm-up not measured). \
          Load average {:.1} at the start, {:.1} at the end. Binary: `{}`.\n\n\
          | offered /s | sent /s | committed /s | p50 ms | p99 ms | refused | pending at end |\n\
          | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
@@ -498,6 +529,21 @@ mod tests {
         let (points, saturating, _) = search(10_000, 2.0, 0.05, 10, dipping, || false).unwrap();
         assert_eq!(saturating, 20_000);
         assert_eq!(points.last().unwrap().input_rate, 40_000);
+        // A plateau: the run past the knee commits 1.6 % more; the knee is the saturating rate.
+        let plateau = |rate: u64| {
+            Ok(point(
+                rate,
+                match rate {
+                    ..=10_000 => rate as f64,
+                    20_000 => 17_547.0,
+                    _ => 17_821.0,
+                },
+            ))
+        };
+        let (points, saturating, _) = search(5_000, 2.0, 0.05, 10, plateau, || false).unwrap();
+        let rates: Vec<u64> = points.iter().map(|p| p.input_rate).collect();
+        assert_eq!(rates, [5_000, 10_000, 20_000, 40_000, 40_000]);
+        assert_eq!(saturating, 20_000);
     }
 
     #[test]
@@ -558,6 +604,25 @@ mod tests {
         assert!(
             png.len() > 10_000,
             "a plot with text and curves, not a blank image"
+        );
+    }
+
+    #[test]
+    fn mempool_settings_parse_or_say_why() {
+        assert_eq!(
+            parse_setting("max_pending_txs=20000"),
+            Ok(("max_pending_txs".into(), 20_000))
+        );
+        assert!(
+            parse_setting("max_pending_txs")
+                .unwrap_err()
+                .contains("NAME=VALUE")
+        );
+        assert!(parse_setting("Max=1").unwrap_err().contains("setting name"));
+        assert!(
+            parse_setting("x=lots")
+                .unwrap_err()
+                .contains("whole number")
         );
     }
 
