@@ -242,6 +242,24 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
         &StateView(&shared.executor),
         crate::runtime::now_ms(),
     );
+    // Every one refused for a full mempool: one 503 says it, with no answer per transaction
+    // (under overload, writing and parsing those answers cost more than refusing).
+    if let Some(Err(first)) = results.first()
+        && results
+            .iter()
+            .all(|r| r.as_ref().is_err_and(AdmitError::is_busy))
+    {
+        shared.metrics.refused_tx_n("busy", results.len() as u64);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({
+                "error": first.to_string(),
+                "reason": "busy",
+                "refused": { "busy": results.len() },
+            })),
+        )
+            .into_response();
+    }
     let mut admitted = 0u64;
     let answers: Vec<Value> = results
         .iter()

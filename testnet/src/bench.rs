@@ -61,7 +61,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 27600)]
     pub base_port: u16,
     /// A `[mempool]` setting for every node, e.g. `--mempool max_pending_txs=20000` (repeat for
-    /// more; names as in config.toml, docs/operator.md).
+    /// more; names as in config.toml, docs/operator.md). Without `max_batch_delay_ms`, nodes of
+    /// a signed run seal batches after at most 200 ms (the node's default is 50).
     #[arg(long = "mempool", value_name = "NAME=VALUE", value_parser = parse_setting)]
     pub mempool: Vec<(String, i64)>,
     /// Program run as `PROGRAM testnet load ...` (default: the runnet binary).
@@ -88,6 +89,21 @@ impl Default for BenchArgs {
             load_binary: None,
         }
     }
+}
+
+/// The batch delay the benchmark's nodes use for signed payloads unless `--mempool` sets one:
+/// larger batches verify and travel more cheaply (measured: peak 18,432/s at the node's default
+/// of 50 ms, 20,920/s at 200 ms, p50 under 1 s both), at the cost of up to 150 ms more latency at
+/// low load. Raw batches fill by bytes within milliseconds at these rates, so raw runs keep 50.
+pub const BENCH_BATCH_DELAY_MS: i64 = 200;
+
+/// `--mempool` settings, with the benchmark's batch delay (signed payloads) unless they set it.
+fn bench_mempool(settings: &[(String, i64)], payload: PayloadMode) -> Vec<(String, i64)> {
+    let mut out = settings.to_vec();
+    if payload == PayloadMode::Signed && !out.iter().any(|(name, _)| name == "max_batch_delay_ms") {
+        out.push(("max_batch_delay_ms".into(), BENCH_BATCH_DELAY_MS));
+    }
+    out
 }
 
 /// `NAME=VALUE` with a whole-number value.
@@ -279,7 +295,7 @@ pub fn bench(binary: &Path, args: &BenchArgs) -> Result<BenchResults, TestnetErr
     };
     write_results(&args.out, &results)?;
     eprintln!(
-        "bench: peak {:.0}/s at {} offered; at twice that, {:.0}% of the peak; {:.0} s in all; results in {}",
+        "bench: peak {:.0}/s committed; throughput stopped rising at {}/s offered; at twice that, {:.0}% of the peak; {:.0} s in all; results in {}",
         results.peak_tps,
         results.saturating_rate,
         results.overload_ratio * 100.0,
@@ -313,7 +329,7 @@ fn measure(
             relay: false,
             allow_raw: args.payload == PayloadMode::Raw,
             chain_id: "runnet-bench".into(),
-            mempool: args.mempool.clone(),
+            mempool: bench_mempool(&args.mempool, args.payload),
             genesis_params: Vec::new(),
         },
     )?;
@@ -481,10 +497,15 @@ pub fn markdown(r: &BenchResults) -> String {
         ));
     }
     out.push_str(&format!(
-        "\nPeak: **{:.0}/s** committed at {}/s offered{}. At twice that rate: {:.0}% of the peak.\n",
+        "\nPeak: **{:.0}/s** committed. Throughput stopped rising at {}/s offered{}; at twice that \
+         rate: {:.0}% of the peak.\n",
         r.peak_tps,
         r.saturating_rate,
-        if r.saturated { "" } else { " (still rising when the search ended)" },
+        if r.saturated {
+            ""
+        } else {
+            " (still rising when the search ended)"
+        },
         r.overload_ratio * 100.0
     ));
     out
@@ -605,6 +626,22 @@ mod tests {
             png.len() > 10_000,
             "a plot with text and curves, not a blank image"
         );
+    }
+
+    #[test]
+    fn the_bench_batch_delay_applies_unless_set() {
+        let delay = |settings: &[(String, i64)]| {
+            bench_mempool(settings, PayloadMode::Signed)
+                .into_iter()
+                .filter(|(n, _)| n == "max_batch_delay_ms")
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(delay(&[]), [BENCH_BATCH_DELAY_MS]);
+        assert_eq!(delay(&[("max_batch_delay_ms".into(), 50)]), [50]);
+        let other = [("max_pending_txs".to_string(), 9)];
+        assert_eq!(bench_mempool(&other, PayloadMode::Signed).len(), 2);
+        assert_eq!(bench_mempool(&other, PayloadMode::Raw), other);
     }
 
     #[test]

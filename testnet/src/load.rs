@@ -978,11 +978,14 @@ impl Shard<'_> {
                     if !e.is_busy() {
                         down_until = Instant::now() + Duration::from_secs(1);
                     }
-                    if let ApiError::Status { status, .. } = &e
-                        && *status != 503
-                    {
-                        *out.refused.entry(format!("http_{status}")).or_default() +=
-                            batch.len() as u64;
+                    // A 503 refuses the whole request for a full mempool.
+                    if let ApiError::Status { status, .. } = &e {
+                        let reason = if *status == 503 {
+                            "busy".to_string()
+                        } else {
+                            format!("http_{status}")
+                        };
+                        *out.refused.entry(reason).or_default() += batch.len() as u64;
                     }
                 }
             }
