@@ -11,7 +11,15 @@
 //! of a cycle outnumber twice the faulty ones, so by pigeonhole every cycle holds three honest
 //! leaders in a row. An independent draw gives no such bound: a run of bad luck can starve
 //! commits for as long as it lasts.
+//!
+//! A crashed validator would still cost its slots: votes of the round before its slot go to it
+//! and are lost, then its own round times out. So while the chain is moving, a round whose block
+//! extends a certificate of the round just before it skips a scheduled leader that was not seen
+//! at work in that certified block ([`LeaderSchedule::active_leader`], after Carousel, Cohen et
+//! al. 2022): everyone who must agree on the leader holds that block, so they agree. After a
+//! timeout the plain schedule applies again, and with it the pigeonhole bound above.
 
+use runnet_types::block::BlockHeader;
 use runnet_types::consensus::Committee;
 use runnet_types::encoding::hash_of;
 
@@ -70,6 +78,60 @@ impl LeaderSchedule {
         let length = self.cycle.len().max(1) as u64;
         let slot = (round % length + self.offset) % length;
         self.cycle.get(slot as usize).copied().unwrap_or(0)
+    }
+
+    /// The leader of `round` while the chain is moving (the round's block extends a certificate
+    /// of the round just before it): the scheduled leader if it is `active`, otherwise one of
+    /// the active validators, spread over them in proportion to stake.
+    ///
+    /// `active[i]` says whether committee member `i` was seen at work in the block the round
+    /// extends (it signed that block's certificate, or proposed the block). A crashed validator
+    /// signs nothing, so it stops being scheduled one block after it stops voting, and comes
+    /// back the first time its vote is counted again. When no one is active (an epoch's root),
+    /// this is the plain schedule.
+    pub fn active_leader(&self, round: u64, active: &[bool]) -> u32 {
+        let scheduled = self.leader(round);
+        let is_active = |i: u32| active.get(i as usize).copied().unwrap_or(false);
+        if is_active(scheduled) {
+            return scheduled;
+        }
+        // The cycle with the inactive validators' slots taken out keeps the others' shares.
+        let eligible = self.cycle.iter().filter(|i| is_active(**i)).count() as u64;
+        if eligible == 0 {
+            return scheduled;
+        }
+        // Consecutive rounds land far apart among them (Fibonacci hashing), so the inactive
+        // validator's turns are not all taken by one neighbour.
+        let spread = round
+            .wrapping_add(self.offset)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> 32;
+        let pick = spread % eligible;
+        self.cycle
+            .iter()
+            .copied()
+            .filter(|i| is_active(*i))
+            .nth(pick as usize)
+            .unwrap_or(scheduled)
+    }
+
+    /// The leader of the round right after `certified`'s, when that round's block extends it:
+    /// [`Self::active_leader`] with the validators `certified` shows at work (its proposer and
+    /// the signers of its parent's certificate, which its header names). The first block of an
+    /// epoch names no signers (its parent's certificate is the unsigned root): the schedule.
+    pub fn leader_after(&self, committee: &Committee, certified: &BlockHeader) -> u32 {
+        let round = certified.round.saturating_add(1);
+        if certified.justify_signers.is_empty() {
+            return self.leader(round);
+        }
+        let mut active = vec![false; committee.len()];
+        let proposer = committee.index_of(&certified.proposer);
+        for i in certified.justify_signers.iter().copied().chain(proposer) {
+            if let Some(a) = active.get_mut(i as usize) {
+                *a = true;
+            }
+        }
+        self.active_leader(round, &active)
     }
 
     pub fn cycle_len(&self) -> usize {
@@ -139,6 +201,42 @@ mod tests {
             })
             .collect();
         assert!(firsts.len() > 1);
+    }
+
+    #[test]
+    fn an_inactive_scheduled_leader_is_replaced_by_active_ones_in_proportion_to_stake() {
+        let c = committee(&[1, 1, 2, 6]);
+        let s = LeaderSchedule::new(&c);
+        let everyone = [true; 4];
+        let none = [false; 4];
+        for round in 0..1_000 {
+            assert_eq!(s.active_leader(round, &everyone), s.leader(round));
+            assert_eq!(s.active_leader(round, &none), s.leader(round));
+        }
+        // Validator 3 (stake 6) crashed: its rounds go to the others, 1:1:2.
+        let without_3 = [true, true, true, false];
+        let mut counts = [0u32; 4];
+        for round in 0..10_000 {
+            let l = s.active_leader(round, &without_3);
+            counts[l as usize] += 1;
+            if s.leader(round) != 3 {
+                assert_eq!(
+                    l,
+                    s.leader(round),
+                    "an active scheduled leader keeps its round"
+                );
+            }
+        }
+        assert_eq!(counts[3], 0);
+        assert_eq!(counts[0] + counts[1] + counts[2], 10_000);
+        for (i, share) in [(0, 0.25), (1, 0.25), (2, 0.5)] {
+            let got = f64::from(counts[i]) / 10_000.0;
+            assert!((got - share).abs() < 0.02, "validator {i}: {counts:?}");
+        }
+        // Indexes past the mask count as inactive (and never panic).
+        for round in 0..100 {
+            assert_eq!(s.active_leader(round, &[true]), 0);
+        }
     }
 
     /// Whatever the stakes, faulty validators holding less than a third leave, in every cycle,

@@ -426,6 +426,7 @@ mod tests {
                     round,
                     epoch: 1,
                     parent: justify.data.block,
+                    justify_signers: justify.signers.clone(),
                     proposer: Address([1; 20]),
                     batches_root: batches_root(&[]),
                     executed_height: 0,

@@ -81,6 +81,14 @@ impl BlockTree {
         self.blocks.get(hash)
     }
 
+    /// A block of the tree, or the committed root when it is a proposed block (not a genesis).
+    pub(crate) fn proposed(&self, hash: &Hash) -> Option<&ProposedBlock> {
+        if *hash == self.root.info.hash {
+            return self.root.block.as_deref();
+        }
+        self.blocks.get(hash).map(|b| b.block.as_ref())
+    }
+
     pub(crate) fn parent_info(&self, hash: &Hash) -> Option<Parent> {
         if *hash == self.root.info.hash {
             return Some(self.root.info);

@@ -18,6 +18,11 @@ pub struct BlockHeader {
     pub round: u64,
     pub epoch: u64,
     pub parent: Hash,
+    /// The committee indexes that signed the parent's certificate (the block's justify). The
+    /// certificate itself travels beside the block, outside its hash, and a block certified
+    /// twice has copies with different signers; naming them here makes every copy agree on who
+    /// was seen at work, which the leader rule reads.
+    pub justify_signers: Vec<u32>,
     pub proposer: Address,
     /// Hash of the ordered list of batch digests the block carries.
     pub batches_root: Hash,
@@ -80,6 +85,7 @@ mod tests {
             round: 1,
             epoch: 0,
             parent: Hash::ZERO,
+            justify_signers: vec![0, 2],
             proposer: Address([1; 20]),
             batches_root: batches_root(&[]),
             executed_height: 0,
@@ -93,6 +99,9 @@ mod tests {
         assert_ne!(changed.hash(), base);
         let mut changed = header.clone();
         changed.executed_state_root = Hash([1; 32]);
+        assert_ne!(changed.hash(), base);
+        let mut changed = header.clone();
+        changed.justify_signers = vec![0, 3];
         assert_ne!(changed.hash(), base);
         let block = Block {
             header,

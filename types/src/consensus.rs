@@ -628,6 +628,7 @@ mod tests {
             round,
             epoch: 1,
             parent: Hash([1; 32]),
+            justify_signers: Vec::new(),
             proposer,
             batches_root: batches_root(&[]),
             executed_height: 0,

@@ -370,6 +370,23 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         self.highest_qc.round().max(tc)
     }
 
+    /// Who leads `round` when its block extends `certified`, a block of round `certified_round`
+    /// (see [`LeaderSchedule::active_leader`]): the schedule's leader unless the round follows
+    /// the certified one directly, in which case validators not at work in the certified block
+    /// are skipped. `None` when that block is not known here.
+    pub fn leader_extending(
+        &self,
+        round: u64,
+        certified: &Hash,
+        certified_round: u64,
+    ) -> Option<u32> {
+        if certified_round == 0 || certified_round.saturating_add(1) != round {
+            return Some(self.leaders.leader(round));
+        }
+        let block = self.tree.proposed(certified)?;
+        Some(self.leaders.leader_after(&self.committee, block.header()))
+    }
+
     fn rounds_since_commit(&self, round: u64) -> u64 {
         round.saturating_sub(self.tree.root().info.round.saturating_add(2))
     }
@@ -884,11 +901,19 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         if !b.block.batches_match_header() {
             return Err(Refusal::BadBlock("batches do not match the header's root"));
         }
+        if h.justify_signers != b.justify.signers {
+            return Err(Refusal::BadBlock(
+                "the header does not name its certificate's signers",
+            ));
+        }
         let index = self
             .committee
             .index_of(&h.proposer)
             .ok_or(Refusal::NotInCommittee(h.proposer))?;
-        if self.leaders.leader(h.round) != index {
+        let leader = self
+            .leader_extending(h.round, &h.parent, b.justify.data.round)
+            .ok_or(Refusal::MissingParent(h.parent))?;
+        if leader != index {
             return Err(Refusal::NotLeader { round: h.round });
         }
         let validator = self
@@ -987,7 +1012,10 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
     }
 
     fn send_vote(&mut self, vote: Vote) {
-        let next = self.leaders.leader(vote.data.round.saturating_add(1));
+        let round = vote.data.round;
+        let next = self
+            .leader_extending(round.saturating_add(1), &vote.data.block, round)
+            .unwrap_or_else(|| self.leaders.leader(round.saturating_add(1)));
         if Some(next) == self.my_index {
             self.add_vote(next, vote);
         } else if let Some(to) = self.committee.get(next).map(|v| v.address) {
@@ -1004,8 +1032,10 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         if round > current {
             return Err(Refusal::FutureRound { round, current });
         }
-        let next = self.leaders.leader(round.saturating_add(1));
-        if Some(next) != self.my_index {
+        // A vote for a block not seen here yet cannot be placed; it is kept (the collector holds
+        // one per validator and round), since the next leader may well be us.
+        let next = self.leader_extending(round.saturating_add(1), &v.data.block, round);
+        if next.is_some() && next != self.my_index {
             return Err(Refusal::NotNextLeader { round });
         }
         let index = self
@@ -1033,7 +1063,9 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         }
         let round = self.round();
         let Some(index) = self.my_index else { return };
-        if self.leaders.leader(round) != index || self.proposed_round >= round {
+        let leader =
+            self.leader_extending(round, &self.highest_qc.block(), self.highest_qc.round());
+        if leader != Some(index) || self.proposed_round >= round {
             return;
         }
         if self.proposed_this_event {
@@ -1159,6 +1191,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             round,
             epoch: self.epoch(),
             parent: parent.hash,
+            justify_signers: justify.signers.clone(),
             proposer,
             batches_root: batches_root(&batches),
             // Never claim an execution beyond the parent (the driver may run ahead of us).

@@ -957,7 +957,10 @@ impl World {
         if p.block.epoch() != committee.epoch() {
             return;
         }
-        let next = core.leaders().leader(p.block.round().saturating_add(1));
+        let round = p.block.round();
+        let next = core
+            .leader_extending(round.saturating_add(1), &p.block.hash(), round)
+            .unwrap_or_else(|| core.leaders().leader(round.saturating_add(1)));
         let data = VoteData {
             epoch: p.block.epoch(),
             round: p.block.round(),

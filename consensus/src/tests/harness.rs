@@ -224,10 +224,17 @@ impl Harness {
     }
 
     /// The node leading `round` of `epoch`.
+    /// The schedule's leader of `round` (the leader after a timeout, or of any round while
+    /// every validator is seen at work).
     pub(crate) fn leader(&self, epoch: u64, round: u64) -> usize {
         let c = &self.committees[epoch as usize];
-        let i = LeaderSchedule::new(c).leader(round);
-        self.index_of(&c.validators()[i as usize].address)
+        self.node_of(epoch, LeaderSchedule::new(c).leader(round))
+    }
+
+    /// The node of committee member `index`.
+    pub(crate) fn node_of(&self, epoch: u64, index: u32) -> usize {
+        let c = &self.committees[epoch as usize];
+        self.index_of(&c.validators()[index as usize].address)
     }
 
     pub(crate) fn feed(&mut self, i: usize, event: Event) -> Vec<Action> {

@@ -179,6 +179,17 @@ fn malformed_proposals_are_refused_with_a_reason() {
         |r| matches!(r, Refusal::BadBlock(_)),
     );
 
+    // A header naming other signers than the certificate travelling with it: copies of one
+    // block must agree on who was at work, since the next leader depends on it.
+    let mut bad = p.clone();
+    bad.block.block.header.justify_signers.push(3);
+    s.sign_as(s.leader, &mut bad.block);
+    s.refuses(
+        "signers not named",
+        s.with_body(MessageBody::Proposal(bad)),
+        |r| matches!(r, Refusal::BadBlock(_)),
+    );
+
     // Signed by a validator that does not lead the round.
     let other = (0..4).find(|i| *i != s.leader && *i != s.victim).unwrap();
     let mut bad = p.clone();

@@ -3,6 +3,7 @@
 
 use super::harness::{Envelope, Harness, is_proposal, round_of};
 use crate::core::{Action, Event, Refusal};
+use crate::leader::LeaderSchedule;
 use crate::safety::SafetyError;
 use runnet_types::consensus::{ConsensusMessage, Evidence, MessageBody, Proposal};
 use std::cell::RefCell;
@@ -148,25 +149,49 @@ fn a_node_with_a_lock_nobody_else_has() {
     let mut h = Harness::new(4);
     h.start();
     settle(&mut h, 2);
-    // Find k with distinct leaders for k+1 (d) and k+2 (e), neither leading k.
+    // Find k with distinct leaders for k+1 (d) and k+2 (e), neither leading k. Round k+1
+    // follows block k directly, so its leader is known from block k (the active-leader rule);
+    // rounds after a timeout are the schedule's. The first proposal that fits fixes k.
+    let committee = h.committees[0].clone();
+    let schedule = LeaderSchedule::new(&committee);
+    let node_of: Vec<usize> = (0..4).map(|i| h.node_of(0, i)).collect();
     let start = upcoming_round(&h) + 1;
-    let (k, d, e) = (start..start + 40)
-        .find_map(|k| {
-            let (lk, d, e) = (h.leader(0, k), h.leader(0, k + 1), h.leader(0, k + 2));
-            (lk != d && d != e && e != lk).then_some((k, d, e))
-        })
-        .unwrap();
+    #[derive(Clone, Copy)]
+    struct Plan {
+        k: u64,
+        d: usize,
+        e: usize,
+        /// The fourth node: neither d, e nor the leader of k.
+        c: usize,
+    }
+    let plan: RefCell<Option<Plan>> = RefCell::new(None);
 
     // Run until d proposes round k+1 (it then holds the certificate of block k): drop that
     // proposal, and cut d off until round k+2 is proposed.
-    let c = (0..4)
-        .find(|i| *i != d && *i != e && *i != h.leader(0, k))
-        .unwrap();
     let cut = RefCell::new(false);
     let offer: RefCell<Option<Envelope>> = RefCell::new(None);
     let held: RefCell<Option<Envelope>> = RefCell::new(None);
     let ok = h.run_until(
         &mut |env: &Envelope| {
+            if plan.borrow().is_none()
+                && is_proposal(env)
+                && round_of(env).is_some_and(|r| r >= start)
+            {
+                let p = proposal_of(&env.msg);
+                let k = p.block.round();
+                let lk = env.from;
+                let d = node_of[schedule.leader_after(&committee, p.block.header()) as usize];
+                let e = node_of[schedule.leader(k + 2) as usize];
+                // d leads k+1 after the timeout of round k too.
+                let d_again = node_of[schedule.leader(k + 1) as usize] == d;
+                if d_again && lk != d && d != e && e != lk {
+                    let c = (0..4).find(|i| *i != d && *i != e && *i != lk).unwrap();
+                    *plan.borrow_mut() = Some(Plan { k, d, e, c });
+                }
+            }
+            let Some(Plan { k, d, e, c }) = *plan.borrow() else {
+                return true;
+            };
             if env.from == d && is_proposal(env) && round_of(env) == Some(k + 1) {
                 *cut.borrow_mut() = true;
             }
@@ -186,6 +211,7 @@ fn a_node_with_a_lock_nobody_else_has() {
     );
     assert!(ok);
     assert!(*cut.borrow());
+    let Plan { k, d, e, c } = plan.into_inner().unwrap_or_else(|| unreachable!());
     let lock = h.nodes[d].core().highest_qc().clone();
     assert_eq!(lock.round(), k, "d certified block k");
     let offer = offer.into_inner().unwrap_or_else(|| unreachable!());
