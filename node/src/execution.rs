@@ -18,6 +18,21 @@ use tokio::sync::mpsc;
 
 /// Blocks pruned per executed block at most, so pruning a long backlog never stalls execution.
 const PRUNE_STEP: u64 = 64;
+/// When the next block lacks batches, the missing batches of up to this many stored blocks
+/// after it are fetched with them, up to `MAX_PREFETCH` digests: a validator back from a crash
+/// has hundreds of blocks learnt by sync, and a fetch per block could not keep up with the
+/// chain.
+const LOOKAHEAD_BLOCKS: u64 = 64;
+const MAX_PREFETCH: usize = 2 * crate::driver::FETCH_CHUNK;
+
+/// What one step of the execution thread did.
+enum Step {
+    Executed(u64, Hash),
+    /// Batches arrived: try again at once.
+    Fetched,
+    /// Nothing to do until a commit (or a retry).
+    Idle,
+}
 
 pub fn run(
     shared: Arc<Shared>,
@@ -27,13 +42,14 @@ pub fn run(
 ) {
     loop {
         match execute_next(&shared, &runtime, &agent) {
-            Ok(Some((height, root))) => {
+            Ok(Step::Executed(height, root)) => {
                 if executed.send((height, root)).is_err() {
                     return;
                 }
                 continue;
             }
-            Ok(None) => {}
+            Ok(Step::Fetched) => continue,
+            Ok(Step::Idle) => {}
             Err(e) => {
                 tracing::error!("execution stopped: {e}");
                 shared.shutdown.notify_one();
@@ -48,16 +64,17 @@ pub fn run(
     }
 }
 
-/// Executes the block above the state's height if it is stored and its batches are at hand.
+/// Executes the block above the state's height if it is stored and its batches are at hand;
+/// otherwise fetches what it lacks.
 fn execute_next(
     shared: &Shared,
     runtime: &tokio::runtime::Handle,
     agent: &AgentHandle,
-) -> Result<Option<(u64, Hash)>, String> {
+) -> Result<Step, String> {
     let executor = &shared.executor;
     let height = executor.height() + 1;
     let Some(stored) = shared.blocks.block(height).map_err(|e| e.to_string())? else {
-        return Ok(None);
+        return Ok(Step::Idle);
     };
     let digests = &stored.block.block.batches;
     let mut batches = Vec::with_capacity(digests.len());
@@ -70,8 +87,13 @@ fn execute_next(
         }
     }
     if !missing.is_empty() {
-        fetch(shared, runtime, &missing);
-        return Ok(None);
+        missing_ahead(shared, height, &mut missing)?;
+        let stored = fetch(shared, runtime, &missing);
+        return Ok(if stored > 0 {
+            Step::Fetched
+        } else {
+            Step::Idle
+        });
     }
     let txs: Vec<SignedTx> = batches.into_iter().flat_map(|b| b.txs).collect();
     let ctx = BlockContext {
@@ -108,18 +130,44 @@ fn execute_next(
     tracing::debug!(height, txs = txs.len(), root = %outcome.state_root, "executed");
     // Before the next block: it consumes the queue entries the report reads.
     agent.block_executed(BlockReport::collect(shared, height, &txs, outcome.receipts));
-    Ok(Some((height, outcome.state_root)))
+    Ok(Step::Executed(height, outcome.state_root))
+}
+
+/// Adds to `missing` the batches lacking in the stored blocks just after `height`.
+fn missing_ahead(shared: &Shared, height: u64, missing: &mut Vec<Hash>) -> Result<(), String> {
+    for ahead in height + 1..=height + LOOKAHEAD_BLOCKS {
+        let Some(stored) = shared.blocks.block(ahead).map_err(|e| e.to_string())? else {
+            break;
+        };
+        for digest in &stored.block.block.batches {
+            if missing.len() >= MAX_PREFETCH {
+                return Ok(());
+            }
+            if !missing.contains(digest)
+                && shared
+                    .blocks
+                    .batch(digest)
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+            {
+                missing.push(*digest);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Fetches missing batches from peers, keeping those whose digest was asked for and whose
-/// signatures all check.
-fn fetch(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Hash]) {
-    for chunk in missing.chunks(crate::driver::FETCH_CHUNK) {
-        fetch_chunk(shared, runtime, chunk);
-    }
+/// signatures all check; returns how many it stored.
+fn fetch(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Hash]) -> usize {
+    missing
+        .chunks(crate::driver::FETCH_CHUNK)
+        .map(|chunk| fetch_chunk(shared, runtime, chunk))
+        .sum()
 }
 
-fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Hash]) {
+fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Hash]) -> usize {
+    shared.metrics.execution_fetches.inc();
     let network = shared.network.clone();
     let wanted = missing.to_vec();
     let answer = runtime.block_on(async move {
@@ -129,14 +177,14 @@ fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Has
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {
             tracing::warn!(missing = missing.len(), "fetching batches to execute: {e}");
-            return;
+            return 0;
         }
         Err(_) => {
             tracing::warn!(
                 missing = missing.len(),
                 "fetching batches to execute timed out"
             );
-            return;
+            return 0;
         }
     };
     tracing::debug!(
@@ -144,6 +192,7 @@ fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Has
         got = found.len(),
         "fetched batches to execute"
     );
+    let mut stored = 0;
     for bytes in found {
         let batch = match Batch::decode(&bytes) {
             Ok(b) => b,
@@ -161,8 +210,10 @@ fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Has
             tracing::warn!(%digest, "a fetched batch does not verify: {e}");
             continue;
         }
-        if let Err(e) = shared.blocks.put_batch(&digest, &bytes) {
-            tracing::warn!("storing fetched batch {digest}: {e}");
+        match shared.blocks.put_batch(&digest, &bytes) {
+            Ok(()) => stored += 1,
+            Err(e) => tracing::warn!("storing fetched batch {digest}: {e}"),
         }
     }
+    stored
 }

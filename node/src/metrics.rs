@@ -29,6 +29,8 @@ pub struct Metrics {
     pub txs_refused: Family<Labels, Counter>,
     pub consensus_refused: Family<Labels, Counter>,
     pub execution_seconds: Histogram,
+    /// Batch fetches by the execution thread, for blocks learnt without their batches.
+    pub execution_fetches: Counter,
     pub peer_offences: Counter,
     /// Chain-wide, counted from each executed block (every node counts the same blocks).
     pub executions_completed: Counter,
@@ -72,6 +74,7 @@ impl Metrics {
             txs_admitted: Counter::default(),
             txs_refused: Family::default(),
             consensus_refused: Family::default(),
+            execution_fetches: Counter::default(),
             execution_seconds: Histogram::new([
                 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ]),
@@ -148,6 +151,11 @@ impl Metrics {
             "execution_seconds",
             "Time to execute one committed block",
             m.execution_seconds.clone(),
+        );
+        registry.register(
+            "execution_fetches",
+            "Batch fetches by the execution thread (blocks learnt by sync lack their batches)",
+            m.execution_fetches.clone(),
         );
         registry.register(
             "peer_offences",

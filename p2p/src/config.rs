@@ -62,6 +62,10 @@ pub struct Limits {
     pub max_fetch_response_bytes: usize,
     /// Both for our requests and for the node to answer a peer's.
     pub fetch_timeout: Duration,
+    /// A fetch that names no peer asks the next one too when the last asked has not answered
+    /// within this long: a peer cut off behind a partition (its connection still up, its
+    /// answers lost) would otherwise hold the request for the whole `fetch_timeout`.
+    pub fetch_hedge_after: Duration,
     /// Outbound queue per peer; when full, new messages to that peer are dropped and counted.
     pub batch_queue: usize,
     pub consensus_queue: usize,
@@ -91,6 +95,7 @@ impl Default for Limits {
             max_fetch_digests: 256,
             max_fetch_response_bytes: 16 << 20,
             fetch_timeout: Duration::from_secs(10),
+            fetch_hedge_after: Duration::from_secs(1),
             batch_queue: 256,
             consensus_queue: 4_096,
             event_queue: 16_384,
@@ -132,8 +137,11 @@ impl Limits {
         if self.max_streams_per_peer == 0 || self.ban_threshold == 0 {
             return fail("max_streams_per_peer and ban_threshold must be positive");
         }
-        if self.fetch_timeout.is_zero() || self.redial_min.is_zero() {
-            return fail("fetch_timeout and redial_min must be positive");
+        if self.fetch_timeout.is_zero()
+            || self.fetch_hedge_after.is_zero()
+            || self.redial_min.is_zero()
+        {
+            return fail("fetch_timeout, fetch_hedge_after and redial_min must be positive");
         }
         if self.redial_max < self.redial_min {
             return fail("redial_max must not be below redial_min");

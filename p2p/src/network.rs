@@ -8,6 +8,8 @@ use crate::events::NetworkEvents;
 use crate::fetch::FetchCodec;
 use crate::inbound::accept_loop;
 use crate::scoring::{Offence, Scoreboard};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use libp2p::multiaddr::Protocol;
 use libp2p::{
     Multiaddr, PeerId, SwarmBuilder, allow_block_list, connection_limits, identify, noise, ping,
@@ -263,27 +265,50 @@ impl Network {
         if digests.is_empty() {
             return Ok(Vec::new());
         }
-        let peers = match peer {
-            Some(peer) => vec![peer],
-            None => {
-                let mut peers = self.connected_peers();
-                if !peers.is_empty() {
-                    let start = self.inner.next_peer.fetch_add(1, Ordering::Relaxed) % peers.len();
-                    peers.rotate_left(start);
-                }
-                peers
-            }
-        };
+        if let Some(peer) = peer {
+            return self.fetch_from(peer, digests).await;
+        }
+        let mut peers = self.connected_peers();
+        if !peers.is_empty() {
+            let start = self.inner.next_peer.fetch_add(1, Ordering::Relaxed) % peers.len();
+            peers.rotate_left(start);
+        }
+        self.fetch_hedged(peers, digests).await
+    }
+
+    /// Asks `peers` in turn for `digests`: the next one as soon as the last answered with
+    /// nothing or failed, or when it has been silent for `fetch_hedge_after`; the first answer
+    /// with batches wins and the others are dropped.
+    async fn fetch_hedged(
+        &self,
+        peers: Vec<PeerId>,
+        digests: Vec<Hash>,
+    ) -> Result<Vec<Vec<u8>>, NetworkError> {
+        let hedge_after = self.inner.core.limits.fetch_hedge_after;
+        let mut waiting = peers.into_iter();
+        let mut asked = FuturesUnordered::new();
         let mut outcome = Err(NetworkError::NoPeer);
-        for peer in peers {
-            match self.fetch_from(peer, digests.clone()).await {
-                Ok(batches) if !batches.is_empty() => return Ok(batches),
-                Ok(empty) => outcome = Ok(empty),
-                Err(e) if outcome.is_err() => outcome = Err(e),
-                Err(_) => {}
+        loop {
+            if asked.is_empty() {
+                let Some(peer) = waiting.next() else {
+                    return outcome;
+                };
+                asked.push(self.fetch_from(peer, digests.clone()));
+            }
+            tokio::select! {
+                Some(answer) = asked.next() => match answer {
+                    Ok(batches) if !batches.is_empty() => return Ok(batches),
+                    Ok(empty) => outcome = Ok(empty),
+                    Err(e) if outcome.is_err() => outcome = Err(e),
+                    Err(_) => {}
+                },
+                _ = tokio::time::sleep(hedge_after), if !waiting.as_slice().is_empty() => {
+                    if let Some(peer) = waiting.next() {
+                        asked.push(self.fetch_from(peer, digests.clone()));
+                    }
+                }
             }
         }
-        outcome
     }
 
     async fn fetch_from(

@@ -181,6 +181,59 @@ async fn fetch_times_out_when_the_peer_never_answers() {
     assert_eq!(patiently("hoard", hoard).await.unwrap(), 1);
 }
 
+/// A peer cut off behind a partition keeps its connection and loses its answers: a fetch that
+/// names no peer must not wait the whole timeout for it while another peer has the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_does_not_hold_up_a_fetch_another_can_answer() {
+    let patient = Limits {
+        fetch_timeout: Duration::from_secs(600),
+        fetch_hedge_after: Duration::from_millis(200),
+        ..test_limits()
+    };
+    let (silent, mut silent_events) =
+        node_with(42, CHAIN, loopback(), vec![], patient.clone()).await;
+    let (helpful, helpful_events) = node_with(
+        43,
+        CHAIN,
+        loopback(),
+        vec![addr_of(&silent)],
+        patient.clone(),
+    )
+    .await;
+    let bootstrap = vec![addr_of(&silent), addr_of(&helpful)];
+    let (a, _a_events) = node_with(44, CHAIN, loopback(), bootstrap, patient).await;
+    wait_until("links", || a.connected_peers().len() == 2).await;
+    let y = vec![7u8; 5_000];
+    let dy = Hash::digest(&y);
+    serve(helpful_events, HashMap::from([(dy, y.clone())]));
+    let hoard = tokio::spawn(async move {
+        let mut replies = Vec::new();
+        while let Some(event) = silent_events.recv().await {
+            if let NetworkEvent::BatchRequest { reply, .. } = event {
+                replies.push(reply);
+            }
+        }
+        replies.len()
+    });
+    // The peers are asked in turn from a rotating start, so the silent one comes first at
+    // least once in three; the answer must still come long before the 600 s timeout.
+    for _ in 0..3 {
+        let got = patiently(
+            "a fetch past the silent peer",
+            a.fetch_batches(None, vec![dy]),
+        )
+        .await;
+        assert_eq!(got.unwrap(), vec![y.clone()]);
+    }
+    silent.shutdown().await;
+    drop(silent);
+    assert!(
+        patiently("hoard", hoard).await.unwrap() >= 1,
+        "the silent peer was asked"
+    );
+    drop(helpful);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_too_large_is_refused_locally_and_by_the_peer() {
     let greedy = Limits {
