@@ -33,11 +33,17 @@ struct Submission {
 /// refusals so far (counted only when admitted: [`Mempool::admit_verified`]).
 pub struct Prechecked {
     refused: Vec<(usize, AdmitError)>,
-    /// Position in the request and encoded size of each of `signed`.
-    positions: Vec<usize>,
-    sizes: Vec<usize>,
+    /// What the precheck learnt of each of `signed`, in the same order.
+    checked: Vec<Checked>,
     signed: Vec<SignedTx>,
     len: usize,
+}
+
+/// A prechecked transaction's position in the request, encoded size and id (hashed once).
+struct Checked {
+    position: usize,
+    size: usize,
+    id: Hash,
 }
 
 impl Prechecked {
@@ -112,16 +118,18 @@ impl Mempool {
         let mut submission = Submission::default();
         let mut prechecked = Prechecked {
             refused: Vec::new(),
-            positions: Vec::new(),
-            sizes: Vec::new(),
+            checked: Vec::new(),
             signed: Vec::new(),
             len: txs.len(),
         };
         for (position, bytes) in txs.iter().enumerate() {
             match self.precheck(bytes, view, &mut submission) {
                 Ok((tx, candidate)) => {
-                    prechecked.positions.push(position);
-                    prechecked.sizes.push(candidate.size);
+                    prechecked.checked.push(Checked {
+                        position,
+                        size: candidate.size,
+                        id: candidate.id,
+                    });
                     prechecked.signed.push(tx);
                 }
                 Err(error) => prechecked.refused.push((position, error)),
@@ -154,13 +162,12 @@ impl Mempool {
         let candidates = prechecked
             .signed
             .into_iter()
-            .zip(prechecked.positions)
-            .zip(prechecked.sizes)
+            .zip(prechecked.checked)
             .zip(verdicts);
-        for (((tx, position), size), ok) in candidates {
+        for ((tx, Checked { position, size, id }), ok) in candidates {
             let result = if ok {
                 // Each accepted one is in the mempool itself: nothing to plan across them.
-                match self.check_tx(&tx, size, view, &mut Submission::default()) {
+                match self.check_tx(&tx, Some(id), size, view, &mut Submission::default()) {
                     Ok(candidate) => Ok(self.accept(tx, candidate, now_ms)),
                     Err(error) => Err(self.refused(error)),
                 }
@@ -241,14 +248,16 @@ impl Mempool {
             TxError::Decode(error) => AdmitError::from_decode(error),
             TxError::Signature(_) => AdmitError::BadSignature,
         })?;
-        let candidate = self.check_tx(&tx, bytes.len(), view, submission)?;
+        let candidate = self.check_tx(&tx, None, bytes.len(), view, submission)?;
         Ok((tx, candidate))
     }
 
-    /// The checks of a decoded transaction of `size` encoded bytes, cheapest first.
+    /// The checks of a decoded transaction of `size` encoded bytes, cheapest first; `id` is its
+    /// hash when already known (it is computed only past the cheap refusals otherwise).
     fn check_tx(
         &self,
         tx: &SignedTx,
+        id: Option<Hash>,
         size: usize,
         view: &dyn AccountView,
         submission: &mut Submission,
@@ -287,7 +296,7 @@ impl Mempool {
                 pending_bytes: self.pending_bytes(),
             });
         }
-        let id = tx.hash();
+        let id = id.unwrap_or_else(|| tx.hash());
         if self.index.get(&id).is_some() || submission.ids.contains(&id) {
             return Err(AdmitError::Duplicate(id));
         }

@@ -32,7 +32,7 @@ pub use error::{AdmitError, BatchRejected};
 pub use peer::Screened;
 pub use seal::SealedBatch;
 pub use stats::MempoolStats;
-pub use verify::{VerifiedBatch, verify_batch_bytes};
+pub use verify::{VerifiedBatch, verify_batch_bytes, verify_screened_batch};
 
 use index::TxIndex;
 use queue::Queue;

@@ -9,7 +9,7 @@
 use crate::error::BatchRejected;
 use crate::index::{Known, Place};
 use crate::store::Stored;
-use crate::verify::{VerifiedBatch, check_size, digest_of, verify_batch_bytes};
+use crate::verify::{VerifiedBatch, check_size, digest_of, verify_screened_batch};
 use crate::{Mempool, Received};
 use runnet_types::Hash;
 use std::sync::Arc;
@@ -34,8 +34,9 @@ impl Mempool {
     ) -> Result<Received, BatchRejected> {
         match self.screen_batch(bytes, expected)? {
             Screened::Done(received) => Ok(received),
-            Screened::Verify(_) => {
-                let verified = verify_batch_bytes(bytes, &self.config.chain_id, self.allow_raw());
+            Screened::Verify(digest) => {
+                let (chain_id, allow_raw) = (&self.config.chain_id, self.allow_raw());
+                let verified = verify_screened_batch(bytes, digest, chain_id, allow_raw);
                 match verified {
                     Ok(verified) => {
                         self.store_verified(bytes.to_vec(), verified, expected.is_some())

@@ -20,7 +20,17 @@ pub fn verify_batch_bytes(
     allow_raw: bool,
 ) -> Result<VerifiedBatch, BatchRejected> {
     check_size(bytes)?;
-    let digest = digest_of(bytes);
+    verify_screened_batch(bytes, digest_of(bytes), chain_id, allow_raw)
+}
+
+/// [`verify_batch_bytes`] for bytes that passed [`crate::Mempool::screen_batch`], which checked
+/// their size and gave `digest` ([`crate::Screened::Verify`]): a batch is hashed once.
+pub fn verify_screened_batch(
+    bytes: &[u8],
+    digest: Hash,
+    chain_id: &str,
+    allow_raw: bool,
+) -> Result<VerifiedBatch, BatchRejected> {
     let batch = decode_and_verify(bytes, chain_id, allow_raw)?;
     Ok(VerifiedBatch { digest, batch })
 }

@@ -160,6 +160,16 @@ impl BlockStore {
         self.get("batches", digest.as_bytes())
     }
 
+    /// Whether a batch is stored, without copying it out: the bloom filter answers most misses
+    /// without a read.
+    pub fn has_batch(&self, digest: &Hash) -> Result<bool, BlockStoreError> {
+        let cf = self.cf("batches")?;
+        if !self.db.key_may_exist_cf(cf, digest.as_bytes()) {
+            return Ok(false);
+        }
+        Ok(self.db.get_pinned_cf(cf, digest.as_bytes())?.is_some())
+    }
+
     /// The receipts and state root of an executed block, and the height indexed so far; one
     /// atomic write.
     pub fn put_receipts(
@@ -278,4 +288,27 @@ struct Tip {
     block: ProposedBlock,
     seed: Hash,
     proof: CommitProof,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runnet_state::store::RocksStore;
+
+    #[test]
+    fn has_batch_answers_like_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let rocks = RocksStore::open_with_column_families(dir.path(), COLUMN_FAMILIES).unwrap();
+        let blocks = BlockStore::new(rocks.db().clone()).unwrap();
+        // One small and one large enough for a blob file.
+        for (i, len) in [(1u8, 10usize), (2, 64 << 10)] {
+            let bytes = vec![i; len];
+            let digest = Hash::digest(&bytes);
+            assert!(!blocks.has_batch(&digest).unwrap());
+            blocks.put_batch(&digest, &bytes).unwrap();
+            assert!(blocks.has_batch(&digest).unwrap());
+            assert_eq!(blocks.batch(&digest).unwrap(), Some(bytes));
+        }
+        assert!(!blocks.has_batch(&Hash([9; 32])).unwrap());
+    }
 }

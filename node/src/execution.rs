@@ -144,11 +144,7 @@ fn missing_ahead(shared: &Shared, height: u64, missing: &mut Vec<Hash>) -> Resul
                 return Ok(());
             }
             if !missing.contains(digest)
-                && shared
-                    .blocks
-                    .batch(digest)
-                    .map_err(|e| e.to_string())?
-                    .is_none()
+                && !shared.blocks.has_batch(digest).map_err(|e| e.to_string())?
             {
                 missing.push(*digest);
             }

@@ -16,7 +16,7 @@
 use crate::runtime::Shared;
 use libp2p::PeerId;
 use parking_lot::{Condvar, Mutex};
-use runnet_mempool::{BatchRejected, Received, Screened, verify_batch_bytes};
+use runnet_mempool::{BatchRejected, Received, Screened, verify_screened_batch};
 use runnet_p2p::Offence;
 use runnet_types::Hash;
 use std::collections::VecDeque;
@@ -187,14 +187,19 @@ fn admit(
     bytes: Vec<u8>,
     expected: Option<Hash>,
 ) -> Result<Received, BatchRejected> {
-    let (chain_id, allow_raw) = {
+    let (digest, chain_id, allow_raw) = {
         let mut mempool = shared.mempool.lock();
-        if let Screened::Done(received) = mempool.screen_batch(&bytes, expected)? {
-            return Ok(received);
-        }
-        (mempool.config().chain_id.clone(), mempool.allow_raw())
+        let digest = match mempool.screen_batch(&bytes, expected)? {
+            Screened::Done(received) => return Ok(received),
+            Screened::Verify(digest) => digest,
+        };
+        (
+            digest,
+            mempool.config().chain_id.clone(),
+            mempool.allow_raw(),
+        )
     };
-    match verify_batch_bytes(&bytes, &chain_id, allow_raw) {
+    match verify_screened_batch(&bytes, digest, &chain_id, allow_raw) {
         Ok(verified) => shared
             .mempool
             .lock()

@@ -112,6 +112,19 @@ fn serve(mut events: NetworkEvents, store: HashMap<Hash, Vec<u8>>) {
     });
 }
 
+/// Takes batch requests and sits on the replies; ends with the node, giving how many it took.
+fn hoard(mut events: NetworkEvents) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut replies = Vec::new();
+        while let Some(event) = events.recv().await {
+            if let NetworkEvent::BatchRequest { reply, .. } = event {
+                replies.push(reply);
+            }
+        }
+        replies.len()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_is_answered_by_the_peer_that_has_the_batches() {
     let mut nodes = mesh(30, 3).await;
@@ -157,19 +170,11 @@ async fn fetch_times_out_when_the_peer_never_answers() {
         fetch_timeout: Duration::from_secs(120),
         ..test_limits()
     };
-    let (b, mut b_events) = node_with(41, CHAIN, loopback(), vec![], patient).await;
+    let (b, b_events) = node_with(41, CHAIN, loopback(), vec![], patient).await;
     let (a, _a_events) = node_with(40, CHAIN, loopback(), vec![addr_of(&b)], quick).await;
     wait_until("link", || a.connected_peers() == vec![b.local_peer_id()]).await;
     // B's node takes the request and sits on the reply.
-    let hoard = tokio::spawn(async move {
-        let mut replies = Vec::new();
-        while let Some(event) = b_events.recv().await {
-            if let NetworkEvent::BatchRequest { reply, .. } = event {
-                replies.push(reply);
-            }
-        }
-        replies.len()
-    });
+    let hoard = hoard(b_events);
     let result = a
         .fetch_batches(Some(b.local_peer_id()), vec![Hash([1; 32])])
         .await;
@@ -190,8 +195,7 @@ async fn a_silent_peer_does_not_hold_up_a_fetch_another_can_answer() {
         fetch_hedge_after: Duration::from_millis(200),
         ..test_limits()
     };
-    let (silent, mut silent_events) =
-        node_with(42, CHAIN, loopback(), vec![], patient.clone()).await;
+    let (silent, silent_events) = node_with(42, CHAIN, loopback(), vec![], patient.clone()).await;
     let (helpful, helpful_events) = node_with(
         43,
         CHAIN,
@@ -206,15 +210,7 @@ async fn a_silent_peer_does_not_hold_up_a_fetch_another_can_answer() {
     let y = vec![7u8; 5_000];
     let dy = Hash::digest(&y);
     serve(helpful_events, HashMap::from([(dy, y.clone())]));
-    let hoard = tokio::spawn(async move {
-        let mut replies = Vec::new();
-        while let Some(event) = silent_events.recv().await {
-            if let NetworkEvent::BatchRequest { reply, .. } = event {
-                replies.push(reply);
-            }
-        }
-        replies.len()
-    });
+    let hoard = hoard(silent_events);
     // The peers are asked in turn from a rotating start, so the silent one comes first at
     // least once in three; the answer must still come long before the 600 s timeout.
     for _ in 0..3 {

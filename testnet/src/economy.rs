@@ -118,16 +118,29 @@ pub fn publish_arith(
     let wat_path = dir.join("arith.wat");
     write(&def_path, &arith_definition()?)?;
     write(&wat_path, ARITH_WAT)?;
+    let program = ("--wasm", wat_path.as_path());
+    publish(binary, node, key, &def_path, program, "publishing arith")
+}
+
+/// `binary tx service publish --definition DEF --wasm|--external PATH --wait`; the service's id.
+fn publish(
+    binary: &Path,
+    node: &str,
+    key: &Path,
+    definition: &Path,
+    (program_flag, program): (&str, &Path),
+    what: &str,
+) -> Result<String, TestnetError> {
     let args = [
         "tx".as_ref(),
         "service".as_ref(),
         "publish".as_ref(),
         "--definition".as_ref(),
-        def_path.as_os_str(),
-        "--wasm".as_ref(),
-        wat_path.as_os_str(),
+        definition.as_os_str(),
+        program_flag.as_ref(),
+        program.as_os_str(),
     ];
-    let stdout = run_tx(binary, &args, node, key, "publishing arith")?;
+    let stdout = run_tx(binary, &args, node, key, what)?;
     id_field(&stdout, "service")
 }
 
@@ -143,17 +156,16 @@ pub fn publish_ticker(
     let program = dir.join("ticker.sh");
     write(&def_path, TICKER_JSON)?;
     write(&program, TICKER_SH)?;
-    let args = [
-        "tx".as_ref(),
-        "service".as_ref(),
-        "publish".as_ref(),
-        "--definition".as_ref(),
-        def_path.as_os_str(),
-        "--external".as_ref(),
-        program.as_os_str(),
-    ];
-    let stdout = run_tx(binary, &args, node, key, "publishing the ticker")?;
-    Ok((id_field(&stdout, "service")?, program))
+    let external = ("--external", program.as_path());
+    let id = publish(
+        binary,
+        node,
+        key,
+        &def_path,
+        external,
+        "publishing the ticker",
+    )?;
+    Ok((id, program))
 }
 
 /// Creates the example process (ticker tick → arith add → arith mul) from `key`, funded with

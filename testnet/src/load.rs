@@ -1200,24 +1200,38 @@ mod tests {
         assert!(hex_decode("0g").is_err() && hex_decode("abc").is_err());
     }
 
-    #[test]
-    fn senders_send_one_at_a_time_and_retry_their_head() {
-        let senders: Vec<Sender> = (0..3)
+    /// A source of transfers from `n` fresh senders whose keys derive from `seed`.
+    fn transfers_from(seed: u64, n: u64) -> Source {
+        let senders = (0..n)
             .map(|i| Sender {
-                key: account_key(5, i),
+                key: account_key(seed, i),
                 next_nonce: 0,
                 start_nonce: 0,
                 queue: VecDeque::new(),
             })
             .collect();
-        let mut source = Source::Signed {
+        Source::Signed {
             chain_id: "c".into(),
             senders,
             cursor: 0,
             kinds: vec![Kind::Transfer],
             kind_at: 0,
             service: None,
-        };
+        }
+    }
+
+    fn raw_source(seed: u64, size: usize) -> Source {
+        Source::Raw {
+            seed,
+            size,
+            counter: 0,
+            stride: 1,
+        }
+    }
+
+    #[test]
+    fn senders_send_one_at_a_time_and_retry_their_head() {
+        let mut source = transfers_from(5, 3);
         // Signing as it goes: 5 asked, only one per sender.
         let first = source.take(5, true).unwrap();
         assert_eq!(first.len(), 3);
@@ -1232,12 +1246,7 @@ mod tests {
         assert_eq!(by_sender, BTreeMap::from([(0, 1), (1, 0), (2, 0)]));
         assert_eq!(second[1].1.id, first[1].1.id);
         // Without signing more, an empty queue sends nothing.
-        let mut raw = Source::Raw {
-            seed: 1,
-            size: 512,
-            counter: 0,
-            stride: 1,
-        };
+        let mut raw = raw_source(1, 512);
         let payloads = raw.take(3, false).unwrap();
         assert_eq!(payloads.len(), 3);
         assert!(payloads.iter().all(|(_, p)| p.bytes.len() == 512));
@@ -1246,43 +1255,22 @@ mod tests {
 
     #[test]
     fn a_split_keeps_each_sender_in_one_part_and_raw_payloads_apart() {
-        let senders: Vec<Sender> = (0..7)
-            .map(|i| Sender {
-                key: account_key(6, i),
-                next_nonce: 0,
-                start_nonce: 0,
-                queue: VecDeque::new(),
-            })
-            .collect();
-        let keys: Vec<Address> = senders.iter().map(|s| s.key.public().address()).collect();
-        let source = Source::Signed {
-            chain_id: "c".into(),
-            senders,
-            cursor: 0,
-            kinds: vec![Kind::Transfer],
-            kind_at: 0,
-            service: None,
-        };
-        let parts = source.split(3);
-        let owners: Vec<Vec<Address>> = parts
-            .iter()
-            .map(|part| match part {
+        let owners_of = |source: &Source| -> Vec<Address> {
+            match source {
                 Source::Signed { senders, .. } => {
                     senders.iter().map(|s| s.key.public().address()).collect()
                 }
                 Source::Raw { .. } => Vec::new(),
-            })
-            .collect();
+            }
+        };
+        let source = transfers_from(6, 7);
+        let keys = owners_of(&source);
+        let owners: Vec<Vec<Address>> = source.split(3).iter().map(owners_of).collect();
         assert_eq!(owners[0], [keys[0], keys[3], keys[6]]);
         assert_eq!(owners[1], [keys[1], keys[4]]);
         assert_eq!(owners[2], [keys[2], keys[5]]);
         // Raw parts never make the same payload.
-        let raw = Source::Raw {
-            seed: 2,
-            size: 64,
-            counter: 0,
-            stride: 1,
-        };
+        let raw = raw_source(2, 64);
         let mut ids = std::collections::BTreeSet::new();
         for mut part in raw.split(4) {
             for (_, p) in part.take(50, false).unwrap() {

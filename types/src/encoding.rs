@@ -80,7 +80,8 @@ pub fn decode_with_limit<T: Serialize + DeserializeOwned>(
 /// values (ECONOMY.md, "Encoding of hashed values").
 pub fn hash_of<T: Serialize + ?Sized>(value: &T) -> Hash {
     let mut hasher = blake3::Hasher::new();
-    // Serializing straight into the hasher avoids a temporary buffer on hot paths.
+    // Serializing straight into the hasher avoids a temporary buffer on hot paths. It cannot
+    // fail for the reasons `encode_into` gives, and `HashWriter::write` never returns an error.
     #[allow(clippy::expect_used)]
     bincode::serde::encode_into_std_write(value, &mut HashWriter(&mut hasher), CONFIG)
         .expect("encoding runnet types into a hasher is infallible");

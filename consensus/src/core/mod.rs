@@ -387,6 +387,14 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         Some(self.leaders.leader_after(&self.committee, block.header()))
     }
 
+    /// Where votes for `block`, of `round`, go: the leader of the next round if it extends
+    /// `block`, or the schedule's when `block` is not known here.
+    pub fn vote_recipient(&self, round: u64, block: &Hash) -> u32 {
+        let next = round.saturating_add(1);
+        self.leader_extending(next, block, round)
+            .unwrap_or_else(|| self.leaders.leader(next))
+    }
+
     fn rounds_since_commit(&self, round: u64) -> u64 {
         round.saturating_sub(self.tree.root().info.round.saturating_add(2))
     }
@@ -1012,10 +1020,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
     }
 
     fn send_vote(&mut self, vote: Vote) {
-        let round = vote.data.round;
-        let next = self
-            .leader_extending(round.saturating_add(1), &vote.data.block, round)
-            .unwrap_or_else(|| self.leaders.leader(round.saturating_add(1)));
+        let next = self.vote_recipient(vote.data.round, &vote.data.block);
         if Some(next) == self.my_index {
             self.add_vote(next, vote);
         } else if let Some(to) = self.committee.get(next).map(|v| v.address) {

@@ -957,10 +957,7 @@ impl World {
         if p.block.epoch() != committee.epoch() {
             return;
         }
-        let round = p.block.round();
-        let next = core
-            .leader_extending(round.saturating_add(1), &p.block.hash(), round)
-            .unwrap_or_else(|| core.leaders().leader(round.saturating_add(1)));
+        let next = core.vote_recipient(p.block.round(), &p.block.hash());
         let data = VoteData {
             epoch: p.block.epoch(),
             round: p.block.round(),

@@ -155,12 +155,16 @@ fn hostile_bytes_are_refused() {
     assert_eq!(pool.stats().batches_rejected.values().sum::<u64>(), 8);
 }
 
-#[test]
-fn a_full_store_is_busy_except_for_fetched_batches() {
-    let mut pool = Mempool::new(MempoolConfig {
+fn storing_one_batch() -> Mempool {
+    Mempool::new(MempoolConfig {
         max_stored_batches: 1,
         ..config()
-    });
+    })
+}
+
+#[test]
+fn a_full_store_is_busy_except_for_fetched_batches() {
+    let mut pool = storing_one_batch();
     let (_, first) = peer_batch(3, 2);
     let (second_batch, second) = peer_batch(4, 2);
     assert!(matches!(
@@ -294,10 +298,7 @@ proptest! {
 
 #[test]
 fn a_batch_verified_outside_is_checked_again_when_stored() {
-    let mut pool = Mempool::new(MempoolConfig {
-        max_stored_batches: 1,
-        ..config()
-    });
+    let mut pool = storing_one_batch();
     let (first, first_bytes) = peer_batch(3, 4);
     let (second, second_bytes) = peer_batch(4, 4);
     // Both pass the screen while the store is empty...

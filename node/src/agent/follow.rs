@@ -91,8 +91,7 @@ pub struct Tally {
     pub rejected: u64,
     pub expired: u64,
     pub cancelled: u64,
-    pub slashes: u64,
-    pub by_reason: Slashes,
+    pub slashes: Slashes,
 }
 
 /// Slashes by the rule of docs/economy.md that dealt them.
@@ -142,9 +141,7 @@ impl Tally {
             ExecutionStatus::Cancelled => self.cancelled += 1,
             _ => return,
         }
-        let slashes = slashes_by_reason(execution, truth);
-        self.slashes += slashes.total();
-        self.by_reason.add(slashes);
+        self.slashes.add(slashes_by_reason(execution, truth));
     }
 }
 
@@ -354,14 +351,14 @@ mod tests {
             Tally {
                 completed: 1,
                 cancelled: 1,
-                slashes: 1,
-                by_reason: Slashes {
+                slashes: Slashes {
                     verifier_absent: 1,
                     ..Slashes::default()
                 },
                 ..Tally::default()
             }
         );
+        assert_eq!(tally.slashes.total(), 1);
     }
 
     #[test]

@@ -315,8 +315,9 @@ impl Agent {
         m.executions_rejected.inc_by(tally.rejected);
         m.executions_expired.inc_by(tally.expired);
         m.executions_cancelled.inc_by(tally.cancelled);
-        m.slashes.inc_by(tally.slashes + report.evidence_slashes);
-        for (reason, count) in tally.by_reason.by_label() {
+        m.slashes
+            .inc_by(tally.slashes.total() + report.evidence_slashes);
+        for (reason, count) in tally.slashes.by_label() {
             m.slashed(reason, count);
         }
         m.slashed("double_sign", report.evidence_slashes);
