@@ -5,7 +5,7 @@ use crate::error::{AdmitError, quoted};
 use crate::index::{Known, Place};
 use crate::queue::{Item, Waiting};
 use crate::{AccountView, Mempool};
-use runnet_types::batch::MAX_RAW_PAYLOAD_BYTES;
+use runnet_types::batch::{MAX_RAW_PAYLOAD_BYTES, MIN_RAW_PAYLOAD_BYTES, raw_payload_id};
 use runnet_types::tx::{TxError, verify_txs};
 use runnet_types::{Address, Hash, SignedTx};
 use std::collections::{BTreeMap, HashSet};
@@ -184,7 +184,8 @@ impl Mempool {
             .collect()
     }
 
-    /// An unsigned benchmark payload (refused unless `allow_raw`). Its id is its blake3 hash.
+    /// An unsigned benchmark payload (refused unless `allow_raw`). Its id is its first 32 bytes
+    /// ([`raw_payload_id`]).
     /// It pays nothing, so it never evicts anything and is the first to go.
     pub fn admit_raw(&mut self, payload: Vec<u8>, now_ms: u64) -> Result<Hash, AdmitError> {
         match self.check_raw(&payload) {
@@ -227,7 +228,10 @@ impl Mempool {
                 limit: MAX_RAW_PAYLOAD_BYTES,
             });
         }
-        let id = Hash::digest(payload);
+        let id = raw_payload_id(payload).ok_or(AdmitError::RawTooSmall {
+            len: payload.len(),
+            min: MIN_RAW_PAYLOAD_BYTES,
+        })?;
         if self.index.get(&id).is_some() {
             return Err(AdmitError::Duplicate(id));
         }

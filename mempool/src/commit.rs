@@ -54,10 +54,9 @@ impl Mempool {
                 self.own_bytes = self.own_bytes.saturating_sub(bytes);
             }
             for id in &stored.ids {
-                if let Some(sender) = self.index.get(id).and_then(|known| known.sender) {
+                if let Some(sender) = self.index.drop_batch_ref(id) {
                     touched.insert(sender);
                 }
-                self.index.drop_batch_ref(id);
             }
         }
         for sender in touched {

@@ -51,6 +51,8 @@ pub enum AdmitError {
     },
     #[error("raw payloads are disabled on this network")]
     RawDisabled,
+    #[error("a raw payload of {len} bytes is shorter than its {min}-byte id")]
+    RawTooSmall { len: usize, min: usize },
 }
 
 impl AdmitError {
@@ -70,6 +72,7 @@ impl AdmitError {
             AdmitError::GasLimitTooHigh { .. } => "gas_limit_too_high",
             AdmitError::Busy { .. } => "busy",
             AdmitError::RawDisabled => "raw_disabled",
+            AdmitError::RawTooSmall { .. } => "raw_too_small",
         }
     }
 

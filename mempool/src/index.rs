@@ -5,10 +5,11 @@
 //! when it is evicted or made stale while waiting. The (sender, nonce) slot belongs to the first
 //! transaction that claimed it, so a conflicting copy in a peer's batch never displaces it.
 
+use crate::FastMap;
 use runnet_types::{Address, Hash};
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry as SlotEntry;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Place {
@@ -31,12 +32,12 @@ pub(crate) struct Known {
 #[derive(Default)]
 pub(crate) struct TxIndex {
     // Looked up, never iterated: its order decides nothing.
-    known: HashMap<Hash, Known>,
+    known: FastMap<Hash, Known>,
     by_sender: BTreeMap<(Address, u64), Hash>,
     /// Per sender, the total cost of the items holding its slots in `by_sender`, so
     /// [`TxIndex::reserved`] does not walk every pending transaction of the sender (that walk
     /// was 7 % of a loaded node's time).
-    cost_by_sender: HashMap<Address, u128>,
+    cost_by_sender: FastMap<Address, u128>,
 }
 
 impl TxIndex {
@@ -93,24 +94,25 @@ impl TxIndex {
     }
 
     /// A stored batch holding `id` left the store; the item is forgotten with its last batch.
-    pub fn drop_batch_ref(&mut self, id: &Hash) {
-        let gone = match self.known.get_mut(id) {
-            Some(Known {
-                place: Place::Stored(refs),
-                ..
-            }) if *refs > 1 => {
+    /// Returns the item's sender, if it has one. One lookup: this runs for every committed item.
+    pub fn drop_batch_ref(&mut self, id: &Hash) -> Option<Address> {
+        let Entry::Occupied(mut entry) = self.known.entry(*id) else {
+            return None;
+        };
+        let sender = entry.get().sender;
+        let last = match &mut entry.get_mut().place {
+            Place::Stored(refs) if *refs > 1 => {
                 *refs -= 1;
                 false
             }
-            Some(Known {
-                place: Place::Stored(_),
-                ..
-            }) => true,
-            _ => false,
+            Place::Stored(_) => true,
+            Place::Waiting(_) => false,
         };
-        if gone {
-            self.remove(id);
+        if last {
+            let known = entry.remove();
+            self.unslot(id, &known);
         }
+        sender
     }
 
     pub fn set_place(&mut self, id: &Hash, place: Place) {
@@ -121,6 +123,12 @@ impl TxIndex {
 
     pub fn remove(&mut self, id: &Hash) -> Option<Known> {
         let known = self.known.remove(id)?;
+        self.unslot(id, &known);
+        Some(known)
+    }
+
+    /// Frees the (sender, nonce) slot `id` held, if it held it, and its cost.
+    fn unslot(&mut self, id: &Hash, known: &Known) {
         if let Some(sender) = known.sender
             && let SlotEntry::Occupied(slot) = self.by_sender.entry((sender, known.nonce))
             && slot.get() == id
@@ -138,7 +146,6 @@ impl TxIndex {
                 }
             }
         }
-        Some(known)
     }
 
     /// Total cost of the sender's indexed transactions with a nonce of at least `from`: what

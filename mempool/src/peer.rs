@@ -12,6 +12,7 @@ use crate::store::Stored;
 use crate::verify::{VerifiedBatch, check_size, digest_of, verify_screened_batch};
 use crate::{Mempool, Received};
 use runnet_types::Hash;
+use runnet_types::batch::raw_payload_id;
 use std::sync::Arc;
 
 /// What the cheap checks say of a peer's batch.
@@ -130,8 +131,8 @@ impl Mempool {
             self.take_from_queue(id, fresh);
             ids.push(id);
         }
-        for raw in &batch.raw {
-            let id = Hash::digest(raw);
+        // Decoding refused payloads too short to have an id.
+        for id in batch.raw.iter().filter_map(|raw| raw_payload_id(raw)) {
             let fresh = Known {
                 sender: None,
                 nonce: 0,

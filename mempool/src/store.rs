@@ -1,7 +1,8 @@
 //! Verified, uncommitted batches by digest, in arrival order, and the digests recently committed.
 
+use crate::{FastMap, FastSet};
 use runnet_types::{Batch, Hash};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 pub(crate) struct Stored {
@@ -17,7 +18,7 @@ pub(crate) struct Stored {
 #[derive(Default)]
 pub(crate) struct BatchStore {
     // Looked up, never iterated: the order lives in `order`.
-    batches: HashMap<Hash, Stored>,
+    batches: FastMap<Hash, Stored>,
     order: BTreeMap<u64, Hash>,
     bytes: usize,
 }
@@ -66,7 +67,7 @@ impl BatchStore {
 
 /// A bounded set that forgets its oldest members first.
 pub(crate) struct RecentSet {
-    members: HashSet<Hash>,
+    members: FastSet<Hash>,
     order: VecDeque<Hash>,
     capacity: usize,
 }
@@ -74,7 +75,7 @@ pub(crate) struct RecentSet {
 impl RecentSet {
     pub fn new(capacity: usize) -> RecentSet {
         RecentSet {
-            members: HashSet::new(),
+            members: FastSet::default(),
             order: VecDeque::new(),
             capacity,
         }

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use runnet_mempool::AdmitError;
+use runnet_types::batch::raw_payload_id;
 use runnet_types::{Address, Hash};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -318,8 +319,8 @@ async fn post_raw(State(shared): Api, body: Body) -> Response {
     ok(json!({ "admitted": admitted, "refused": refused }))
 }
 
-/// The ids of what block `height` carried: transaction hashes and raw payload ids (blake3 of
-/// the payload), for load generators that measure commit latency.
+/// The ids of what block `height` carried: transaction hashes and raw payload ids (their first
+/// 32 bytes), for load generators that measure commit latency.
 async fn get_block_ids(State(shared): Api, Path(height): Path<String>) -> Response {
     let Ok(height) = height.parse::<u64>() else {
         return error(
@@ -346,7 +347,7 @@ async fn get_block_ids(State(shared): Api, Path(height): Path<String>) -> Respon
             Ok(Some(bytes)) => match runnet_types::Batch::decode(&bytes) {
                 Ok(batch) => {
                     txs.extend(batch.txs.iter().map(|t| t.hash()));
-                    raw.extend(batch.raw.iter().map(|p| Hash::digest(p)));
+                    raw.extend(batch.raw.iter().filter_map(|p| raw_payload_id(p)));
                 }
                 Err(e) => return internal(e),
             },

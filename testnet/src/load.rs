@@ -11,6 +11,7 @@
 use crate::api::{Api, ApiError, frames};
 use crate::hist::{Histogram, Percentiles, Recorder};
 use crate::workload::{Kind, Mix, Prepared, ServiceTarget, account_key, build, fund};
+use runnet_types::batch::{MIN_RAW_PAYLOAD_BYTES, raw_payload_id};
 use runnet_types::keyfile::{KeyKind, load_key};
 use runnet_types::{Address, Hash, SecretKey};
 use serde::{Deserialize, Serialize};
@@ -101,7 +102,7 @@ pub struct LoadArgs {
     /// Event data: record bytes in hex.
     #[arg(long, default_value = "")]
     pub event_data: String,
-    /// Size of each raw payload.
+    /// Size of each raw payload (at least 32 bytes: the first 32 are its id).
     #[arg(long, default_value_t = 512)]
     pub raw_size: usize,
     /// Milliseconds between requests.
@@ -349,11 +350,12 @@ impl Source {
                 stride,
             } => {
                 for _ in 0..n {
-                    let mut payload = vec![0x5a; (*size).max(16)];
+                    // The first 32 bytes are the payload's id: seed and counter make it unique.
+                    let mut payload = vec![0x5a; (*size).max(MIN_RAW_PAYLOAD_BYTES)];
                     payload[..8].copy_from_slice(&seed.to_le_bytes());
                     payload[8..16].copy_from_slice(&counter.to_le_bytes());
                     *counter += (*stride).max(1);
-                    let id = Hash::digest(&payload);
+                    let id = raw_payload_id(&payload).ok_or("raw payload shorter than its id")?;
                     out.push((None, Prepared { bytes: payload, id }));
                 }
             }
@@ -536,8 +538,10 @@ pub fn run(
     if args.duration > 0 && args.warmup >= args.duration {
         return Err(setup("--warmup must be shorter than --duration"));
     }
-    if !(16..=1 << 20).contains(&args.raw_size) {
-        return Err(setup("--raw-size must be 16..=1048576 bytes"));
+    if !(MIN_RAW_PAYLOAD_BYTES..=1 << 20).contains(&args.raw_size) {
+        return Err(setup(format!(
+            "--raw-size must be {MIN_RAW_PAYLOAD_BYTES}..=1048576 bytes"
+        )));
     }
     let mix = Mix::from_str(&args.mix).map_err(setup)?;
     let service = if mix.needs_service() {

@@ -70,10 +70,42 @@ pub fn decode_with_limit<T: Serialize + DeserializeOwned>(
     if read != bytes.len() {
         return Err(DecodeError::TrailingBytes(bytes.len() - read));
     }
-    if encode(&value) != bytes {
+    if !encodes_to(&value, bytes) {
         return Err(DecodeError::NotCanonical);
     }
     Ok(value)
+}
+
+/// Whether `value` encodes to exactly `bytes`, compared as the encoding streams out instead of
+/// built in a buffer: re-encoding each decoded batch into a growing `Vec` was the largest memory
+/// copy of a loaded node.
+fn encodes_to<T: Serialize + ?Sized>(value: &T, bytes: &[u8]) -> bool {
+    let mut same = SameBytes {
+        rest: bytes,
+        same: true,
+    };
+    bincode::serde::encode_into_std_write(value, &mut same, CONFIG).is_ok()
+        && same.same
+        && same.rest.is_empty()
+}
+
+/// A writer that only checks that what it is given follows `rest`.
+struct SameBytes<'a> {
+    rest: &'a [u8],
+    same: bool,
+}
+
+impl std::io::Write for SameBytes<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.rest.strip_prefix(buf) {
+            Some(rest) if self.same => self.rest = rest,
+            _ => self.same = false,
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// blake3 of the canonical encoding: the one way runnet hashes a structured value or a tuple of
@@ -151,6 +183,24 @@ mod tests {
                 limit: 50
             })
         ));
+    }
+
+    #[test]
+    fn encodes_to_compares_every_byte_and_the_length() {
+        let value = (7u32, vec![1u8, 2, 3]);
+        let bytes = encode(&value);
+        assert!(encodes_to(&value, &bytes));
+        assert!(!encodes_to(&value, &bytes[..bytes.len() - 1]));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(!encodes_to(&value, &longer));
+        let mut other = bytes.clone();
+        other[0] = 8;
+        assert!(!encodes_to(&value, &other));
+        let last = other.len() - 1;
+        other[0] = 7;
+        other[last] = 9;
+        assert!(!encodes_to(&value, &other));
     }
 
     #[test]

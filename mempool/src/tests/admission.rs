@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::AdmitError;
-use runnet_types::batch::MAX_RAW_PAYLOAD_BYTES;
+use runnet_types::batch::{MAX_RAW_PAYLOAD_BYTES, MIN_RAW_PAYLOAD_BYTES, raw_payload_id};
 use runnet_types::tx::MAX_TX_BYTES;
 
 #[test]
@@ -266,7 +266,8 @@ fn gas_price_and_limit_are_checked() {
 #[test]
 fn raw_payloads_only_when_enabled() {
     let mut pool = Mempool::new(config());
-    let error = pool.admit_raw(vec![1, 2, 3], 0).unwrap_err();
+    let payload: Vec<u8> = (0..40).collect();
+    let error = pool.admit_raw(payload.clone(), 0).unwrap_err();
     assert_eq!(error, AdmitError::RawDisabled);
     assert_eq!(error.kind(), "raw_disabled");
     assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0));
@@ -275,13 +276,24 @@ fn raw_payloads_only_when_enabled() {
         allow_raw: true,
         ..config()
     });
-    let id = pool.admit_raw(vec![1, 2, 3], 0).unwrap();
-    assert_eq!(id, Hash::digest(&[1, 2, 3]));
+    let id = pool.admit_raw(payload.clone(), 0).unwrap();
+    assert_eq!(Some(id), raw_payload_id(&payload));
     assert!(pool.is_pending(&id));
-    assert_eq!(pool.stats().pending_bytes, 3 + 8);
+    assert_eq!(pool.stats().pending_bytes, 40 + 8);
     assert_eq!(
-        pool.admit_raw(vec![1, 2, 3], 0),
+        pool.admit_raw(payload.clone(), 0),
         Err(AdmitError::Duplicate(id))
+    );
+    // The same first 32 bytes are the same id, whatever follows.
+    let mut same_head = payload.clone();
+    same_head[39] = 0xff;
+    assert_eq!(pool.admit_raw(same_head, 0), Err(AdmitError::Duplicate(id)));
+    assert_eq!(
+        pool.admit_raw(vec![1; MIN_RAW_PAYLOAD_BYTES - 1], 0),
+        Err(AdmitError::RawTooSmall {
+            len: MIN_RAW_PAYLOAD_BYTES - 1,
+            min: MIN_RAW_PAYLOAD_BYTES
+        })
     );
     assert_eq!(
         pool.admit_raw(vec![0; MAX_RAW_PAYLOAD_BYTES + 1], 0),
@@ -408,11 +420,11 @@ fn raw_payloads_never_evict() {
         allow_raw: true,
         ..config()
     });
-    pool.admit_raw(vec![1], 0).unwrap();
-    assert!(pool.admit_raw(vec![2], 0).unwrap_err().is_busy());
+    pool.admit_raw(vec![1; 32], 0).unwrap();
+    assert!(pool.admit_raw(vec![2; 32], 0).unwrap_err().is_busy());
     // A paying transaction pushes the raw payload out.
     admit_ok(&mut pool, &transfer(&key(1), 0, 1, 1), &rich([1]), 0);
-    assert!(!pool.is_pending(&Hash::digest(&[1])));
+    assert!(!pool.is_pending(&Hash([1; 32])));
 }
 
 #[test]

@@ -98,7 +98,7 @@ fn wrong_chain_id_empty_and_raw_refused() {
     );
     let raw = Batch {
         txs: vec![],
-        raw: vec![vec![1, 2]],
+        raw: vec![vec![1; 32]],
     };
     assert_eq!(
         pool.receive_batch(&raw.encode(), None),
@@ -113,7 +113,7 @@ fn wrong_chain_id_empty_and_raw_refused() {
         raw_pool.receive_batch(&raw.encode(), None),
         Ok(Received::New(raw.digest()))
     );
-    assert!(raw_pool.is_pending(&Hash::digest(&[1, 2])));
+    assert!(raw_pool.is_pending(&Hash([1; 32])));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use super::*;
 use crate::index::Place;
 use crate::{AdmitError, BatchRejected};
 use proptest::prelude::*;
+use runnet_types::batch::{MIN_RAW_PAYLOAD_BYTES, raw_payload_id};
 use std::collections::{BTreeMap, BTreeSet};
 
 const SENDERS: u8 = 5;
@@ -191,7 +192,9 @@ fn apply(pool: &mut Mempool, model: &mut Model, op: Op) -> Result<(), TestCaseEr
         }
         Op::AdmitRaw => {
             model.counter += 1;
-            match pool.admit_raw(model.counter.to_le_bytes().to_vec(), model.now) {
+            let mut payload = model.counter.to_le_bytes().to_vec();
+            payload.resize(MIN_RAW_PAYLOAD_BYTES, 0);
+            match pool.admit_raw(payload, model.now) {
                 Ok(id) => {
                     model.admitted.insert(id, None);
                 }
@@ -215,7 +218,7 @@ fn apply(pool: &mut Mempool, model: &mut Model, op: Op) -> Result<(), TestCaseEr
             model.committed.extend(batch.txs.iter().map(SignedTx::hash));
             model
                 .committed
-                .extend(batch.raw.iter().map(|raw| Hash::digest(raw)));
+                .extend(batch.raw.iter().filter_map(|raw| raw_payload_id(raw)));
             pool.on_commit(&[digest], &model.view);
         }
         Op::Peer {

@@ -158,10 +158,10 @@ fn raw_payloads_are_sealed_into_raw() {
     });
     pool.admit_raw(vec![1; 100], 0).unwrap();
     admit_ok(&mut pool, &transfer(&key(1), 0, 1, 1), &rich([1]), 0);
-    pool.admit_raw(vec![2; 10], 0).unwrap();
+    pool.admit_raw(vec![2; 32], 0).unwrap();
     let sealed = pool.seal_due(50);
     assert_eq!(sealed.len(), 1);
-    assert_eq!(sealed[0].batch.raw, vec![vec![1; 100], vec![2; 10]]);
+    assert_eq!(sealed[0].batch.raw, vec![vec![1; 100], vec![2; 32]]);
     assert_eq!(sealed[0].batch.txs.len(), 1);
     assert_eq!(sealed[0].bytes.len(), 16 + pool.stats().pending_bytes);
 }
@@ -173,10 +173,10 @@ fn a_raw_batch_identical_to_a_committed_one_is_not_sealed_again() {
         ..config()
     });
     let view = View::new();
-    pool.admit_raw(vec![1], 0).unwrap();
+    pool.admit_raw(vec![1; 32], 0).unwrap();
     let sealed = pool.seal_due(50);
     pool.on_commit(&[sealed[0].digest], &view);
-    pool.admit_raw(vec![1], 100).unwrap();
+    pool.admit_raw(vec![1; 32], 100).unwrap();
     assert!(pool.seal_due(150).is_empty());
     let stats = pool.stats();
     assert_eq!(stats.stale_dropped, 1);

@@ -1,6 +1,6 @@
 //! Tests of both stores against each other and against the tree's reference definition.
 
-use super::rocks::{HEAD_KEY, META_CF, TREE_CF};
+use super::rocks::{HEAD_KEY, META_CF, TREE_CF, direct_io_works};
 use super::tree::{self, EMPTY_ROOT, Page, Slot};
 use super::*;
 use proptest::collection::{btree_map, vec};
@@ -731,4 +731,18 @@ fn versioned_proofs_hold_while_another_thread_commits() {
         }
         writer.join().unwrap();
     }
+}
+
+#[test]
+fn the_direct_io_probe_leaves_nothing_behind() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("db");
+    // Either answer is right, depending on the file system; the folder is made either way.
+    let _ = direct_io_works(&db);
+    assert!(db.is_dir());
+    assert_eq!(std::fs::read_dir(&db).unwrap().count(), 0);
+    // A folder that cannot be made cannot be probed.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(!direct_io_works(&file.join("db")));
 }
