@@ -492,6 +492,8 @@ impl Driver {
         let counted = self.shared.metrics.timeouts.get();
         if timeouts > counted {
             self.shared.metrics.timeouts.inc_by(timeouts - counted);
+            // In the log too, so a stall can be told from a slow disk after the fact.
+            tracing::info!(round = core.round(), timeouts, "a round timed out");
         }
         let mut status = self.shared.status.write();
         status.round = core.round();

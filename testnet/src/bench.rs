@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// a signed run seal batches after at most 200 ms (the node's default is 50).
     #[arg(long = "mempool", value_name = "NAME=VALUE", value_parser = parse_setting)]
     pub mempool: Vec<(String, i64)>,
+    /// Keep each run's network (homes, node logs, RocksDB's own LOG files) in DIR/run-N,
+    /// N counting runs from 1, to look into a run after the fact. DIR must not hold runs yet.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
     /// Program run as `PROGRAM testnet load ...` (default: the runnet binary).
     #[arg(long, hide = true)]
     pub load_binary: Option<PathBuf>,
@@ -86,6 +90,7 @@ impl Default for BenchArgs {
             budget_secs: 480,
             base_port: 27600,
             mempool: Vec::new(),
+            keep: None,
             load_binary: None,
         }
     }
@@ -325,7 +330,10 @@ fn measure(
         &NetOptions {
             validators: args.validators,
             base_port,
-            keep: None,
+            keep: args
+                .keep
+                .as_ref()
+                .map(|dir| dir.join(format!("run-{}", index + 1))),
             relay: false,
             allow_raw: args.payload == PayloadMode::Raw,
             chain_id: "runnet-bench".into(),
