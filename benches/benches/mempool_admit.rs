@@ -7,7 +7,7 @@
 //! cargo bench -p runnet-benches --bench mempool_admit
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use runnet_mempool::{Mempool, MempoolConfig, Received};
+use runnet_mempool::{Mempool, MempoolConfig, Received, Source};
 use runnet_types::{Address, Amount, Batch, Payload, SecretKey, SignedTx, TxBody};
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ fn mempool_admit(c: &mut Criterion) {
     assert!(probe.admit_many(&refs, &view, 0).iter().all(Result::is_ok));
     let mut probe = Mempool::new(config());
     assert_eq!(
-        probe.receive_batch(&batch_bytes, None),
+        probe.receive_batch(&batch_bytes, Source::Pushed(Address([0xAA; 20])), &view, 0),
         Ok(Received::New(batch.digest()))
     );
 
@@ -104,7 +104,8 @@ fn mempool_admit(c: &mut Criterion) {
         b.iter_batched(
             || Mempool::new(config()),
             |mut pool| {
-                let _ = pool.receive_batch(&batch_bytes, None);
+                let _ =
+                    pool.receive_batch(&batch_bytes, Source::Pushed(Address([0xAA; 20])), &view, 0);
                 pool
             },
             BatchSize::PerIteration,

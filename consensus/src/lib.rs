@@ -24,8 +24,8 @@ mod tree;
 mod tests;
 
 pub use crate::core::{
-    Action, CommittedBlock, CommittedTip, Core, CoreConfig, Environment, Event, PayloadSource,
-    Recovery, Refusal, StartError, Stats,
+    Action, CommittedBlock, CommittedTip, Core, CoreConfig, Environment, Event, PayloadCheck,
+    PayloadSource, Recovery, Refusal, StartError, Stats,
 };
 pub use crate::crypto::{Crypto, Ed25519Crypto, TestCrypto};
 pub use crate::equivocation::{EQUIVOCATION_WINDOW, in_window};

@@ -1,5 +1,5 @@
-//! The proposer's side and the committed side: which stored batches to propose next, and
-//! forgetting what blocks committed.
+//! The proposer's side and the committed side: which stored batches to propose next,
+//! forgetting what blocks committed, and dropping what no block named for too long.
 
 use crate::index::Place;
 use crate::{AccountView, Mempool};
@@ -9,17 +9,19 @@ use std::collections::BTreeSet;
 impl Mempool {
     /// For the proposer: stored, uncommitted batch digests in arrival order, skipping in_flight
     /// (named by uncommitted ancestor blocks), at most max_batches of them and at most max_txs
-    /// transactions (block limits come from genesis), oldest first. A batch that would pass
-    /// max_txs is left for a later block and smaller later ones still fill this one, so
-    /// `max_batch_txs` must not exceed the block's limit or such a batch waits forever.
+    /// transactions and `max_bytes` encoded batch bytes (block limits come from genesis),
+    /// oldest first. A batch that would pass a limit is left for a later block and smaller later
+    /// ones still fill this one; a pushed batch over the block's item limit is refused on
+    /// arrival, and one that never fits ages out.
     pub fn next_payload(
         &mut self,
         in_flight: &BTreeSet<Hash>,
         max_batches: usize,
         max_txs: usize,
+        max_bytes: usize,
     ) -> Vec<Hash> {
         let mut payload = Vec::new();
-        let mut txs = 0usize;
+        let (mut txs, mut bytes) = (0usize, 0usize);
         for (digest, stored) in self.store.in_order() {
             if payload.len() >= max_batches || txs >= max_txs {
                 break;
@@ -28,13 +30,61 @@ impl Mempool {
                 continue;
             }
             let len = stored.batch.len();
-            if txs + len > max_txs {
+            let size = stored.bytes.len();
+            if txs + len > max_txs || bytes.saturating_add(size) > max_bytes {
                 continue;
             }
             txs += len;
+            bytes += size;
             payload.push(*digest);
         }
         payload
+    }
+
+    /// The items and encoded bytes of these batches, when every one is held here (`None`
+    /// names the first one missing): what a voter checks against the block's limits.
+    pub fn payload_size(&self, digests: &[Hash]) -> Result<(usize, usize), Hash> {
+        let (mut items, mut bytes) = (0usize, 0usize);
+        for digest in digests {
+            let stored = self.store.get(digest).ok_or(*digest)?;
+            items = items.saturating_add(stored.batch.len());
+            bytes = bytes.saturating_add(stored.bytes.len());
+        }
+        Ok((items, bytes))
+    }
+
+    /// Drops the stored batches that were stored at least `max_batch_age_ms` before `now_ms`
+    /// and that no committed block named; returns how many. Their items leave the pending
+    /// indexes with them (a transaction another batch still holds stays). The node calls it
+    /// now and then; a batch a later proposal names is fetched again.
+    pub fn expire(&mut self, now_ms: u64) -> usize {
+        let mut expired = 0;
+        while let Some((digest, stored_ms)) = self.store.oldest() {
+            if stored_ms.saturating_add(self.config.max_batch_age_ms) > now_ms {
+                break;
+            }
+            self.forget_batch(&digest);
+            expired += 1;
+        }
+        self.stats.batches_expired += expired as u64;
+        expired
+    }
+
+    /// Takes a batch out of the store with its accounting; returns the senders whose items it
+    /// dropped from the index, and whether it was stored at all.
+    fn forget_batch(&mut self, digest: &Hash) -> Option<Vec<Address>> {
+        let stored = self.store.remove(digest)?;
+        if let Some((txs, bytes)) = stored.own {
+            self.own_txs = self.own_txs.saturating_sub(txs);
+            self.own_bytes = self.own_bytes.saturating_sub(bytes);
+        }
+        Some(
+            stored
+                .ids
+                .iter()
+                .filter_map(|id| self.index.drop_batch_ref(id))
+                .collect(),
+        )
     }
 
     /// Blocks committed these batches: forget them (remember their digests in a bounded
@@ -45,19 +95,11 @@ impl Mempool {
         let mut touched: BTreeSet<Address> = BTreeSet::new();
         for digest in digests {
             self.recent.insert(*digest);
-            let Some(stored) = self.store.remove(digest) else {
+            let Some(senders) = self.forget_batch(digest) else {
                 continue;
             };
             self.stats.batches_committed += 1;
-            if let Some((txs, bytes)) = stored.own {
-                self.own_txs = self.own_txs.saturating_sub(txs);
-                self.own_bytes = self.own_bytes.saturating_sub(bytes);
-            }
-            for id in &stored.ids {
-                if let Some(sender) = self.index.drop_batch_ref(id) {
-                    touched.insert(sender);
-                }
-            }
+            touched.extend(senders);
         }
         for sender in touched {
             let (_, committed) = view.account(&sender);

@@ -24,6 +24,21 @@ pub struct MempoolConfig {
     /// named them are held beyond this bound: refusing them would stall the vote.
     pub max_stored_batches: usize,
     pub max_stored_batch_bytes: usize,
+    /// Bytes of stored batches one validator may have pushed here. Batches from peers that are
+    /// not validators never reach the store (the node admits their transactions one by one).
+    pub max_author_batch_bytes: usize,
+    /// Bytes of the store kept for this node's own batches: all pushed batches together stay
+    /// within `max_stored_batch_bytes` minus this, so a flood never stops this node sealing.
+    pub reserved_own_batch_bytes: usize,
+    /// How far fetched batches (a proposal named them, a vote waits) may take the store past
+    /// `max_stored_batch_bytes`: at least one block's worth (genesis `max_block_bytes`).
+    pub max_fetched_overflow_bytes: usize,
+    /// A stored batch that no committed block named this long after it was stored is dropped
+    /// (a peer's batch that is never proposed, or this node's own that lost every race).
+    pub max_batch_age_ms: u64,
+    /// Items a block may carry (the proposer's limit): a peer's batch with more could never
+    /// be proposed, so it is refused.
+    pub max_block_items: usize,
     /// How many committed batch digests are remembered, so a late copy is neither stored nor
     /// proposed again.
     pub max_recent_committed: usize,
@@ -48,6 +63,11 @@ impl Default for MempoolConfig {
             nonce_window: 1_000,
             max_stored_batches: 10_000,
             max_stored_batch_bytes: 1 << 30,
+            max_author_batch_bytes: 256 << 20,
+            reserved_own_batch_bytes: 256 << 20,
+            max_fetched_overflow_bytes: 64 << 20,
+            max_batch_age_ms: 60_000,
+            max_block_items: 20_000,
             max_recent_committed: 100_000,
             min_gas_price: 1,
             max_gas_limit: 20_000_000_000,

@@ -108,6 +108,18 @@ pub enum BatchRejected {
     BadSignatures(Vec<usize>),
     #[error("batch store is full ({batches} batches, {bytes} bytes)")]
     StoreFull { batches: usize, bytes: usize },
+    #[error("the author's stored batches take {bytes} bytes, its quota is {quota} bytes")]
+    AuthorQuota { bytes: usize, quota: usize },
+    #[error("batch of {items} items is over the block's limit of {limit}")]
+    TooManyItems { items: usize, limit: usize },
+    #[error("item {position} repeats an earlier item of the batch")]
+    Duplicate { position: usize },
+    #[error(
+        "{dead} of the batch's {items} transactions could not execute against committed state \
+         (stale or too far ahead nonce, gas price or limit out of bounds, unaffordable gas, or \
+         already batched)"
+    )]
+    Junk { dead: usize, items: usize },
 }
 
 impl BatchRejected {
@@ -122,12 +134,20 @@ impl BatchRejected {
             BatchRejected::RawDisabled => "raw_disabled",
             BatchRejected::BadSignatures(_) => "bad_signatures",
             BatchRejected::StoreFull { .. } => "store_full",
+            BatchRejected::AuthorQuota { .. } => "author_quota",
+            BatchRejected::TooManyItems { .. } => "too_many_items",
+            BatchRejected::Duplicate { .. } => "duplicate",
+            BatchRejected::Junk { .. } => "junk",
         }
     }
 
-    /// Full is this node's state; try the batch again later.
+    /// Full is this node's state, and an author over its quota may just be ahead of the
+    /// chain; either way the batch may come again later (a proposal naming it is fetched).
     pub fn is_busy(&self) -> bool {
-        matches!(self, BatchRejected::StoreFull { .. })
+        matches!(
+            self,
+            BatchRejected::StoreFull { .. } | BatchRejected::AuthorQuota { .. }
+        )
     }
 
     /// Whether the peer that sent the batch broke the protocol (the caller scores it down).

@@ -29,7 +29,7 @@ mod tests;
 pub use admit::{Prechecked, Verified};
 pub use config::{AccountView, MempoolConfig};
 pub use error::{AdmitError, BatchRejected};
-pub use peer::Screened;
+pub use peer::{Screened, Source};
 pub use seal::SealedBatch;
 pub use stats::MempoolStats;
 

@@ -1,19 +1,51 @@
-//! Batches from peers: checked cheapest first, verified once, stored by digest.
+//! Batches from peers: checked cheapest first, verified once, screened against committed
+//! state, stored by digest under their author's quota.
 //!
 //! The work is split in three so a node can verify without holding the mempool:
 //! [`Mempool::screen_batch`] (size, digest, already held or committed, room), then
 //! [`crate::verify_batch_bytes`] (decode and one batch verification, no mempool needed), then
-//! [`Mempool::store_verified`], which checks again what may have changed meanwhile.
-//! [`Mempool::receive_batch`] runs the three in a row.
+//! [`Mempool::store_verified`], which checks again what may have changed meanwhile and, for a
+//! pushed batch, whether its transactions could execute at all. [`Mempool::receive_batch`] runs
+//! the three in a row.
+//!
+//! What a pushed batch must pass, and why: it may not hold more items than a block (it could
+//! never be proposed) nor the same item twice (no honest sealer repeats one), and at most half
+//! of its transactions may be dead against committed state (nonce already used or beyond the
+//! window, gas price or limit out of bounds, more gas than the sender's balance covers, or
+//! already in another stored batch). Honest batches lose a few transactions to races between
+//! validators; a batch stuffed with copies of one paid transaction is refused whole, and the
+//! node scores its author down.
 
+use crate::AccountView;
 use crate::error::BatchRejected;
 use crate::index::{Known, Place};
 use crate::store::Stored;
 use crate::verify::{VerifiedBatch, check_size, digest_of, verify_screened_batch};
-use crate::{Mempool, Received};
-use runnet_types::Hash;
+use crate::{FastSet, Mempool, Received};
 use runnet_types::batch::raw_payload_id;
+use runnet_types::{Address, Batch, Hash};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Where a batch from outside came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Pushed by the validator at this address (the node maps the sending peer to it; a peer
+    /// that is no validator of the current set never pushes a batch into the store).
+    Pushed(Address),
+    /// Fetched because a proposal named this digest: a vote waits for it, so it is stored even
+    /// past the store's bound, up to `max_fetched_overflow_bytes`.
+    Fetched(Hash),
+}
+
+impl Source {
+    fn expected(&self) -> Option<Hash> {
+        match self {
+            Source::Fetched(digest) => Some(*digest),
+            Source::Pushed(_) => None,
+        }
+    }
+}
 
 /// What the cheap checks say of a peer's batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,22 +57,24 @@ pub enum Screened {
 }
 
 impl Mempool {
-    /// A batch from a peer, or one fetched because a proposal named it (`expected` = the digest
-    /// asked for: a mismatch is an error). Bounded decode, digest, one batch verification,
-    /// stored. A fetched batch is stored even when the store is full: the vote waits for it.
+    /// A batch a validator pushed, or one fetched because a proposal named it (a digest
+    /// mismatch is an error). Bounded decode, digest, one batch verification, the screen
+    /// against committed state (`view`), stored at `now_ms`.
     pub fn receive_batch(
         &mut self,
         bytes: &[u8],
-        expected: Option<Hash>,
+        source: Source,
+        view: &dyn AccountView,
+        now_ms: u64,
     ) -> Result<Received, BatchRejected> {
-        match self.screen_batch(bytes, expected)? {
+        match self.screen_batch(bytes, source)? {
             Screened::Done(received) => Ok(received),
             Screened::Verify(digest) => {
                 let (chain_id, allow_raw) = (&self.config.chain_id, self.allow_raw());
                 let verified = verify_screened_batch(bytes, digest, chain_id, allow_raw);
                 match verified {
                     Ok(verified) => {
-                        self.store_verified(bytes.to_vec(), verified, expected.is_some())
+                        self.store_verified(bytes.to_vec(), verified, source, view, now_ms)
                     }
                     Err(error) => Err(self.rejected(error)),
                 }
@@ -49,20 +83,20 @@ impl Mempool {
     }
 
     /// The checks that need the mempool but no signature: size, the expected digest, whether
-    /// the batch is held or committed already, and room (skipped when `expected` is set).
+    /// the batch is held or committed already, and room.
     pub fn screen_batch(
         &mut self,
         bytes: &[u8],
-        expected: Option<Hash>,
+        source: Source,
     ) -> Result<Screened, BatchRejected> {
-        let screened = self.screen(bytes, expected);
+        let screened = self.screen(bytes, source);
         screened.map_err(|error| self.rejected(error))
     }
 
-    fn screen(&self, bytes: &[u8], expected: Option<Hash>) -> Result<Screened, BatchRejected> {
+    fn screen(&self, bytes: &[u8], source: Source) -> Result<Screened, BatchRejected> {
         check_size(bytes)?;
         let digest = digest_of(bytes);
-        if let Some(expected) = expected
+        if let Some(expected) = source.expected()
             && expected != digest
         {
             return Err(BatchRejected::DigestMismatch {
@@ -73,9 +107,7 @@ impl Mempool {
         if let Some(done) = self.already_here(&digest) {
             return Ok(Screened::Done(done));
         }
-        if expected.is_none() {
-            self.check_room(bytes.len())?;
-        }
+        self.check_room(bytes.len(), source)?;
         Ok(Screened::Verify(digest))
     }
 
@@ -90,35 +122,136 @@ impl Mempool {
         }
     }
 
-    fn check_room(&self, len: usize) -> Result<(), BatchRejected> {
-        if self.store.len() >= self.config.max_stored_batches
-            || self.store.bytes() + len > self.config.max_stored_batch_bytes
-        {
-            return Err(BatchRejected::StoreFull {
-                batches: self.store.len(),
-                bytes: self.store.bytes(),
-            });
+    /// A pushed batch fits its author's quota and the store less the room kept for this
+    /// node's own batches; a fetched one fits the store plus the overflow a vote may need.
+    fn check_room(&self, len: usize, source: Source) -> Result<(), BatchRejected> {
+        let full = || BatchRejected::StoreFull {
+            batches: self.store.len(),
+            bytes: self.store.bytes(),
+        };
+        let config = &self.config;
+        match source {
+            Source::Pushed(author) => {
+                let bytes = self.store.author_bytes(&author);
+                if bytes.saturating_add(len) > config.max_author_batch_bytes {
+                    return Err(BatchRejected::AuthorQuota {
+                        bytes,
+                        quota: config.max_author_batch_bytes,
+                    });
+                }
+                let room = config
+                    .max_stored_batch_bytes
+                    .saturating_sub(config.reserved_own_batch_bytes);
+                if self.store.len() >= config.max_stored_batches
+                    || self.store.pushed_bytes().saturating_add(len) > room
+                    || self.store.bytes().saturating_add(len) > config.max_stored_batch_bytes
+                {
+                    return Err(full());
+                }
+            }
+            Source::Fetched(_) => {
+                let bound = config
+                    .max_stored_batch_bytes
+                    .saturating_add(config.max_fetched_overflow_bytes);
+                if self.store.bytes().saturating_add(len) > bound {
+                    return Err(full());
+                }
+            }
         }
         Ok(())
     }
 
+    /// The screen of a pushed batch against committed state (the module comment says why).
+    fn check_contents(&self, batch: &Batch, view: &dyn AccountView) -> Result<(), BatchRejected> {
+        let items = batch.len();
+        if items > self.config.max_block_items {
+            return Err(BatchRejected::TooManyItems {
+                items,
+                limit: self.config.max_block_items,
+            });
+        }
+        let mut seen: FastSet<Hash> = FastSet::default();
+        seen.reserve(items);
+        let ids = batch
+            .txs
+            .iter()
+            .map(|tx| Some(tx.hash()))
+            .chain(batch.raw.iter().map(|raw| raw_payload_id(raw)));
+        for (position, id) in ids.enumerate() {
+            if let Some(id) = id
+                && !seen.insert(id)
+            {
+                return Err(BatchRejected::Duplicate { position });
+            }
+        }
+        let dead = self.dead_txs(batch, view);
+        if dead.saturating_mul(2) > batch.txs.len() {
+            return Err(BatchRejected::Junk { dead, items });
+        }
+        Ok(())
+    }
+
+    /// How many of the batch's transactions could not execute against committed state.
+    fn dead_txs(&self, batch: &Batch, view: &dyn AccountView) -> usize {
+        let config = &self.config;
+        // Per sender: (balance, committed nonce) read once, and the gas cost so far.
+        let mut senders: BTreeMap<Address, (u64, u64, u128)> = BTreeMap::new();
+        let mut dead = 0;
+        for tx in &batch.txs {
+            let body = &tx.body;
+            let sender = tx.sender_address();
+            let (balance, committed, spent) = senders.entry(sender).or_insert_with(|| {
+                let (balance, nonce) = view.account(&sender);
+                (balance, nonce, 0)
+            });
+            let cost = u128::from(body.gas_limit) * u128::from(body.gas_price);
+            *spent = spent.saturating_add(cost);
+            let stale = body.nonce < *committed;
+            let ahead = body.nonce >= committed.saturating_add(config.nonce_window);
+            let priced = body.gas_price >= config.min_gas_price.max(1)
+                && body.gas_limit <= config.max_gas_limit;
+            let affordable = *spent <= u128::from(*balance);
+            let batched = matches!(
+                self.index.get(&tx.hash()).map(|known| known.place),
+                Some(Place::Stored(_))
+            );
+            if stale || ahead || !priced || !affordable || batched {
+                dead += 1;
+            }
+        }
+        dead
+    }
+
     /// Stores a batch that passed [`crate::verify_batch_bytes`] with this mempool's chain id
     /// and raw-payload setting. Another copy may have been stored or committed, or the store may
-    /// have filled, since it was screened: that is checked again (`needed`: a proposal named
-    /// it, so it is stored even when the store is full).
+    /// have filled, since it was screened: that is checked again. A pushed batch is screened
+    /// against committed state (`view`) first; a fetched one is not, since a proposal already
+    /// named it and the vote checks the block as a whole.
     pub fn store_verified(
         &mut self,
         bytes: Vec<u8>,
         verified: VerifiedBatch,
-        needed: bool,
+        source: Source,
+        view: &dyn AccountView,
+        now_ms: u64,
     ) -> Result<Received, BatchRejected> {
         let VerifiedBatch { digest, batch } = verified;
         if let Some(done) = self.already_here(&digest) {
             return Ok(done);
         }
-        if !needed && let Err(full) = self.check_room(bytes.len()) {
-            return Err(self.rejected(full));
+        let checked = self
+            .check_room(bytes.len(), source)
+            .and_then(|()| match source {
+                Source::Pushed(_) => self.check_contents(&batch, view),
+                Source::Fetched(_) => Ok(()),
+            });
+        if let Err(error) = checked {
+            return Err(self.rejected(error));
         }
+        let author = match source {
+            Source::Pushed(author) => Some(author),
+            Source::Fetched(_) => None,
+        };
         let mut ids = Vec::with_capacity(batch.len());
         for tx in &batch.txs {
             let id = tx.hash();
@@ -151,6 +284,8 @@ impl Mempool {
                 seq,
                 ids,
                 own: None,
+                author,
+                stored_ms: now_ms,
             },
         );
         self.stats.batches_received += 1;

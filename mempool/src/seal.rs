@@ -39,7 +39,7 @@ impl Mempool {
     pub fn seal_due(&mut self, now_ms: u64) -> Vec<SealedBatch> {
         let mut sealed = Vec::new();
         while let Some(prefix) = self.due_prefix(now_ms) {
-            if let Some(batch) = self.seal(prefix) {
+            if let Some(batch) = self.seal(prefix, now_ms) {
                 sealed.push(batch);
             }
         }
@@ -102,7 +102,7 @@ impl Mempool {
         prefix
     }
 
-    fn seal(&mut self, prefix: Prefix) -> Option<SealedBatch> {
+    fn seal(&mut self, prefix: Prefix, now_ms: u64) -> Option<SealedBatch> {
         let mut txs = Vec::new();
         let mut raw = Vec::new();
         let mut ids = Vec::with_capacity(prefix.seqs.len());
@@ -149,6 +149,8 @@ impl Mempool {
                 seq,
                 own: Some((ids.len(), item_bytes)),
                 ids,
+                author: None,
+                stored_ms: now_ms,
             },
         );
         self.stats.batches_sealed += 1;

@@ -20,6 +20,8 @@ pub struct MempoolStats {
     /// Refused peers' batches by [`crate::BatchRejected::kind`].
     pub batches_rejected: BTreeMap<&'static str, u64>,
     pub batches_committed: u64,
+    /// Stored batches dropped because no committed block named them in `max_batch_age_ms`.
+    pub batches_expired: u64,
     /// Waiting items pushed out by better-paying newcomers.
     pub evicted: u64,
     /// Waiting transactions dropped because their sender's committed nonce passed them.

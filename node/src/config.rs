@@ -353,6 +353,11 @@ impl Config {
             max_batch_delay_ms: m.max_batch_delay_ms,
             nonce_window: m.nonce_window,
             allow_raw: self.allow_raw_payloads,
+            max_block_items: crate::runtime::MAX_BLOCK_TXS,
+            // Two blocks' worth: the proposal a vote waits for, and the one after it.
+            max_fetched_overflow_bytes: usize::try_from(genesis.params.max_block_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(2),
             ..runnet_mempool::MempoolConfig::default()
         }
     }

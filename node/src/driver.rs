@@ -10,8 +10,8 @@ use crate::runtime::{Shared, StateView, now_ms};
 use crate::verifier::{Verdict, Verifier};
 use libp2p::PeerId;
 use runnet_consensus::{
-    Action, CommittedBlock, Core, CoreConfig, Ed25519Crypto, Environment, Event, PayloadSource,
-    Recovery,
+    Action, CommittedBlock, Core, CoreConfig, Ed25519Crypto, Environment, Event, PayloadCheck,
+    PayloadSource, Recovery,
 };
 use runnet_p2p::{NetworkEvent, NetworkEvents, Offence};
 use runnet_types::consensus::{CommitProof, Committee, ConsensusMessage, ProposedBlock};
@@ -74,26 +74,58 @@ pub struct NodePayload {
 
 impl PayloadSource for NodePayload {
     fn next_payload(&mut self, in_flight: &BTreeSet<Hash>, max: usize) -> Vec<Hash> {
-        self.shared
-            .mempool
-            .lock()
-            .next_payload(in_flight, max, crate::runtime::MAX_BLOCK_TXS)
+        self.shared.mempool.lock().next_payload(
+            in_flight,
+            max,
+            crate::runtime::MAX_BLOCK_TXS,
+            self.max_block_bytes(),
+        )
     }
 
-    fn ensure_available(&mut self, batches: &[Hash]) -> bool {
-        let missing: Vec<Hash> = self
-            .shared
-            .mempool
-            .lock()
-            .missing(batches)
-            .into_iter()
-            .filter(|d| !matches!(self.shared.blocks.batch(d), Ok(Some(_))))
-            .collect();
-        if missing.is_empty() {
-            return true;
+    /// Every batch held (in the mempool, or in the block store for one a block already
+    /// committed), and the block within its limits: the same ones the proposer keeps to.
+    fn check_payload(&mut self, batches: &[Hash]) -> PayloadCheck {
+        let (mut items, mut bytes) = (0usize, 0usize);
+        let mut missing = Vec::new();
+        {
+            let mempool = self.shared.mempool.lock();
+            for digest in batches {
+                match mempool.payload_size(std::slice::from_ref(digest)) {
+                    Ok((n, len)) => {
+                        items = items.saturating_add(n);
+                        bytes = bytes.saturating_add(len);
+                    }
+                    Err(_) => missing.push(*digest),
+                }
+            }
         }
-        let _ = self.fetch.send(missing);
-        false
+        let mut absent = Vec::new();
+        for digest in missing {
+            match self.shared.blocks.batch(&digest) {
+                Ok(Some(stored)) => {
+                    // Committed before: its transactions are skipped, but its bytes count.
+                    bytes = bytes.saturating_add(stored.len());
+                    items = items.saturating_add(
+                        runnet_types::Batch::decode(&stored).map_or(0, |b| b.len()),
+                    );
+                }
+                _ => absent.push(digest),
+            }
+        }
+        if !absent.is_empty() {
+            let _ = self.fetch.send(absent);
+            return PayloadCheck::Missing;
+        }
+        if items > crate::runtime::MAX_BLOCK_TXS || bytes > self.max_block_bytes() {
+            return PayloadCheck::OverLimit { items, bytes };
+        }
+        PayloadCheck::Ready
+    }
+}
+
+impl NodePayload {
+    fn max_block_bytes(&self) -> usize {
+        usize::try_from(self.shared.genesis.params.max_block_bytes).unwrap_or(usize::MAX)
     }
 }
 
@@ -250,6 +282,10 @@ impl Driver {
                     tracing::warn!(?evidence, "equivocation seen");
                     crate::evidence::submit(&self.shared, self.account.as_ref(), evidence);
                 }
+                Action::Halt { reason } => {
+                    tracing::error!("{reason}");
+                    return Err(reason);
+                }
             }
         }
         self.update_status();
@@ -345,7 +381,8 @@ impl Driver {
                 self.count_refusals(Some(from));
             }
             NetworkEvent::Batch { from, bytes } => {
-                if !self.verifier.pushed(from, bytes) {
+                let author = self.shared.peers.lock().validator(&from);
+                if !self.verifier.pushed(from, author, bytes) {
                     self.shared.metrics.batches_shed.inc();
                 }
             }
@@ -468,6 +505,11 @@ impl Driver {
     }
 
     fn on_tick(&mut self) {
+        let expired = self.shared.mempool.lock().expire(now_ms());
+        if expired > 0 {
+            self.shared.metrics.batches_expired.inc_by(expired as u64);
+            tracing::debug!(expired, "stored batches no block named aged out");
+        }
         let stats = self.shared.mempool.lock().stats();
         self.shared
             .metrics

@@ -22,6 +22,12 @@ pub struct Metrics {
     pub batches_received: Counter,
     pub batches_refused: Counter,
     pub batches_shed: Counter,
+    /// Peer batches refused, by [`runnet_mempool::BatchRejected::kind`].
+    pub batch_refusals: Family<Labels, Counter>,
+    /// Stored batches dropped because no block named them in time.
+    pub batches_expired: Counter,
+    /// Transactions admitted from batches of peers that are not validators.
+    pub txs_relayed: Counter,
     pub mempool_txs: Gauge,
     pub mempool_bytes: Gauge,
     pub peers: Gauge,
@@ -68,6 +74,9 @@ impl Metrics {
             batches_received: Counter::default(),
             batches_refused: Counter::default(),
             batches_shed: Counter::default(),
+            batch_refusals: Family::default(),
+            batches_expired: Counter::default(),
+            txs_relayed: Counter::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
             peers: Gauge::default(),
@@ -128,6 +137,21 @@ impl Metrics {
             "batches_shed",
             "Peer batches dropped unverified because the verifier's queue was full",
             m.batches_shed.clone(),
+        );
+        registry.register(
+            "batch_refusals",
+            "Peer batches refused, by reason",
+            m.batch_refusals.clone(),
+        );
+        registry.register(
+            "batches_expired",
+            "Stored batches dropped because no committed block named them in time",
+            m.batches_expired.clone(),
+        );
+        registry.register(
+            "txs_relayed",
+            "Transactions admitted from batches of peers that are not validators",
+            m.txs_relayed.clone(),
         );
         registry.register("mempool_txs", "Pending transactions", m.mempool_txs.clone());
         registry.register("mempool_bytes", "Pending bytes", m.mempool_bytes.clone());
@@ -240,6 +264,12 @@ impl Metrics {
         self.txs_refused
             .get_or_create(&vec![("reason".to_string(), reason.to_string())])
             .inc_by(count);
+    }
+
+    pub fn batch_refused_by(&self, reason: &str) {
+        self.batch_refusals
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc();
     }
 
     pub fn consensus_refused_by(&self, reason: &str, count: u64) {

@@ -44,6 +44,12 @@ impl PeerBook {
         address
     }
 
+    /// The validator behind `peer`, if the chain binds it to one (the latest set or the one
+    /// before): only those push batches into the store.
+    pub fn validator(&self, peer: &PeerId) -> Option<Address> {
+        self.validator_of.get(peer).copied()
+    }
+
     /// The peer to send to for `address`.
     pub fn peer_of(&self, address: &Address) -> Option<PeerId> {
         self.peer_of.get(address).copied()
@@ -76,6 +82,8 @@ mod tests {
         let v_peer = validator.to_string();
         book.set_validators([(v_address, v_peer.as_str()), (Address([2; 20]), "garbage")]);
         assert_eq!(book.address_of(&validator), v_address);
+        assert_eq!(book.validator(&validator), Some(v_address));
+        assert_eq!(book.validator(&stranger), None);
         assert_eq!(book.peer_of(&v_address), Some(validator));
         assert_eq!(book.peer_of(&Address([2; 20])), None);
 

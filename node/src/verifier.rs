@@ -7,18 +7,25 @@
 //! Here the driver hands batches over and goes on; the mempool is locked only for the cheap
 //! screen before verification and for storing after it.
 //!
+//! Only validators push batches into the store: a batch from any other peer (a full node
+//! relaying what its clients sent) is taken apart and its transactions go through the same
+//! admission as the API's, so a stranger can never fill the store, only this node's pending
+//! bounds, which its own clients share with it.
+//!
 //! Two queues, served in priority order: batches a proposal named and this node fetched (the
 //! vote waits for them), then batches peers pushed. The pushed ones are bounded: past the bound
 //! a batch is dropped and counted, which is safe, since a proposal that names it makes this node
 //! fetch it. That is how a node that cannot keep up sheds load instead of falling ever further
 //! behind.
 
-use crate::runtime::Shared;
+use crate::runtime::{Shared, StateView, now_ms};
 use libp2p::PeerId;
 use parking_lot::{Condvar, Mutex};
-use runnet_mempool::{BatchRejected, Received, Screened, verify_screened_batch};
+use runnet_mempool::{
+    AdmitError, BatchRejected, Received, Screened, Source, verify_screened_batch,
+};
 use runnet_p2p::Offence;
-use runnet_types::Hash;
+use runnet_types::{Address, Batch, Hash};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -45,10 +52,17 @@ struct Fetched {
     found: Vec<Vec<u8>>,
 }
 
+/// A batch a peer pushed; `author` is the validator behind the peer, `None` for any other peer.
+struct Pushed {
+    from: PeerId,
+    author: Option<Address>,
+    bytes: Vec<u8>,
+}
+
 #[derive(Default)]
 struct Queues {
     fetched: VecDeque<Fetched>,
-    pushed: VecDeque<(PeerId, Vec<u8>)>,
+    pushed: VecDeque<Pushed>,
     pushed_bytes: usize,
     closed: bool,
 }
@@ -72,8 +86,9 @@ impl Verifier {
         Ok((Verifier { queues }, receiver))
     }
 
-    /// A batch a peer pushed. False when it was dropped because the queue is full.
-    pub fn pushed(&self, from: PeerId, bytes: Vec<u8>) -> bool {
+    /// A batch a peer pushed (`author`: the validator behind it, if any). False when it was
+    /// dropped because the queue is full.
+    pub fn pushed(&self, from: PeerId, author: Option<Address>, bytes: Vec<u8>) -> bool {
         let (lock, wake) = &*self.queues;
         let mut queues = lock.lock();
         if queues.pushed.len() >= MAX_QUEUED_BATCHES
@@ -82,7 +97,11 @@ impl Verifier {
             return false;
         }
         queues.pushed_bytes += bytes.len();
-        queues.pushed.push_back((from, bytes));
+        queues.pushed.push_back(Pushed {
+            from,
+            author,
+            bytes,
+        });
         wake.notify_one();
         true
     }
@@ -110,7 +129,7 @@ impl Drop for Verifier {
 
 enum Job {
     Fetched(Fetched),
-    Pushed(PeerId, Vec<u8>),
+    Pushed(Pushed),
 }
 
 fn next_job(queues: &(Mutex<Queues>, Condvar)) -> Option<Job> {
@@ -120,9 +139,9 @@ fn next_job(queues: &(Mutex<Queues>, Condvar)) -> Option<Job> {
         if let Some(fetched) = queues.fetched.pop_front() {
             return Some(Job::Fetched(fetched));
         }
-        if let Some((from, bytes)) = queues.pushed.pop_front() {
-            queues.pushed_bytes = queues.pushed_bytes.saturating_sub(bytes.len());
-            return Some(Job::Pushed(from, bytes));
+        if let Some(pushed) = queues.pushed.pop_front() {
+            queues.pushed_bytes = queues.pushed_bytes.saturating_sub(pushed.bytes.len());
+            return Some(Job::Pushed(pushed));
         }
         if queues.closed {
             return None;
@@ -138,7 +157,16 @@ fn run(
 ) {
     while let Some(job) = next_job(queues) {
         let verdict = match job {
-            Job::Pushed(from, bytes) => match admit(shared, bytes, None) {
+            Job::Pushed(Pushed {
+                from,
+                author: None,
+                bytes,
+            }) => relay(shared, from, &bytes),
+            Job::Pushed(Pushed {
+                from,
+                author: Some(author),
+                bytes,
+            }) => match admit(shared, bytes, Source::Pushed(author)) {
                 Ok(Received::New(_)) => {
                     shared.metrics.batches_received.inc();
                     Some(Verdict::Stored)
@@ -147,8 +175,9 @@ fn run(
                 Err(error) => {
                     tracing::debug!(%from, "batch refused: {error}");
                     shared.metrics.batches_refused.inc();
+                    shared.metrics.batch_refused_by(error.kind());
                     match error {
-                        BatchRejected::StoreFull { .. } => None,
+                        _ if error.is_busy() => None,
                         BatchRejected::BadSignatures(_) => {
                             Some(Verdict::Offence(from, Offence::BadSignature))
                         }
@@ -163,7 +192,7 @@ fn run(
                     if !asked.contains(&digest) {
                         continue;
                     }
-                    match admit(shared, bytes, Some(digest)) {
+                    match admit(shared, bytes, Source::Fetched(digest)) {
                         Ok(Received::New(_) | Received::Known(_)) => any = true,
                         Ok(Received::AlreadyCommitted(_)) => {}
                         Err(e) => tracing::debug!("fetched batch refused: {e}"),
@@ -180,16 +209,12 @@ fn run(
     }
 }
 
-/// Screen under the lock, verify outside it, store under it. `expected`: the digest a fetch
-/// asked for (the batch is then stored even when the store is full: a vote waits for it).
-fn admit(
-    shared: &Shared,
-    bytes: Vec<u8>,
-    expected: Option<Hash>,
-) -> Result<Received, BatchRejected> {
+/// Screen under the lock, verify outside it, store under it (screened against committed state
+/// when pushed; a fetched batch may take the store past its bound: a vote waits for it).
+fn admit(shared: &Shared, bytes: Vec<u8>, source: Source) -> Result<Received, BatchRejected> {
     let (digest, chain_id, allow_raw) = {
         let mut mempool = shared.mempool.lock();
-        let digest = match mempool.screen_batch(&bytes, expected)? {
+        let digest = match mempool.screen_batch(&bytes, source)? {
             Screened::Done(received) => return Ok(received),
             Screened::Verify(digest) => digest,
         };
@@ -200,10 +225,63 @@ fn admit(
         )
     };
     match verify_screened_batch(&bytes, digest, &chain_id, allow_raw) {
-        Ok(verified) => shared
-            .mempool
-            .lock()
-            .store_verified(bytes, verified, expected.is_some()),
+        Ok(verified) => shared.mempool.lock().store_verified(
+            bytes,
+            verified,
+            source,
+            &StateView(&shared.executor),
+            now_ms(),
+        ),
         Err(error) => Err(shared.mempool.lock().rejected(error)),
     }
+}
+
+/// A batch from a peer that is no validator: its transactions are admitted one by one, like
+/// the API's (every cheap check first, one batch verification outside the lock), and become
+/// this node's to batch. A batch whose transactions all fail a check that only a forger or a
+/// spammer fails (bad signature, wrong chain, undecodable) costs its sender.
+fn relay(shared: &Shared, from: PeerId, bytes: &[u8]) -> Option<Verdict> {
+    let batch = match Batch::decode(bytes) {
+        Ok(batch) if batch.raw.is_empty() => batch,
+        Ok(_) => return Some(Verdict::Offence(from, Offence::Malformed)),
+        Err(e) => {
+            tracing::debug!(%from, "relayed batch does not decode: {e}");
+            return Some(Verdict::Offence(from, Offence::Malformed));
+        }
+    };
+    let frames: Vec<Vec<u8>> = batch.txs.iter().map(|tx| tx.encode()).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let view = StateView(&shared.executor);
+    let prechecked = shared.mempool.lock().precheck_many(&refs, &view);
+    let verified = prechecked.verify();
+    let results = shared
+        .mempool
+        .lock()
+        .admit_verified(verified, &view, now_ms());
+    let admitted = results.iter().filter(|r| r.is_ok()).count();
+    shared.metrics.txs_relayed.inc_by(admitted as u64);
+    if admitted > 0 {
+        shared.admitted.notify_one();
+    }
+    // One bad transaction among honest ones may be a client's (or a race); a majority is the
+    // sender's doing. A full mempool is this node's state, not the sender's fault.
+    let forged = results.iter().filter(|r| is_forgery(r)).count();
+    let spam = results
+        .iter()
+        .filter(|r| r.as_ref().is_err_and(|e| !e.is_busy()))
+        .count();
+    if forged * 2 > results.len() {
+        Some(Verdict::Offence(from, Offence::BadSignature))
+    } else if spam * 2 > results.len() {
+        Some(Verdict::Offence(from, Offence::Spam))
+    } else {
+        None
+    }
+}
+
+fn is_forgery(result: &Result<Hash, AdmitError>) -> bool {
+    matches!(
+        result,
+        Err(AdmitError::BadSignature | AdmitError::WrongChainId { .. } | AdmitError::Decode(_))
+    )
 }

@@ -21,43 +21,73 @@ pub fn decode_value<T: Serialize + DeserializeOwned>(
 }
 
 pub struct ValueCache {
-    entries: Mutex<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    entries: Mutex<CacheEntries>,
     capacity: usize,
+}
+
+#[derive(Default)]
+struct CacheEntries {
+    values: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Bumped by every commit the cache absorbs (and every clear). A reader that missed notes it
+    /// before reading the store and inserts what it read only if no commit came in between:
+    /// otherwise the value it read may be older than the one the commit absorbed, and caching it
+    /// would serve the next block a stale value (a silent divergence of this node's state).
+    generation: u64,
 }
 
 impl ValueCache {
     pub fn new(capacity: usize) -> ValueCache {
         ValueCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(CacheEntries::default()),
             capacity,
         }
     }
 
     fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        self.entries.lock().ok()?.get(key).cloned()
+        self.entries.lock().ok()?.values.get(key).cloned()
     }
 
-    fn insert(&self, key: &[u8], value: Option<Vec<u8>>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            // Clearing when full is crude but cheap and predictable; the store stays the truth.
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-            entries.insert(key.to_vec(), value);
+    /// The generation to hand [`ValueCache::insert_read`] after a store read.
+    fn generation(&self) -> u64 {
+        self.entries
+            .lock()
+            .map(|e| e.generation)
+            .unwrap_or(u64::MAX)
+    }
+
+    /// A value read from the store after [`ValueCache::generation`] said `seen`: cached only if
+    /// no commit was absorbed since.
+    fn insert_read(&self, key: &[u8], value: Option<Vec<u8>>, seen: u64) {
+        if let Ok(mut entries) = self.entries.lock()
+            && entries.generation == seen
+        {
+            self.insert_locked(&mut entries, key, value);
         }
+    }
+
+    fn insert_locked(&self, entries: &mut CacheEntries, key: &[u8], value: Option<Vec<u8>>) {
+        // Clearing when full is crude but cheap and predictable; the store stays the truth.
+        if entries.values.len() >= self.capacity {
+            entries.values.clear();
+        }
+        entries.values.insert(key.to_vec(), value);
     }
 
     /// After a commit: the cache must never serve a value older than the store's.
     pub fn absorb(&self, changes: &ChangeSet) {
-        for (key, value) in changes {
-            self.insert(key, value.clone());
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.generation = entries.generation.wrapping_add(1);
+            for (key, value) in changes {
+                self.insert_locked(&mut entries, key, value.clone());
+            }
         }
     }
 
     /// Forget everything (after a failed commit, when the store's content is uncertain).
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+            entries.generation = entries.generation.wrapping_add(1);
+            entries.values.clear();
         }
     }
 }
@@ -96,8 +126,9 @@ impl<'a> Overlay<'a> {
         if let Some(value) = self.cache.get(key) {
             return Ok(value);
         }
+        let seen = self.cache.generation();
         let value = self.store.get(key)?;
-        self.cache.insert(key, value.clone());
+        self.cache.insert_read(key, value.clone(), seen);
         Ok(value)
     }
 
@@ -251,5 +282,82 @@ mod tests {
         assert_eq!(first(&overlay, Some(b"q/3")), None);
         overlay.delete(b"q/3".to_vec());
         assert_eq!(first(&overlay, Some(b"q/25")), None);
+    }
+
+    /// A store whose reads of one key pause between reading and returning, so a test can commit
+    /// in that gap: the race between an outside reader (API, mempool, agent) and a block commit.
+    struct PausingStore {
+        inner: MemStore,
+        key: Vec<u8>,
+        read: std::sync::mpsc::Sender<()>,
+        go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl Store for PausingStore {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            let value = self.inner.get(key)?;
+            if key == self.key {
+                let _ = self.read.send(());
+                let _ = self.go.lock().unwrap().recv();
+            }
+            Ok(value)
+        }
+        fn scan_prefix(
+            &self,
+            prefix: &[u8],
+            after: Option<&[u8]>,
+            limit: usize,
+        ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+            self.inner.scan_prefix(prefix, after, limit)
+        }
+        fn commit(
+            &self,
+            version: u64,
+            changes: &ChangeSet,
+        ) -> Result<runnet_types::Hash, StoreError> {
+            self.inner.commit(version, changes)
+        }
+        fn root(&self) -> runnet_types::Hash {
+            self.inner.root()
+        }
+        fn version(&self) -> u64 {
+            self.inner.version()
+        }
+        fn prove_versioned(&self, key: &[u8]) -> Result<crate::store::VersionedProof, StoreError> {
+            self.inner.prove_versioned(key)
+        }
+    }
+
+    #[test]
+    fn a_read_that_loses_a_race_with_a_commit_never_caches_the_old_value() {
+        let key = b"account/a".to_vec();
+        let (read_tx, read_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel();
+        let store = PausingStore {
+            inner: MemStore::new(),
+            key: key.clone(),
+            read: read_tx,
+            go: std::sync::Mutex::new(go_rx),
+        };
+        let old: ChangeSet = [(key.clone(), Some(b"old".to_vec()))].into_iter().collect();
+        store.commit(1, &old).unwrap();
+        let cache = ValueCache::new(16);
+        std::thread::scope(|scope| {
+            // An outside reader misses the cache and reads the committed value "old" ...
+            let reader = scope.spawn(|| Overlay::new(&store, &cache).get_raw(&key).unwrap());
+            read_rx.recv().unwrap();
+            // ... a block commits "new" and the cache absorbs it before the reader returns ...
+            let new: ChangeSet = [(key.clone(), Some(b"new".to_vec()))].into_iter().collect();
+            store.commit(2, &new).unwrap();
+            cache.absorb(&new);
+            go_tx.send(()).unwrap();
+            assert_eq!(reader.join().unwrap(), Some(b"old".to_vec()));
+        });
+        // ... and the next block must read "new", from the cache or the store.
+        go_tx.send(()).unwrap();
+        assert_eq!(
+            Overlay::new(&store, &cache).get_raw(&key).unwrap(),
+            Some(b"new".to_vec())
+        );
     }
 }

@@ -62,9 +62,21 @@ pub trait PayloadSource {
     /// Up to `max` batch digests for a new block, skipping `in_flight` (named by uncommitted
     /// ancestors). Empty when there is nothing to order.
     fn next_payload(&mut self, in_flight: &BTreeSet<Hash>, max: usize) -> Vec<Hash>;
-    /// Whether every batch is held locally. When not, the mempool fetches the missing ones and
-    /// the driver sends [`Event::PayloadReady`] once they arrive.
-    fn ensure_available(&mut self, batches: &[Hash]) -> bool;
+    /// Whether every batch is held locally and the block stays within the chain's limits.
+    /// When batches are missing, the mempool fetches them and the driver sends
+    /// [`Event::PayloadReady`] once they arrive.
+    fn check_payload(&mut self, batches: &[Hash]) -> PayloadCheck;
+}
+
+/// What a voter found of a proposal's batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadCheck {
+    /// Every batch is held, and together they fit the block's limits.
+    Ready,
+    /// Some are missing and being fetched: wait for [`Event::PayloadReady`].
+    Missing,
+    /// Held, but more items or bytes than a block may carry: no vote.
+    OverLimit { items: usize, bytes: usize },
 }
 
 /// A committed block with its beacon values, in height order.
@@ -155,6 +167,9 @@ pub enum Action {
     SetTimer { at_ms: u64 },
     /// A validator equivocated: submit this as an evidence transaction.
     ReportEvidence(Evidence),
+    /// This node's state is not the chain's (a committed header claims another state root
+    /// than the one computed here): stop the node with this reason. Nothing is signed after.
+    Halt { reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +223,10 @@ pub enum Refusal {
     TooLarge,
     #[error("safety rule: {0}")]
     Safety(#[from] SafetyError),
+    #[error("block carries {items} items in {bytes} bytes of batches, over the block's limits")]
+    OverLimit { items: usize, bytes: usize },
+    #[error("header claims a state root at height {height} that differs from ours")]
+    WrongStateRoot { height: u64 },
 }
 
 impl Refusal {
@@ -234,6 +253,8 @@ impl Refusal {
             Refusal::TimeoutCertMismatch => "timeout_cert_mismatch",
             Refusal::TooLarge => "too_large",
             Refusal::Safety(_) => "safety_rule",
+            Refusal::OverLimit { .. } => "over_limit",
+            Refusal::WrongStateRoot { .. } => "wrong_state_root",
         }
     }
 }

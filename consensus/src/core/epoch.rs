@@ -53,6 +53,15 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         };
         self.stats.blocks_committed += committed.len() as u64;
         for b in &committed {
+            let header = &b.block.block.header;
+            if let Err(divergence) = self
+                .roots
+                .committed(header.executed_height, header.executed_state_root)
+            {
+                self.halt(divergence.to_string());
+            }
+        }
+        for b in &committed {
             self.committed_this_event
                 .extend(b.block.block.batches.iter().copied());
         }

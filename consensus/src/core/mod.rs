@@ -8,12 +8,14 @@
 
 mod api;
 mod epoch;
+mod roots;
 mod sync;
 
 pub use api::{
-    Action, CommittedBlock, CommittedTip, CoreConfig, Environment, Event, PayloadSource, Recovery,
-    Refusal, StartError, Stats,
+    Action, CommittedBlock, CommittedTip, CoreConfig, Environment, Event, PayloadCheck,
+    PayloadSource, Recovery, Refusal, StartError, Stats,
 };
+use roots::{Claim, StateRoots};
 
 use crate::certificates::{
     CertCache, TimeoutCollector, VoteCollector, qc_key, tc_key, verify_qc, verify_tc,
@@ -34,6 +36,9 @@ use runnet_types::consensus::{
 use runnet_types::{Address, Block, BlockHeader, Domain, Hash, PublicKey};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+
+/// How many heights behind its latest execution a proposer's header claims a state root.
+const CLAIM_LAG: u64 = 2;
 
 /// Most distinct uncertified blocks accepted for one round (an equivocating leader can sign any
 /// number; the first few are enough to prove it).
@@ -93,7 +98,10 @@ pub struct Core<E: Environment, P: PayloadSource> {
     /// rescheduling the timer must not drop it (a lone validator would then sit until its round
     /// timed out).
     wake_at: Option<u64>,
-    executed: (u64, Hash),
+    /// The roots this node computed and the ones committed headers claim (roots.rs).
+    roots: StateRoots,
+    /// Set once this node's state is found not to be the chain's: nothing more is signed.
+    halted: bool,
     pub(crate) now: u64,
     timer_set: Option<u64>,
     stats: Stats,
@@ -195,7 +203,8 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             committed_this_event: BTreeSet::new(),
             wake_now: false,
             wake_at: None,
-            executed: (recovery.executed_height, recovery.executed_state_root),
+            roots: StateRoots::new(recovery.executed_height, recovery.executed_state_root),
+            halted: false,
             now: 0,
             timer_set: None,
             stats: Stats::default(),
@@ -236,6 +245,11 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
     }
 
     /// Whether this node votes in the current epoch.
+    /// Whether the core found this node's state diverged from the chain's ([`Action::Halt`]).
+    pub fn is_halted(&self) -> bool {
+        self.halted
+    }
+
     pub fn is_validator(&self) -> bool {
         self.my_index.is_some()
     }
@@ -262,6 +276,10 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
 
     /// Handles one event and returns the actions to perform, in order.
     pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        // A node whose state is not the chain's does nothing more: the driver stops it.
+        if self.halted {
+            return Vec::new();
+        }
         self.now = self.now.max(event.now_ms());
         self.proposed_this_event = false;
         self.committed_this_event.clear();
@@ -449,11 +467,24 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
     }
 
     fn on_executed(&mut self, height: u64, state_root: Hash) {
-        if height >= self.executed.0 {
-            self.executed = (height, state_root);
+        if let Err(divergence) = self.roots.executed(height, state_root) {
+            self.halt(divergence.to_string());
+            return;
         }
         if self.phase == Phase::EpochEnded {
             self.try_enter_next_epoch();
+        }
+        // A proposal may have been waiting for this execution to check its header's root.
+        if let Some((p, hash)) = self.parked.take() {
+            self.try_vote(p, hash);
+        }
+    }
+
+    /// This node's state is not the chain's: tell the driver to stop, and sign nothing more.
+    pub(crate) fn halt(&mut self, reason: String) {
+        if !self.halted {
+            self.halted = true;
+            self.out.push(Action::Halt { reason });
         }
     }
 
@@ -987,15 +1018,39 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let Some(author) = self.my_address else {
             return;
         };
-        if self.restoring {
+        if self.restoring || self.halted {
             return;
         }
         if self.phase != Phase::Running || p.block.round() != self.round() {
             return;
         }
-        if !self.payload.ensure_available(&p.block.block.batches) {
-            self.parked = Some((p, hash));
-            return;
+        match self.payload.check_payload(&p.block.block.batches) {
+            PayloadCheck::Ready => {}
+            PayloadCheck::Missing => {
+                self.parked = Some((p, hash));
+                return;
+            }
+            PayloadCheck::OverLimit { items, bytes } => {
+                self.refuse(Refusal::OverLimit { items, bytes });
+                return;
+            }
+        }
+        let header = &p.block.block.header;
+        match self
+            .roots
+            .check_claim(header.executed_height, header.executed_state_root)
+        {
+            Claim::Fine => {}
+            Claim::Wait => {
+                self.parked = Some((p, hash));
+                return;
+            }
+            Claim::Wrong { .. } => {
+                self.refuse(Refusal::WrongStateRoot {
+                    height: header.executed_height,
+                });
+                return;
+            }
         }
         let chain_id = self.config.chain_id.clone();
         let signed = self.safety.vote(
@@ -1190,6 +1245,17 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let crypto = self.env.crypto();
         let (_, vrf) = crypto.vrf_prove(&parent.seed.0);
         let height = parent.height.checked_add(1)?;
+        // Claim a root a few heights back, never beyond the parent (the driver may run ahead
+        // of us): voters check the claim against their own root and wait until they have
+        // executed that height, and the lag keeps them from waiting behind a proposer that
+        // happens to execute a little faster (roots.rs).
+        let (latest, latest_root) = self.roots.latest();
+        let target = latest.saturating_sub(CLAIM_LAG).min(parent.height);
+        let (executed_height, executed_state_root) = match self.roots.at(target) {
+            Some(root) => (target, root),
+            None if latest <= parent.height => (latest, latest_root),
+            None => (0, Hash::ZERO),
+        };
         let header = BlockHeader {
             chain_id: self.config.chain_id.clone(),
             height,
@@ -1200,8 +1266,8 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             proposer,
             batches_root: batches_root(&batches),
             // Never claim an execution beyond the parent (the driver may run ahead of us).
-            executed_height: self.executed.0.min(parent.height),
-            executed_state_root: self.executed.1,
+            executed_height,
+            executed_state_root,
             vrf,
             timestamp_ms,
         };

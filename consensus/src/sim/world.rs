@@ -2,8 +2,8 @@
 
 use super::{ByzantineKind, Load, Rng, SeedReport, SimConfig};
 use crate::core::{
-    Action, CommittedBlock, CommittedTip, Core, CoreConfig, Environment, Event, PayloadSource,
-    Recovery,
+    Action, CommittedBlock, CommittedTip, Core, CoreConfig, Environment, Event, PayloadCheck,
+    PayloadSource, Recovery,
 };
 use crate::crypto::{Crypto, Ed25519Crypto, TestCrypto};
 use crate::equivocation::in_window;
@@ -106,11 +106,16 @@ impl PayloadSource for SimPayload {
             .collect()
     }
 
-    fn ensure_available(&mut self, batches: &[Hash]) -> bool {
+    fn check_payload(&mut self, batches: &[Hash]) -> PayloadCheck {
         let pool = self.pool.borrow();
-        batches
+        if batches
             .iter()
             .all(|b| pool.available.contains(b) || pool.committed.contains(b))
+        {
+            PayloadCheck::Ready
+        } else {
+            PayloadCheck::Missing
+        }
     }
 }
 
@@ -819,6 +824,14 @@ impl World {
                     );
                 }
                 Action::ReportEvidence(e) => self.on_evidence(node, e),
+                Action::Halt { reason } => {
+                    // Every honest node computes the same roots here: a halt is a bug.
+                    if self.nodes[node].role == Role::Honest {
+                        self.violation(format!("node {node} halted: {reason}"));
+                    }
+                    self.crash(node);
+                    break;
+                }
             }
         }
     }
@@ -1319,5 +1332,6 @@ fn describe_action(a: &Action) -> String {
         ),
         Action::SetTimer { at_ms } => format!("timer {at_ms}"),
         Action::ReportEvidence(_) => "evidence".into(),
+        Action::Halt { .. } => "halt".into(),
     }
 }

@@ -2,7 +2,8 @@
 //! is lost, and when timers fire.
 
 use crate::core::{
-    Action, CommittedBlock, Core, CoreConfig, Environment, Event, PayloadSource, Recovery,
+    Action, CommittedBlock, Core, CoreConfig, Environment, Event, PayloadCheck, PayloadSource,
+    Recovery,
 };
 use crate::crypto::{Crypto, TestCrypto};
 use crate::leader::LeaderSchedule;
@@ -57,6 +58,8 @@ pub(crate) struct Mempool {
     pub(crate) available: BTreeSet<Hash>,
     /// Batches this node would propose.
     pub(crate) own: Vec<Hash>,
+    /// Held batches that together would take a block over its limits.
+    pub(crate) oversized: BTreeSet<Hash>,
 }
 
 pub(crate) struct Payload(pub(crate) Rc<RefCell<Mempool>>);
@@ -72,9 +75,18 @@ impl PayloadSource for Payload {
             .copied()
             .collect()
     }
-    fn ensure_available(&mut self, batches: &[Hash]) -> bool {
+    fn check_payload(&mut self, batches: &[Hash]) -> PayloadCheck {
         let m = self.0.borrow();
-        batches.iter().all(|b| m.available.contains(b))
+        if !batches.iter().all(|b| m.available.contains(b)) {
+            PayloadCheck::Missing
+        } else if batches.iter().any(|b| m.oversized.contains(b)) {
+            PayloadCheck::OverLimit {
+                items: 1_000_000,
+                bytes: 1 << 30,
+            }
+        } else {
+            PayloadCheck::Ready
+        }
     }
 }
 
@@ -88,6 +100,8 @@ pub(crate) struct Node {
     pub(crate) mempool: Rc<RefCell<Mempool>>,
     pub(crate) commits: Vec<CommittedBlock>,
     pub(crate) evidence: Vec<Evidence>,
+    /// Why the core halted, if it did.
+    pub(crate) halted: Option<String>,
     pub(crate) timer: Option<u64>,
 }
 
@@ -117,6 +131,8 @@ pub(crate) struct Envelope {
 }
 
 pub(crate) struct Harness {
+    /// (node, height): from that height on, that node's state machine computes other roots.
+    pub(crate) diverged: Option<(usize, u64)>,
     pub(crate) nodes: Vec<Node>,
     pub(crate) now: u64,
     pub(crate) queue: VecDeque<Envelope>,
@@ -165,10 +181,12 @@ impl Harness {
                 mempool: Rc::new(RefCell::new(Mempool::default())),
                 commits: Vec::new(),
                 evidence: Vec::new(),
+                halted: None,
                 timer: None,
             })
             .collect();
         let mut h = Harness {
+            diverged: None,
             nodes,
             now: 0,
             queue: VecDeque::new(),
@@ -299,14 +317,18 @@ impl Harness {
                 }
                 Action::SetTimer { at_ms } => self.nodes[i].timer = Some(*at_ms),
                 Action::ReportEvidence(e) => self.nodes[i].evidence.push(e.clone()),
+                Action::Halt { reason } => self.nodes[i].halted = Some(reason.clone()),
             }
         }
         // Execution follows commit at once here.
         let committed = self.nodes[i].height();
         if actions.iter().any(|a| matches!(a, Action::Commit { .. })) {
+            let diverged = self
+                .diverged
+                .is_some_and(|(node, from)| node == i && committed >= from);
             let event = Event::BlockExecuted {
                 height: committed,
-                state_root: Hash::ZERO,
+                state_root: if diverged { Hash([1; 32]) } else { Hash::ZERO },
                 now_ms: self.now,
             };
             self.feed(i, event);

@@ -398,3 +398,33 @@ fn mutated_messages_never_panic() {
     // (A mutation that only touched bytes nobody checks may already have carried the vote.)
     s.still_works_voting(false);
 }
+
+/// A node whose state machine computes other roots than everyone else (a bug, a corrupt disk,
+/// a race) must not go on as if nothing happened (issue 14, finding 5): it votes for no header
+/// whose claim contradicts it, and once a committed header does, it halts with the reason. The
+/// others keep committing. (Voters refusing a wrong claim: roots.rs.)
+#[test]
+fn a_node_whose_state_diverges_halts_and_the_others_go_on() {
+    let mut h = Harness::new(4);
+    h.diverged = Some((0, 3));
+    h.start();
+    let ok = h.run_until(
+        &mut |_| true,
+        &mut |h| {
+            h.nodes[0].halted.is_some()
+                && (1..4).all(|i| h.nodes[i].core().committed_height() >= 12)
+        },
+        2_000,
+    );
+    assert!(ok, "node 0 halted: {:?}", h.nodes[0].halted);
+    let reason = h.nodes[0].halted.clone().unwrap_or_default();
+    assert!(reason.contains("state root mismatch"), "{reason}");
+    assert!(h.nodes[0].core().is_halted());
+    // Once halted it signs nothing more, whatever it is fed.
+    let before = h.nodes[0].core().stats().votes;
+    h.run_until(&mut |_| true, &mut |_| false, 20);
+    assert_eq!(h.nodes[0].core().stats().votes, before);
+    for i in 1..4 {
+        assert!(h.nodes[i].halted.is_none(), "honest node {i} halted");
+    }
+}

@@ -322,3 +322,25 @@ fn an_idle_network_makes_a_block_a_second_and_little_work() {
     assert_eq!(timeouts, 0, "an idle round never times out");
     h.assert_agreement();
 }
+
+/// A block whose batches, once held, are over the block's limits gets no vote (issue 14,
+/// finding 2): a byzantine leader cannot make every node decode and execute a giant block.
+#[test]
+fn a_block_over_the_limits_gets_no_vote() {
+    let mut h = Harness::new(4);
+    let leader = h.leader(0, 1);
+    let batch = Hash([9; 32]);
+    for n in &h.nodes {
+        let mut m = n.mempool.borrow_mut();
+        m.available.insert(batch);
+        m.oversized.insert(batch);
+    }
+    h.nodes[leader].mempool.borrow_mut().own.push(batch);
+    h.start();
+    h.run_all();
+    for (i, n) in h.nodes.iter().enumerate() {
+        assert_eq!(n.core().stats().votes, 0, "node {i} voted");
+        assert_eq!(n.height(), 0);
+        assert_eq!(n.core().stats().refused.get("over_limit"), Some(&1));
+    }
+}

@@ -13,7 +13,7 @@ fn three_batches() -> (Mempool, View, Vec<Hash>) {
     let first = pool.seal_due(100)[0].digest;
     let (batch, bytes) = peer_batch(3, 5);
     assert_eq!(
-        pool.receive_batch(&bytes, None),
+        pool.receive_batch(&bytes, PEER, &funded, 0),
         Ok(Received::New(batch.digest()))
     );
     admit_ok(&mut pool, &transfer(&key(2), 0, 1, 1), &view, 200);
@@ -25,26 +25,38 @@ fn three_batches() -> (Mempool, View, Vec<Hash>) {
 fn payload_is_oldest_first_within_the_limits() {
     let (mut pool, _, digests) = three_batches();
     let none = BTreeSet::new();
-    assert_eq!(pool.next_payload(&none, 10, 100), digests);
-    assert_eq!(pool.next_payload(&none, 2, 100), digests[..2].to_vec());
-    assert_eq!(pool.next_payload(&none, 0, 100), Vec::<Hash>::new());
+    assert_eq!(pool.next_payload(&none, 10, 100, usize::MAX), digests);
+    assert_eq!(
+        pool.next_payload(&none, 2, 100, usize::MAX),
+        digests[..2].to_vec()
+    );
+    assert_eq!(
+        pool.next_payload(&none, 0, 100, usize::MAX),
+        Vec::<Hash>::new()
+    );
     // Seven transactions: the peer's five do not fit after the first two, the last one does.
     assert_eq!(
-        pool.next_payload(&none, 10, 4),
+        pool.next_payload(&none, 10, 4, usize::MAX),
         vec![digests[0], digests[2]]
     );
-    assert_eq!(pool.next_payload(&none, 10, 0), Vec::<Hash>::new());
+    assert_eq!(
+        pool.next_payload(&none, 10, 0, usize::MAX),
+        Vec::<Hash>::new()
+    );
     // Proposing does not remove anything.
-    assert_eq!(pool.next_payload(&none, 10, 100), digests);
+    assert_eq!(pool.next_payload(&none, 10, 100, usize::MAX), digests);
 }
 
 #[test]
 fn payload_skips_batches_in_flight() {
     let (mut pool, _, digests) = three_batches();
     let in_flight: BTreeSet<Hash> = [digests[0], digests[2]].into();
-    assert_eq!(pool.next_payload(&in_flight, 10, 100), vec![digests[1]]);
+    assert_eq!(
+        pool.next_payload(&in_flight, 10, 100, usize::MAX),
+        vec![digests[1]]
+    );
     let all: BTreeSet<Hash> = digests.iter().copied().collect();
-    assert!(pool.next_payload(&all, 10, 100).is_empty());
+    assert!(pool.next_payload(&all, 10, 100, usize::MAX).is_empty());
 }
 
 #[test]
@@ -58,7 +70,7 @@ fn commit_forgets_batches_and_their_transactions() {
     assert!(pool.is_committed(&digests[0]));
     assert!(!pool.is_pending(&transfer(&key(1), 0, 1, 1).hash()));
     assert_eq!(
-        pool.next_payload(&BTreeSet::new(), 10, 100),
+        pool.next_payload(&BTreeSet::new(), 10, 100, usize::MAX),
         digests[1..].to_vec()
     );
     let stats = pool.stats();
@@ -90,7 +102,10 @@ fn commit_drops_waiting_transactions_made_stale() {
         txs: vec![transfer(&k, 2, 1, 1), transfer(&k, 3, 1, 1)],
         raw: vec![],
     };
-    assert!(pool.receive_batch(&batch.encode(), None).is_ok());
+    assert!(
+        pool.receive_batch(&batch.encode(), PEER, &funded, 0)
+            .is_ok()
+    );
     let mut view = view;
     view.insert(address(&k), (1_000_000_000, 4));
     pool.on_commit(&[batch.digest()], &view);

@@ -2,6 +2,7 @@
 
 mod admission;
 mod commit;
+mod hostile;
 mod peers;
 mod props;
 mod sealing;
@@ -45,6 +46,14 @@ pub(crate) fn config() -> MempoolConfig {
 }
 
 pub(crate) type View = BTreeMap<Address, (Amount, u64)>;
+
+/// The validator that pushes peers' batches in these tests.
+pub(crate) const PEER: crate::Source = crate::Source::Pushed(Address([0xAA; 20]));
+
+/// Committed state where every account is rich and at nonce 0.
+pub(crate) fn funded(_: &Address) -> (Amount, u64) {
+    (1_000_000_000_000, 0)
+}
 
 /// Every key from `0..n` funded with a large balance, nonces at 0.
 pub(crate) fn rich(keys: impl IntoIterator<Item = u8>) -> View {

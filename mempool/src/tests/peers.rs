@@ -1,7 +1,7 @@
 //! Peers' batches: verified once, refused whole on any fault, hostile bytes never panic.
 
 use super::*;
-use crate::{BatchRejected, Received, Screened, verify_batch_bytes};
+use crate::{BatchRejected, Received, Screened, Source, verify_batch_bytes};
 use proptest::prelude::*;
 use runnet_types::batch::{BatchError, MAX_BATCH_BYTES, MAX_RAW_PAYLOAD_BYTES};
 use std::collections::BTreeSet;
@@ -11,7 +11,10 @@ fn a_peers_batch_is_verified_and_stored() {
     let mut pool = Mempool::new(config());
     let (batch, bytes) = peer_batch(3, 10);
     let digest = batch.digest();
-    assert_eq!(pool.receive_batch(&bytes, None), Ok(Received::New(digest)));
+    assert_eq!(
+        pool.receive_batch(&bytes, PEER, &funded, 0),
+        Ok(Received::New(digest))
+    );
     assert_eq!(pool.batch(&digest).as_deref(), Some(&batch));
     assert_eq!(pool.batch_bytes(&digest).as_deref(), Some(&bytes));
     assert!(batch.txs.iter().all(|tx| pool.is_pending(&tx.hash())));
@@ -23,16 +26,16 @@ fn a_peers_batch_is_verified_and_stored() {
     // Peers' transactions are not this node's pending ones.
     assert_eq!(stats.pending_txs, 0);
     assert_eq!(
-        pool.receive_batch(&bytes, None),
+        pool.receive_batch(&bytes, PEER, &funded, 0),
         Ok(Received::Known(digest))
     );
     assert_eq!(
-        pool.receive_batch(&bytes, Some(digest)),
+        pool.receive_batch(&bytes, Source::Fetched(digest), &funded, 0),
         Ok(Received::Known(digest))
     );
     assert_eq!(pool.stats().batches_received, 1);
     assert_eq!(
-        pool.next_payload(&BTreeSet::new(), 10, 10_000),
+        pool.next_payload(&BTreeSet::new(), 10, 10_000, usize::MAX),
         vec![digest]
     );
 }
@@ -43,7 +46,9 @@ fn one_bad_signature_refuses_the_whole_batch() {
     let (mut batch, _) = peer_batch(3, 6);
     batch.txs[2].signature.0[9] ^= 1;
     batch.txs[4].body.gas_price = 2;
-    let error = pool.receive_batch(&batch.encode(), None).unwrap_err();
+    let error = pool
+        .receive_batch(&batch.encode(), PEER, &funded, 0)
+        .unwrap_err();
     assert_eq!(error, BatchRejected::BadSignatures(vec![2, 4]));
     assert_eq!(error.kind(), "bad_signatures");
     assert!(error.is_peer_fault() && !error.is_busy());
@@ -62,7 +67,7 @@ fn a_fetched_batch_with_the_wrong_digest_is_refused() {
     let (batch, bytes) = peer_batch(3, 2);
     let asked = Hash([7; 32]);
     assert_eq!(
-        pool.receive_batch(&bytes, Some(asked)),
+        pool.receive_batch(&bytes, Source::Fetched(asked), &funded, 0),
         Err(BatchRejected::DigestMismatch {
             expected: asked,
             got: batch.digest()
@@ -70,7 +75,7 @@ fn a_fetched_batch_with_the_wrong_digest_is_refused() {
     );
     assert_eq!(pool.stats().stored_batches, 0);
     assert_eq!(
-        pool.receive_batch(&bytes, Some(batch.digest())),
+        pool.receive_batch(&bytes, Source::Fetched(batch.digest()), &funded, 0),
         Ok(Received::New(batch.digest()))
     );
 }
@@ -86,14 +91,14 @@ fn wrong_chain_id_empty_and_raw_refused() {
         raw: vec![],
     };
     assert_eq!(
-        pool.receive_batch(&batch.encode(), None),
+        pool.receive_batch(&batch.encode(), PEER, &funded, 0),
         Err(BatchRejected::WrongChainId {
             position: 1,
             got: "other".into()
         })
     );
     assert_eq!(
-        pool.receive_batch(&Batch::default().encode(), None),
+        pool.receive_batch(&Batch::default().encode(), PEER, &funded, 0),
         Err(BatchRejected::Empty)
     );
     let raw = Batch {
@@ -101,7 +106,7 @@ fn wrong_chain_id_empty_and_raw_refused() {
         raw: vec![vec![1; 32]],
     };
     assert_eq!(
-        pool.receive_batch(&raw.encode(), None),
+        pool.receive_batch(&raw.encode(), PEER, &funded, 0),
         Err(BatchRejected::RawDisabled)
     );
     assert_eq!(pool.stats().stored_batches, 0);
@@ -110,7 +115,7 @@ fn wrong_chain_id_empty_and_raw_refused() {
         ..config()
     });
     assert_eq!(
-        raw_pool.receive_batch(&raw.encode(), None),
+        raw_pool.receive_batch(&raw.encode(), PEER, &funded, 0),
         Ok(Received::New(raw.digest()))
     );
     assert!(raw_pool.is_pending(&Hash([1; 32])));
@@ -139,13 +144,13 @@ fn hostile_bytes_are_refused() {
         huge_count,
         huge_raw,
     ] {
-        let error = pool.receive_batch(&bytes, None).unwrap_err();
+        let error = pool.receive_batch(&bytes, PEER, &funded, 0).unwrap_err();
         assert!(matches!(error, BatchRejected::Decode(_)), "{error:?}");
         assert!(error.is_peer_fault());
     }
     let oversized = vec![0u8; MAX_BATCH_BYTES + 1];
     assert_eq!(
-        pool.receive_batch(&oversized, None),
+        pool.receive_batch(&oversized, PEER, &funded, 0),
         Err(BatchRejected::Oversized {
             len: MAX_BATCH_BYTES + 1,
             limit: MAX_BATCH_BYTES
@@ -168,10 +173,10 @@ fn a_full_store_is_busy_except_for_fetched_batches() {
     let (_, first) = peer_batch(3, 2);
     let (second_batch, second) = peer_batch(4, 2);
     assert!(matches!(
-        pool.receive_batch(&first, None),
+        pool.receive_batch(&first, PEER, &funded, 0),
         Ok(Received::New(_))
     ));
-    let error = pool.receive_batch(&second, None).unwrap_err();
+    let error = pool.receive_batch(&second, PEER, &funded, 0).unwrap_err();
     assert_eq!(
         error,
         BatchRejected::StoreFull {
@@ -182,7 +187,7 @@ fn a_full_store_is_busy_except_for_fetched_batches() {
     assert!(error.is_busy() && !error.is_peer_fault());
     // A proposal names it: the vote needs it, so it is held anyway.
     assert_eq!(
-        pool.receive_batch(&second, Some(second_batch.digest())),
+        pool.receive_batch(&second, Source::Fetched(second_batch.digest()), &funded, 0),
         Ok(Received::New(second_batch.digest()))
     );
     assert_eq!(pool.stats().stored_batches, 2);
@@ -193,11 +198,16 @@ fn full_by_bytes_is_busy_too() {
     let (_, first) = peer_batch(3, 2);
     let mut pool = Mempool::new(MempoolConfig {
         max_stored_batch_bytes: first.len() + 10,
+        reserved_own_batch_bytes: 0,
         ..config()
     });
-    assert!(pool.receive_batch(&first, None).is_ok());
+    assert!(pool.receive_batch(&first, PEER, &funded, 0).is_ok());
     let (_, second) = peer_batch(4, 2);
-    assert!(pool.receive_batch(&second, None).unwrap_err().is_busy());
+    assert!(
+        pool.receive_batch(&second, PEER, &funded, 0)
+            .unwrap_err()
+            .is_busy()
+    );
 }
 
 #[test]
@@ -206,7 +216,7 @@ fn a_committed_batch_is_not_stored_again() {
     let (batch, bytes) = peer_batch(3, 2);
     pool.on_commit(&[batch.digest()], &View::new());
     assert_eq!(
-        pool.receive_batch(&bytes, None),
+        pool.receive_batch(&bytes, PEER, &funded, 0),
         Ok(Received::AlreadyCommitted(batch.digest()))
     );
     assert_eq!(pool.stats().stored_batches, 0);
@@ -220,7 +230,7 @@ fn a_peer_batch_carrying_a_waiting_transaction_takes_it_over() {
     let (batch, bytes) = peer_batch(3, 2);
     let id = admit_ok(&mut pool, &batch.txs[0], &view, 0);
     assert_eq!(pool.stats().waiting_txs, 1);
-    assert!(pool.receive_batch(&bytes, None).is_ok());
+    assert!(pool.receive_batch(&bytes, PEER, &funded, 0).is_ok());
     let stats = pool.stats();
     assert_eq!((stats.waiting_txs, stats.pending_txs), (0, 0));
     assert!(pool.is_pending(&id));
@@ -240,7 +250,7 @@ fn the_same_transaction_in_two_batches_leaves_with_the_last() {
     admit_ok(&mut pool, &batch.txs[1], &view, 0);
     let own = pool.seal_due(1_000);
     assert_eq!(own.len(), 1);
-    assert!(pool.receive_batch(&bytes, None).is_ok());
+    assert!(pool.receive_batch(&bytes, PEER, &funded, 0).is_ok());
     pool.on_commit(&[own[0].digest], &view);
     assert!(
         pool.is_pending(&batch.txs[1].hash()),
@@ -272,7 +282,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let mut pool = Mempool::new(config());
-        prop_assert!(pool.receive_batch(&bytes, None).is_err());
+        prop_assert!(pool.receive_batch(&bytes, PEER, &funded, 0).is_err());
         prop_assert!(pool.admit(&bytes, &rich([1]), 0).is_err());
         prop_assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0));
     }
@@ -285,7 +295,7 @@ proptest! {
         bytes[i] = byte;
         bytes.truncate(bytes.len() - cut % 8);
         let mut pool = Mempool::new(config());
-        match pool.receive_batch(&bytes, None) {
+        match pool.receive_batch(&bytes, PEER, &funded, 0) {
             // Only the unchanged batch can get through: every byte is signed or structural.
             Ok(received) => {
                 prop_assert!(!changed && cut % 8 == 0);
@@ -303,32 +313,45 @@ fn a_batch_verified_outside_is_checked_again_when_stored() {
     let (second, second_bytes) = peer_batch(4, 4);
     // Both pass the screen while the store is empty...
     assert_eq!(
-        pool.screen_batch(&first_bytes, None),
+        pool.screen_batch(&first_bytes, PEER),
         Ok(Screened::Verify(first.digest()))
     );
     assert_eq!(
-        pool.screen_batch(&second_bytes, None),
+        pool.screen_batch(&second_bytes, PEER),
         Ok(Screened::Verify(second.digest()))
     );
     let verified_first = verify_batch_bytes(&first_bytes, CHAIN, false).unwrap();
     let verified_second = verify_batch_bytes(&second_bytes, CHAIN, false).unwrap();
+    let fetched = Source::Fetched(second.digest());
     assert_eq!(
-        pool.store_verified(first_bytes.clone(), verified_first.clone(), false),
+        pool.store_verified(
+            first_bytes.clone(),
+            verified_first.clone(),
+            PEER,
+            &funded,
+            0
+        ),
         Ok(Received::New(first.digest()))
     );
     // ...but the first filled it meanwhile: the second is refused, unless a proposal needs it.
     assert!(matches!(
-        pool.store_verified(second_bytes.clone(), verified_second.clone(), false),
+        pool.store_verified(
+            second_bytes.clone(),
+            verified_second.clone(),
+            PEER,
+            &funded,
+            0
+        ),
         Err(BatchRejected::StoreFull { .. })
     ));
     assert_eq!(pool.stats().batches_rejected.get("store_full"), Some(&1));
     assert_eq!(
-        pool.store_verified(second_bytes, verified_second, true),
+        pool.store_verified(second_bytes, verified_second, fetched, &funded, 0),
         Ok(Received::New(second.digest()))
     );
     // A second copy verified in parallel is known, not stored twice.
     assert_eq!(
-        pool.store_verified(first_bytes, verified_first, false),
+        pool.store_verified(first_bytes, verified_first, PEER, &funded, 0),
         Ok(Received::Known(first.digest()))
     );
     assert_eq!(pool.stats().batches_received, 2);
@@ -336,7 +359,7 @@ fn a_batch_verified_outside_is_checked_again_when_stored() {
     // Once held, the screen needs no verification.
     let (_, again) = peer_batch(3, 4);
     assert_eq!(
-        pool.screen_batch(&again, None),
+        pool.screen_batch(&again, PEER),
         Ok(Screened::Done(Received::Known(first.digest())))
     );
 }
@@ -347,17 +370,17 @@ fn the_screen_refuses_what_needs_no_signature_check() {
     let (batch, bytes) = peer_batch(3, 4);
     let other = Hash::digest(b"another batch");
     assert!(matches!(
-        pool.screen_batch(&bytes, Some(other)),
+        pool.screen_batch(&bytes, Source::Fetched(other)),
         Err(BatchRejected::DigestMismatch { .. })
     ));
     assert!(matches!(
-        pool.screen_batch(&vec![0u8; MAX_BATCH_BYTES + 1], None),
+        pool.screen_batch(&vec![0u8; MAX_BATCH_BYTES + 1], PEER),
         Err(BatchRejected::Oversized { .. })
     ));
-    pool.receive_batch(&bytes, None).unwrap();
+    pool.receive_batch(&bytes, PEER, &funded, 0).unwrap();
     pool.on_commit(&[batch.digest()], &rich([3]));
     assert_eq!(
-        pool.screen_batch(&bytes, None),
+        pool.screen_batch(&bytes, PEER),
         Ok(Screened::Done(Received::AlreadyCommitted(batch.digest())))
     );
     assert_eq!(pool.stats().batches_rejected.len(), 2);

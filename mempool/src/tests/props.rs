@@ -208,7 +208,7 @@ fn apply(pool: &mut Mempool, model: &mut Model, op: Op) -> Result<(), TestCaseEr
             }
         }
         Op::Commit(pick) => {
-            let stored = pool.next_payload(&BTreeSet::new(), usize::MAX, usize::MAX);
+            let stored = pool.next_payload(&BTreeSet::new(), usize::MAX, usize::MAX, usize::MAX);
             if stored.is_empty() {
                 return Ok(());
             }
@@ -250,7 +250,7 @@ fn apply(pool: &mut Mempool, model: &mut Model, op: Op) -> Result<(), TestCaseEr
                 txs.push(held[usize::from(pick) % held.len()].clone());
             }
             let batch = Batch { txs, raw: vec![] };
-            match pool.receive_batch(&batch.encode(), None) {
+            match pool.receive_batch(&batch.encode(), PEER, &funded, 0) {
                 Ok(_) | Err(BatchRejected::StoreFull { .. }) => {}
                 Err(error) => prop_assert!(false, "{:?}", error),
             }
