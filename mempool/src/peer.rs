@@ -162,7 +162,13 @@ impl Mempool {
     }
 
     /// The screen of a pushed batch against committed state (the module comment says why).
-    fn check_contents(&self, batch: &Batch, view: &dyn AccountView) -> Result<(), BatchRejected> {
+    /// `txs`: each transaction's id and sender, computed once by the caller.
+    fn check_contents(
+        &self,
+        batch: &Batch,
+        txs: &[(Hash, Address)],
+        view: &dyn AccountView,
+    ) -> Result<(), BatchRejected> {
         let items = batch.len();
         if items > self.config.max_block_items {
             return Err(BatchRejected::TooManyItems {
@@ -172,10 +178,9 @@ impl Mempool {
         }
         let mut seen: FastSet<Hash> = FastSet::default();
         seen.reserve(items);
-        let ids = batch
-            .txs
+        let ids = txs
             .iter()
-            .map(|tx| Some(tx.hash()))
+            .map(|(id, _)| Some(*id))
             .chain(batch.raw.iter().map(|raw| raw_payload_id(raw)));
         for (position, id) in ids.enumerate() {
             if let Some(id) = id
@@ -184,7 +189,7 @@ impl Mempool {
                 return Err(BatchRejected::Duplicate { position });
             }
         }
-        let dead = self.dead_txs(batch, view);
+        let dead = self.dead_txs(batch, txs, view);
         if dead.saturating_mul(2) > batch.txs.len() {
             return Err(BatchRejected::Junk { dead, items });
         }
@@ -192,14 +197,14 @@ impl Mempool {
     }
 
     /// How many of the batch's transactions could not execute against committed state.
-    fn dead_txs(&self, batch: &Batch, view: &dyn AccountView) -> usize {
+    fn dead_txs(&self, batch: &Batch, txs: &[(Hash, Address)], view: &dyn AccountView) -> usize {
         let config = &self.config;
         // Per sender: (balance, committed nonce) read once, and the gas cost so far.
         let mut senders: BTreeMap<Address, (u64, u64, u128)> = BTreeMap::new();
         let mut dead = 0;
-        for tx in &batch.txs {
+        for (tx, (id, sender)) in batch.txs.iter().zip(txs) {
             let body = &tx.body;
-            let sender = tx.sender_address();
+            let sender = *sender;
             let (balance, committed, spent) = senders.entry(sender).or_insert_with(|| {
                 let (balance, nonce) = view.account(&sender);
                 (balance, nonce, 0)
@@ -212,7 +217,7 @@ impl Mempool {
                 && body.gas_limit <= config.max_gas_limit;
             let affordable = *spent <= u128::from(*balance);
             let batched = matches!(
-                self.index.get(&tx.hash()).map(|known| known.place),
+                self.index.get(id).map(|known| known.place),
                 Some(Place::Stored(_))
             );
             if stale || ahead || !priced || !affordable || batched {
@@ -239,10 +244,16 @@ impl Mempool {
         if let Some(done) = self.already_here(&digest) {
             return Ok(done);
         }
+        // Each transaction is hashed once, here, for the screen and the index alike.
+        let txs: Vec<(Hash, Address)> = batch
+            .txs
+            .iter()
+            .map(|tx| (tx.hash(), tx.sender_address()))
+            .collect();
         let checked = self
             .check_room(bytes.len(), source)
             .and_then(|()| match source {
-                Source::Pushed(_) => self.check_contents(&batch, view),
+                Source::Pushed(_) => self.check_contents(&batch, &txs, view),
                 Source::Fetched(_) => Ok(()),
             });
         if let Err(error) = checked {
@@ -253,10 +264,9 @@ impl Mempool {
             Source::Fetched(_) => None,
         };
         let mut ids = Vec::with_capacity(batch.len());
-        for tx in &batch.txs {
-            let id = tx.hash();
+        for (tx, (id, sender)) in batch.txs.iter().zip(txs) {
             let fresh = Known {
-                sender: Some(tx.sender_address()),
+                sender: Some(sender),
                 nonce: tx.body.nonce,
                 cost: u128::from(tx.body.gas_limit) * u128::from(tx.body.gas_price),
                 place: Place::Stored(1),

@@ -339,6 +339,11 @@ impl Config {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// The most bytes one answer to a peer's batch fetch carries (the network's own limit).
+    pub fn max_fetch_response_bytes(&self) -> usize {
+        runnet_p2p::Limits::default().max_fetch_response_bytes
+    }
+
     /// The mempool's settings: this file's, plus the chain's own limits from genesis.
     pub fn mempool_config(&self, genesis: &runnet_types::Genesis) -> runnet_mempool::MempoolConfig {
         let m = &self.mempool;

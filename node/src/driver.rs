@@ -142,6 +142,8 @@ pub struct Driver {
     fetched_rx: mpsc::UnboundedReceiver<(Vec<Hash>, Vec<Vec<u8>>)>,
     /// Verifies peers' batches on its own thread.
     verifier: Verifier,
+    /// Answers peers' batch fetches off this task.
+    fetches: Arc<crate::serve::FetchServer>,
     verdicts: mpsc::UnboundedReceiver<Verdict>,
     timer_at: Option<u64>,
     /// Digests being fetched, so one missing batch is asked for once at a time.
@@ -194,6 +196,7 @@ impl Driver {
             fetched_rx,
             verifier,
             verdicts,
+            fetches: Arc::default(),
             timer_at: None,
             fetching: BTreeSet::new(),
             refused_seen: BTreeMap::new(),
@@ -386,18 +389,13 @@ impl Driver {
                     self.shared.metrics.batches_shed.inc();
                 }
             }
-            NetworkEvent::BatchRequest { digests, reply, .. } => {
-                let found = digests
-                    .iter()
-                    .filter_map(|d| {
-                        let held = self.shared.mempool.lock().batch_bytes(d);
-                        match held {
-                            Some(bytes) => Some(bytes.as_ref().clone()),
-                            None => self.shared.blocks.batch(d).ok().flatten(),
-                        }
-                    })
-                    .collect();
-                let _ = reply.send(found);
+            NetworkEvent::BatchRequest {
+                from,
+                digests,
+                reply,
+            } => {
+                // Built off this task, bounded per peer (serve.rs).
+                self.fetches.serve(&self.shared, from, digests, reply);
             }
             NetworkEvent::PeerConnected(_) | NetworkEvent::PeerDisconnected(_) => {
                 if let NetworkEvent::PeerDisconnected(peer) = &event {
@@ -519,6 +517,11 @@ impl Driver {
             .metrics
             .mempool_bytes
             .set(stats.pending_bytes as i64);
+        let metrics = &self.shared.metrics;
+        metrics.stored_batches.set(stats.stored_batches as i64);
+        metrics
+            .stored_batch_bytes
+            .set(stats.stored_batch_bytes as i64);
         let peers = self.shared.network.connected_peers().len();
         self.shared.metrics.peers.set(peers as i64);
         self.shared.status.write().peers = peers;

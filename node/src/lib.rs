@@ -22,6 +22,7 @@ pub mod init;
 pub mod metrics;
 pub mod peers;
 pub mod runtime;
+pub mod serve;
 pub mod verifier;
 
 use config::LogFormat;

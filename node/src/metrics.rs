@@ -28,7 +28,13 @@ pub struct Metrics {
     pub batches_expired: Counter,
     /// Transactions admitted from batches of peers that are not validators.
     pub txs_relayed: Counter,
+    /// Peers' batch fetches answered empty because the peer or the node was at its bound.
+    pub fetches_refused: Counter,
     pub mempool_txs: Gauge,
+    /// Uncommitted batches held (own and peers'), and their bytes: bounded by the mempool's
+    /// store limits, whatever peers send.
+    pub stored_batches: Gauge,
+    pub stored_batch_bytes: Gauge,
     pub mempool_bytes: Gauge,
     pub peers: Gauge,
     pub txs_admitted: Counter,
@@ -77,7 +83,10 @@ impl Metrics {
             batch_refusals: Family::default(),
             batches_expired: Counter::default(),
             txs_relayed: Counter::default(),
+            fetches_refused: Counter::default(),
             mempool_txs: Gauge::default(),
+            stored_batches: Gauge::default(),
+            stored_batch_bytes: Gauge::default(),
             mempool_bytes: Gauge::default(),
             peers: Gauge::default(),
             txs_admitted: Counter::default(),
@@ -153,7 +162,22 @@ impl Metrics {
             "Transactions admitted from batches of peers that are not validators",
             m.txs_relayed.clone(),
         );
+        registry.register(
+            "fetches_refused",
+            "Peers' batch fetches answered empty: the peer or the node was at its bound",
+            m.fetches_refused.clone(),
+        );
         registry.register("mempool_txs", "Pending transactions", m.mempool_txs.clone());
+        registry.register(
+            "stored_batches",
+            "Uncommitted batches held, this node's and its peers'",
+            m.stored_batches.clone(),
+        );
+        registry.register(
+            "stored_batch_bytes",
+            "Bytes of the uncommitted batches held",
+            m.stored_batch_bytes.clone(),
+        );
         registry.register("mempool_bytes", "Pending bytes", m.mempool_bytes.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
         registry.register(
