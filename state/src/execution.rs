@@ -3,7 +3,8 @@
 //! disputed WebAssembly task), payouts, slashes, expiry and pruning.
 //!
 //! Every deadline and window is an entry in the queue by height ([`keys::queue_entry`]), so the end
-//! of a block touches only what is due, never all executions.
+//! of a block touches only what is due, never all executions. Disputes that need the chain's re-run
+//! wait in their own queue ([`keys::rerun_entry`]), drained within `max_rerun_fuel_per_block`.
 
 use crate::draw::draw;
 use crate::executor::{ApplyError, BlockRun};
@@ -538,7 +539,8 @@ impl BlockRun<'_> {
         Ok(())
     }
 
-    /// Step 2: expiries and settlements whose window closes now, by (deadline, execution id).
+    /// Step 2: expiries and settlements whose window closes now, by (deadline, execution id),
+    /// then the re-runs of disputes, in queue order, within the block's re-run budget.
     pub(crate) fn run_deadlines(&mut self, due: &mut Due) -> Applied {
         let kinds = [
             QueueKind::Expire,
@@ -562,7 +564,8 @@ impl BlockRun<'_> {
             }
             self.save_execution(&execution);
         }
-        Ok(())
+        // Disputes among those settlements joined the re-run queue behind older ones.
+        self.run_reruns()
     }
 
     /// Step 5: what is past its retention shrinks to a summary (executions, events, closed
@@ -716,29 +719,81 @@ impl BlockRun<'_> {
         result: &TaskResult,
         revealed: &[usize],
     ) -> Applied {
-        let rerun_of = |slot: &VerifierSlot| match &slot.verdict {
-            Some(Verdict::Rerun(r)) => Some(r.clone()),
-            _ => None,
-        };
         if revealed.is_empty() {
             return self.complete(execution, ExecutionStatus::CompletedUnverified, &[]);
         }
         let agree: Vec<usize> = revealed
             .iter()
             .copied()
-            .filter(|i| rerun_of(&execution.verifiers[*i]).as_ref() == Some(result))
+            .filter(|i| rerun_of(&execution.verifiers[*i]) == Some(result))
             .collect();
         if agree.len() == revealed.len() {
             return self.complete(execution, ExecutionStatus::Completed, &agree);
         }
-        // A dispute: the chain runs the task itself and its result is the truth.
+        // A dispute: the chain must run the task itself. Re-runs cost every validator, so they
+        // wait in line for the block's re-run budget (`run_reruns`, at the end of this step,
+        // takes this one in this very block if the budget allows). The status keeps every other
+        // rule off it meanwhile: settlements, reveals and expiries all require another status.
+        execution.status = ExecutionStatus::AwaitingRerun;
+        self.overlay
+            .put(keys::rerun_entry(self.height, &execution.id), &());
+        Ok(())
+    }
+
+    /// The worst-case fuel of the chain's re-run of a task: what the budget is charged before it
+    /// runs, whatever the module then does. One place, so the charge and the run cannot differ.
+    fn rerun_fuel_limit(&self) -> u64 {
+        self.params.max_task_fuel
+    }
+
+    /// Disputed WebAssembly executions in the order they became due, each charged its
+    /// worst-case fuel against `max_rerun_fuel_per_block` before it runs; the first that does
+    /// not fit ends the step and it and those behind it wait for the next block. The budget is
+    /// at least one worst case (genesis validation), so the queue moves every block.
+    fn run_reruns(&mut self) -> Applied {
+        let cost = self.rerun_fuel_limit();
+        let mut left = self.params.max_rerun_fuel_per_block;
+        let mut cursor: Option<Vec<u8>> = None;
+        while left >= cost {
+            let Some((key, _)) = self.overlay.first_after(keys::RERUNS, cursor.as_deref())? else {
+                break;
+            };
+            let (_, id) =
+                keys::parse_rerun_entry(&key).ok_or_else(|| corrupt("re-run queue key"))?;
+            left -= cost;
+            self.overlay.delete(key.clone());
+            cursor = Some(key);
+            let mut execution = self.queued_execution(&id)?;
+            if execution.status != ExecutionStatus::AwaitingRerun {
+                return Err(corrupt(format!(
+                    "queued re-run of execution {id} in status {:?}",
+                    execution.status
+                )));
+            }
+            self.judge_dispute(&mut execution)?;
+            self.save_execution(&execution);
+        }
+        Ok(())
+    }
+
+    /// The chain's re-run decides a WebAssembly dispute: its result is the truth, the wrong
+    /// parties are slashed and pay its fuel. What it reads (the result, the verdicts) could not
+    /// change while the execution waited.
+    fn judge_dispute(&mut self, execution: &mut Execution) -> Applied {
+        let Some(result) = execution.result.clone() else {
+            return Err(corrupt("a disputed execution without a result"));
+        };
+        let revealed: Vec<usize> = (0..execution.verifiers.len())
+            .filter(|i| execution.verifiers[*i].verdict.is_some())
+            .collect();
+        let result = &result;
         let (truth, fuel) = self.rerun(execution)?;
         execution.rerun_fuel = Some(fuel);
         let fuel_cost = fuel.saturating_mul(self.params.fuel_price).div_ceil(1000);
         let right: Vec<usize> = revealed
             .iter()
             .copied()
-            .filter(|i| rerun_of(&execution.verifiers[*i]).as_ref() == Some(&truth))
+            .filter(|i| rerun_of(&execution.verifiers[*i]) == Some(&truth))
             .collect();
         let wrong_verifiers: Vec<usize> = revealed
             .iter()
@@ -827,7 +882,7 @@ impl BlockRun<'_> {
             &module,
             &execution.task,
             &execution.inputs,
-            self.params.max_task_fuel,
+            self.rerun_fuel_limit(),
             task.max_output_bytes as usize,
         )
     }
@@ -1041,6 +1096,29 @@ impl BlockRun<'_> {
             ApplyError::Tx(f) => corrupt(f.detail),
             fatal => fatal,
         })
+    }
+}
+
+/// A verifier's re-run output, if its verdict is one.
+fn rerun_of(slot: &VerifierSlot) -> Option<&TaskResult> {
+    match &slot.verdict {
+        Some(Verdict::Rerun(r)) => Some(r),
+        _ => None,
+    }
+}
+
+impl crate::executor::Executor {
+    /// The disputes waiting for the chain's re-run, first in line first, each with the height
+    /// its settlement came due. Each has status `awaiting_rerun`.
+    pub fn rerun_queue(&self) -> Result<Vec<(u64, Hash)>, crate::executor::ExecError> {
+        let mut out = Vec::new();
+        for (key, _) in self.store().scan_prefix(keys::RERUNS, None, usize::MAX)? {
+            out.push(
+                keys::parse_rerun_entry(&key)
+                    .ok_or_else(|| StoreError::Corrupt("re-run queue key".into()))?,
+            );
+        }
+        Ok(out)
     }
 }
 

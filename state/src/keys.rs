@@ -15,6 +15,7 @@ pub const META: &[u8] = b"m/";
 pub const EXECUTION: &[u8] = b"x/";
 pub const EXECUTION_SUMMARY: &[u8] = b"xf/";
 pub const QUEUE: &[u8] = b"q/";
+pub const RERUNS: &[u8] = b"xr/";
 pub const PROCESS: &[u8] = b"p/";
 pub const PROCESS_SUMMARY: &[u8] = b"pf/";
 pub const TRIGGERS: &[u8] = b"pt/";
@@ -125,6 +126,23 @@ pub fn queue_at(height: u64) -> Vec<u8> {
 
 pub fn queue_entry(height: u64, kind: QueueKind, id: &Hash) -> Vec<u8> {
     join(QUEUE, &[&height.to_be_bytes(), &[kind as u8], &id.0])
+}
+
+/// A disputed WebAssembly execution waiting for the chain's re-run, by the height its settlement
+/// came due then execution id: the order settlements run in within a block, so reading the
+/// prefix from its head is first come, first served across blocks.
+pub fn rerun_entry(due_height: u64, id: &Hash) -> Vec<u8> {
+    join(RERUNS, &[&due_height.to_be_bytes(), &id.0])
+}
+
+/// The (due height, execution id) of a [`rerun_entry`] key.
+pub fn parse_rerun_entry(key: &[u8]) -> Option<(u64, Hash)> {
+    let rest = key.strip_prefix(RERUNS)?;
+    let (height, id) = rest.split_at_checked(8)?;
+    Some((
+        u64::from_be_bytes(height.try_into().ok()?),
+        Hash::from_slice(id)?,
+    ))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -163,6 +163,11 @@ pub enum ExecutionStatus {
     Rejected,
     Expired,
     Cancelled,
+    /// A WebAssembly dispute whose reveal window closed while the block's re-run budget
+    /// (`max_rerun_fuel_per_block`) was spent: it waits, in order, for the chain's re-run in a
+    /// later block, and nothing else about it changes meanwhile. Last in the list because the
+    /// canonical encoding numbers variants by position: appending keeps every stored status.
+    AwaitingRerun,
 }
 
 impl ExecutionStatus {

@@ -140,6 +140,10 @@ pub struct Params {
     /// Tokens per 1,000 units of VM fuel spent by the chain's own re-run of a disputed task.
     pub fuel_price: Amount,
     pub max_task_fuel: u64,
+    /// Fuel the chain may spend per block re-running disputed WebAssembly tasks, each re-run
+    /// counted at its worst case (`max_task_fuel`) before it runs; disputes beyond it wait, in
+    /// order, for the next blocks. At least `max_task_fuel`, so every re-run fits in some block.
+    pub max_rerun_fuel_per_block: u64,
     pub runner_share: u64,
     pub developer_share: u64,
     pub wrong_result_slash: u64,
@@ -287,6 +291,10 @@ impl Default for Params {
             reveal_window: 5,
             fuel_price: 1,
             max_task_fuel: 100_000_000,
+            // Four worst-case re-runs: about 4 x 20 ms of one core (docs/vm.md, "Measured"), under
+            // a tenth of the 1 s empty-block interval, so a burst of disputes cannot stretch every
+            // validator's block; and more than one, so an ordinary block's few disputes do not wait.
+            max_rerun_fuel_per_block: 400_000_000,
             runner_share: 8_000,
             developer_share: 2_000,
             wrong_result_slash: 5_000,
@@ -355,6 +363,7 @@ impl Params {
             ("max_process_nodes", u64::from(self.max_process_nodes)),
             ("max_output_bytes", u64::from(self.max_output_bytes)),
             ("max_task_fuel", self.max_task_fuel),
+            ("max_rerun_fuel_per_block", self.max_rerun_fuel_per_block),
             ("min_runner_stake", self.min_runner_stake),
             ("max_event_bytes", u64::from(self.max_event_bytes)),
             ("walk_gas_per_block", self.walk_gas_per_block),
@@ -369,6 +378,12 @@ impl Params {
         }
         if self.max_validators < self.min_validators {
             return field("max_validators", "must be at least min_validators");
+        }
+        if self.max_rerun_fuel_per_block < self.max_task_fuel {
+            return field(
+                "max_rerun_fuel_per_block",
+                "must be at least max_task_fuel, or a re-run at the task fuel limit would never fit in a block",
+            );
         }
         if self.max_task_timeout < self.min_task_timeout {
             return field("max_task_timeout", "must be at least min_task_timeout");
@@ -715,6 +730,15 @@ mod tests {
         assert!(
             error_of(|v| v["params"]["retention_blocks"] = 10.into())
                 .contains("params.retention_blocks")
+        );
+        assert!(
+            error_of(|v| v["params"]["max_rerun_fuel_per_block"] = 0.into())
+                .contains("params.max_rerun_fuel_per_block")
+        );
+        let short = error_of(|v| v["params"]["max_rerun_fuel_per_block"] = 99_999_999.into());
+        assert!(
+            short.contains("params.max_rerun_fuel_per_block") && short.contains("max_task_fuel"),
+            "{short}"
         );
         assert!(
             error_of(|v| v["params"]["gas"]["walk_step"] = 0.into())
