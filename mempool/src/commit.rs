@@ -2,6 +2,16 @@
 //! forgetting what blocks committed, and dropping what no block named for too long.
 
 use crate::index::Place;
+
+/// What [`Mempool::payload_size`] found of a proposal's batches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PayloadSize {
+    /// Items and encoded bytes of the batches held here.
+    pub items: usize,
+    pub bytes: usize,
+    /// The batches not held here, in the order named.
+    pub missing: Vec<Hash>,
+}
 use crate::{AccountView, Mempool};
 use runnet_types::{Address, Hash};
 use std::collections::BTreeSet;
@@ -41,16 +51,21 @@ impl Mempool {
         payload
     }
 
-    /// The items and encoded bytes of these batches, when every one is held here (`None`
-    /// names the first one missing): what a voter checks against the block's limits.
-    pub fn payload_size(&self, digests: &[Hash]) -> Result<(usize, usize), Hash> {
-        let (mut items, mut bytes) = (0usize, 0usize);
+    /// The items and encoded bytes of those of these batches held here, and the digests not
+    /// held (committed ones included: their contents are gone): what a voter checks against
+    /// the block's limits, and what it must fetch first.
+    pub fn payload_size(&self, digests: &[Hash]) -> PayloadSize {
+        let mut size = PayloadSize::default();
         for digest in digests {
-            let stored = self.store.get(digest).ok_or(*digest)?;
-            items = items.saturating_add(stored.batch.len());
-            bytes = bytes.saturating_add(stored.bytes.len());
+            match self.store.get(digest) {
+                Some(stored) => {
+                    size.items = size.items.saturating_add(stored.batch.len());
+                    size.bytes = size.bytes.saturating_add(stored.bytes.len());
+                }
+                None => size.missing.push(*digest),
+            }
         }
-        Ok((items, bytes))
+        size
     }
 
     /// Drops the stored batches that were stored at least `max_batch_age_ms` before `now_ms`
@@ -63,28 +78,30 @@ impl Mempool {
             if stored_ms.saturating_add(self.config.max_batch_age_ms) > now_ms {
                 break;
             }
-            self.forget_batch(&digest);
+            // An expired batch's waiting-queue senders are not touched: nothing committed.
+            self.forget_batch(&digest, &mut BTreeSet::new());
             expired += 1;
         }
         self.stats.batches_expired += expired as u64;
         expired
     }
 
-    /// Takes a batch out of the store with its accounting; returns the senders whose items it
-    /// dropped from the index, and whether it was stored at all.
-    fn forget_batch(&mut self, digest: &Hash) -> Option<Vec<Address>> {
-        let stored = self.store.remove(digest)?;
+    /// Takes a batch out of the store with its accounting, adding to `touched` the senders of
+    /// its items; false when it was not stored.
+    fn forget_batch(&mut self, digest: &Hash, touched: &mut BTreeSet<Address>) -> bool {
+        let Some(stored) = self.store.remove(digest) else {
+            return false;
+        };
         if let Some((txs, bytes)) = stored.own {
             self.own_txs = self.own_txs.saturating_sub(txs);
             self.own_bytes = self.own_bytes.saturating_sub(bytes);
         }
-        Some(
-            stored
-                .ids
-                .iter()
-                .filter_map(|id| self.index.drop_batch_ref(id))
-                .collect(),
-        )
+        for id in &stored.ids {
+            if let Some(sender) = self.index.drop_batch_ref(id) {
+                touched.insert(sender);
+            }
+        }
+        true
     }
 
     /// Blocks committed these batches: forget them (remember their digests in a bounded
@@ -95,11 +112,9 @@ impl Mempool {
         let mut touched: BTreeSet<Address> = BTreeSet::new();
         for digest in digests {
             self.recent.insert(*digest);
-            let Some(senders) = self.forget_batch(digest) else {
-                continue;
-            };
-            self.stats.batches_committed += 1;
-            touched.extend(senders);
+            if self.forget_batch(digest, &mut touched) {
+                self.stats.batches_committed += 1;
+            }
         }
         for sender in touched {
             let (_, committed) = view.account(&sender);

@@ -27,6 +27,7 @@ mod verify;
 mod tests;
 
 pub use admit::{Prechecked, Verified};
+pub use commit::PayloadSize;
 pub use config::{AccountView, MempoolConfig};
 pub use error::{AdmitError, BatchRejected};
 pub use peer::{Screened, Source};
@@ -102,15 +103,6 @@ impl Mempool {
     /// The batch's encoding, to serve peers.
     pub fn batch_bytes(&self, digest: &Hash) -> Option<Arc<Vec<u8>>> {
         self.store.get(digest).map(|stored| stored.bytes.clone())
-    }
-
-    /// The digests not held here (committed ones included: their contents are gone).
-    pub fn missing(&self, digests: &[Hash]) -> Vec<Hash> {
-        digests
-            .iter()
-            .filter(|digest| !self.store.contains(digest))
-            .copied()
-            .collect()
     }
 
     /// Whether a digest was committed recently (within the last `max_recent_committed`).

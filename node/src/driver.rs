@@ -85,20 +85,11 @@ impl PayloadSource for NodePayload {
     /// Every batch held (in the mempool, or in the block store for one a block already
     /// committed), and the block within its limits: the same ones the proposer keeps to.
     fn check_payload(&mut self, batches: &[Hash]) -> PayloadCheck {
-        let (mut items, mut bytes) = (0usize, 0usize);
-        let mut missing = Vec::new();
-        {
-            let mempool = self.shared.mempool.lock();
-            for digest in batches {
-                match mempool.payload_size(std::slice::from_ref(digest)) {
-                    Ok((n, len)) => {
-                        items = items.saturating_add(n);
-                        bytes = bytes.saturating_add(len);
-                    }
-                    Err(_) => missing.push(*digest),
-                }
-            }
-        }
+        let runnet_mempool::PayloadSize {
+            mut items,
+            mut bytes,
+            missing,
+        } = self.shared.mempool.lock().payload_size(batches);
         let mut absent = Vec::new();
         for digest in missing {
             match self.shared.blocks.batch(&digest) {

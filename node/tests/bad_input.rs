@@ -155,26 +155,8 @@ fn hostile_peer_is_dropped_and_the_chain_goes_on() {
         n.height(0) >= 1
     });
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let peer_addr = format!(
-        "{}/p2p/{}",
-        net.summary.nodes[0].p2p, net.summary.nodes[0].peer_id
-    );
     runtime.block_on(async {
-        let key = SecretKey::from_seed([77; 32]);
-        let keypair = runnet_p2p::keypair_from_seed(key.seed()).unwrap();
-        let mut config = runnet_p2p::NetworkConfig::new(
-            keypair,
-            runnet_p2p::parse_address("127.0.0.1:0").unwrap(),
-            net.chain_id.clone(),
-        );
-        config.bootstrap = vec![runnet_p2p::parse_address(&peer_addr).unwrap()];
-        let (network, _events) = runnet_p2p::start(config).await.unwrap();
-        for _ in 0..100 {
-            if !network.connected_peers().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let network = net.link_peer(0, &SecretKey::from_seed([77; 32])).await;
         let target = network.connected_peers()[0];
         // Garbage, then a forged proposal signed by a key of no validator.
         network.send_consensus(target, Arc::new(vec![0xde; 64]));

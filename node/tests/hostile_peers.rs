@@ -14,26 +14,8 @@ use std::time::Duration;
 /// every batch of `batches` to it, then waits a little for the node to deal with them.
 fn push_batches(net: &Net, to: usize, node_key: &SecretKey, batches: &[Vec<u8>]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let peer_addr = format!(
-        "{}/p2p/{}",
-        net.summary.nodes[to].p2p, net.summary.nodes[to].peer_id
-    );
     runtime.block_on(async {
-        let keypair = runnet_p2p::keypair_from_seed(node_key.seed()).unwrap();
-        let mut config = runnet_p2p::NetworkConfig::new(
-            keypair,
-            runnet_p2p::parse_address("127.0.0.1:0").unwrap(),
-            net.chain_id.clone(),
-        );
-        config.bootstrap = vec![runnet_p2p::parse_address(&peer_addr).unwrap()];
-        let (network, _events) = runnet_p2p::start(config).await.unwrap();
-        for _ in 0..100 {
-            if !network.connected_peers().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(!network.connected_peers().is_empty(), "never linked");
+        let network = net.link_peer(to, node_key).await;
         for bytes in batches {
             network.broadcast_batch(Arc::new(bytes.clone()));
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use runnet_state::bundle::result_of_run;
-use runnet_state::objects::{Execution, runner_id, service_id};
+use runnet_state::objects::{Execution, runner_id};
 use runnet_state::{ErrorCode, ExecutionStatus, Outcome, RunnerStatus};
 use runnet_types::execution::{TaskResult, Verdict, result_commitment, verdict_commitment};
 use runnet_types::genesis::Params;
@@ -67,37 +67,13 @@ impl Market {
         runners: usize,
     ) -> Market {
         let mut chain = Chain::with_params(10, params());
-        let digest = bundle.digest();
-        let receipt = chain.run(
-            0,
-            Payload::PublishService {
-                definition: definition.clone(),
-                bundle,
-            },
-        );
-        assert_eq!(receipt.outcome, Outcome::Success, "{receipt:?}");
-        let service = service_id(&addr(0), &definition, &digest);
-        let txs = (1..=runners)
-            .map(|i| {
-                chain.tx(
-                    i,
-                    Payload::RegisterRunner {
-                        service,
-                        stake: STAKE,
-                        price_per_call: 1_000,
-                        price_per_kib: 100,
-                        max_open: 1,
-                    },
-                )
-            })
-            .collect();
-        let outcome = chain.block(txs);
-        assert!(
-            outcome
-                .receipts
-                .iter()
-                .all(|r| r.outcome == Outcome::Success)
-        );
+        let terms = RunnerTerms {
+            stake: STAKE,
+            price_per_call: 1_000,
+            price_per_kib: 100,
+            max_open: 1,
+        };
+        let service = chain.publish_with_runners(&definition, bundle, 1..=runners, &terms);
         Market {
             chain,
             service,

@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use runnet_state::bundle::result_of_run;
-use runnet_state::objects::{Execution, runner_id, service_id};
+use runnet_state::objects::{Execution, runner_id};
 use runnet_state::{ErrorCode, ExecutionStatus, Outcome, Receipt, RunnerStatus};
 use runnet_types::execution::{TaskResult, Verdict, result_commitment, verdict_commitment};
 use runnet_types::genesis::Params;
@@ -69,36 +69,17 @@ impl Market {
     fn new() -> Market {
         let mut chain = Chain::with_params(10, params());
         let (definition, module) = mixer();
-        let receipt = chain.run(
-            0,
-            Payload::PublishService {
-                definition: definition.clone(),
-                bundle: Bundle::Wasm(module.clone()),
-            },
-        );
-        assert_eq!(receipt.outcome, Outcome::Success, "{receipt:?}");
-        let service = service_id(&addr(0), &definition, &Hash::digest(&module));
-        let txs = RUNNERS
-            .iter()
-            .map(|i| {
-                chain.tx(
-                    *i,
-                    Payload::RegisterRunner {
-                        service,
-                        stake: STAKE,
-                        price_per_call: 1_000,
-                        price_per_kib: 0,
-                        max_open: 20,
-                    },
-                )
-            })
-            .collect();
-        let outcome = chain.block(txs);
-        assert!(
-            outcome
-                .receipts
-                .iter()
-                .all(|r| r.outcome == Outcome::Success)
+        let terms = RunnerTerms {
+            stake: STAKE,
+            price_per_call: 1_000,
+            price_per_kib: 0,
+            max_open: 20,
+        };
+        let service = chain.publish_with_runners(
+            &definition,
+            Bundle::Wasm(module.clone()),
+            RUNNERS.iter().copied(),
+            &terms,
         );
         Market {
             chain,

@@ -94,14 +94,8 @@ impl StateRoots {
             self.executed.pop_first();
         }
         // Claims at or below this height can all be settled now.
-        let settled: Vec<(u64, Hash)> = self
-            .claimed
-            .range(..=height)
-            .map(|(h, r)| (*h, *r))
-            .collect();
-        for (claimed_height, _) in &settled {
-            self.claimed.remove(claimed_height);
-        }
+        let later = self.claimed.split_off(&height.saturating_add(1));
+        let settled = std::mem::replace(&mut self.claimed, later);
         for (claimed_height, claimed) in settled {
             self.settle(claimed_height, claimed)?;
         }

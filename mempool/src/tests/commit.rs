@@ -66,7 +66,7 @@ fn commit_forgets_batches_and_their_transactions() {
     view.insert(address(&key(1)), (1_000_000_000, 2));
     pool.on_commit(&digests[..1], &view);
     assert_eq!(pool.batch(&digests[0]), None);
-    assert_eq!(pool.missing(&digests), vec![digests[0]]);
+    assert_eq!(pool.payload_size(&digests).missing, vec![digests[0]]);
     assert!(pool.is_committed(&digests[0]));
     assert!(!pool.is_pending(&transfer(&key(1), 0, 1, 1).hash()));
     assert_eq!(

@@ -249,6 +249,31 @@ impl Net {
     }
 
     /// One sample of node `i`'s metrics: `name` (with its labels, if any) to value.
+    /// A bare libp2p peer with `node_key`'s identity, linked to node `to` (the tests' stand-in
+    /// for a hostile peer: it sends whatever bytes the test gives it).
+    pub async fn link_peer(&self, to: usize, node_key: &SecretKey) -> runnet_p2p::Network {
+        let peer_addr = format!(
+            "{}/p2p/{}",
+            self.summary.nodes[to].p2p, self.summary.nodes[to].peer_id
+        );
+        let keypair = runnet_p2p::keypair_from_seed(node_key.seed()).unwrap();
+        let mut config = runnet_p2p::NetworkConfig::new(
+            keypair,
+            runnet_p2p::parse_address("127.0.0.1:0").unwrap(),
+            self.chain_id.clone(),
+        );
+        config.bootstrap = vec![runnet_p2p::parse_address(&peer_addr).unwrap()];
+        let (network, _events) = runnet_p2p::start(config).await.unwrap();
+        for _ in 0..100 {
+            if !network.connected_peers().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!network.connected_peers().is_empty(), "never linked");
+        network
+    }
+
     pub fn metric(&self, i: usize, name: &str) -> Option<f64> {
         let text = self.client(i).get_text("/metrics").ok()?;
         text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {

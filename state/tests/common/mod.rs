@@ -175,3 +175,59 @@ pub fn assert_skipped(receipt: &Receipt, reason: runnet_state::SkipReason) {
     assert_eq!(receipt.outcome, Outcome::Skipped { reason });
     assert_eq!((receipt.fee, receipt.gas_used), (0, 0));
 }
+
+/// How each runner registers in [`Chain::publish_with_runners`].
+pub struct RunnerTerms {
+    pub stake: u64,
+    pub price_per_call: u64,
+    pub price_per_kib: u64,
+    pub max_open: u32,
+}
+
+impl Chain {
+    /// Account 0 publishes a service, then each of `runners` registers for it in one block;
+    /// every step must succeed. Returns the service id.
+    pub fn publish_with_runners(
+        &mut self,
+        definition: &[u8],
+        bundle: runnet_types::service::Bundle,
+        runners: impl IntoIterator<Item = usize>,
+        terms: &RunnerTerms,
+    ) -> Hash {
+        let digest = bundle.digest();
+        let receipt = self.run(
+            0,
+            Payload::PublishService {
+                definition: definition.to_vec(),
+                bundle,
+            },
+        );
+        assert_eq!(receipt.outcome, Outcome::Success, "{receipt:?}");
+        let service = runnet_state::objects::service_id(&addr(0), definition, &digest);
+        let txs = runners
+            .into_iter()
+            .map(|i| {
+                self.tx(
+                    i,
+                    Payload::RegisterRunner {
+                        service,
+                        stake: terms.stake,
+                        price_per_call: terms.price_per_call,
+                        price_per_kib: terms.price_per_kib,
+                        max_open: terms.max_open,
+                    },
+                )
+            })
+            .collect();
+        let outcome = self.block(txs);
+        assert!(
+            outcome
+                .receipts
+                .iter()
+                .all(|r| r.outcome == Outcome::Success),
+            "{:?}",
+            outcome.receipts
+        );
+        service
+    }
+}
