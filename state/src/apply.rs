@@ -1,4 +1,4 @@
-//! The payload rules of ECONOMY.md for accounts, staking, services and runners. Each handler
+//! The payload rules of docs/economy.md for accounts, staking, services and runners. Each handler
 //! checks before it writes where it can; the overlay's journal undoes the rest when a rule fails.
 
 use crate::executor::{ApplyError, BlockRun};

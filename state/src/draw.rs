@@ -1,4 +1,4 @@
-//! The one draw procedure (ECONOMY.md, "Randomness"): from candidates sorted by id, weighted by
+//! The one draw procedure (docs/economy.md, "Randomness"): from candidates sorted by id, weighted by
 //! stake, without replacement. For the i-th pick,
 //! `r = u128 from the first 16 bytes (little endian) of blake3(seed, purpose, object id, i)`,
 //! `r mod total_weight` selects the first candidate whose running total exceeds it.

@@ -1,4 +1,4 @@
-//! Emitters (ECONOMY.md, "Emitters"): runners report their service's events; an event fires
+//! Emitters (docs/economy.md, "Emitters"): runners report their service's events; an event fires
 //! once enough distinct eligible runners holding enough of the service's eligible stake reported
 //! it within its window, and then queues the walks of the processes it triggers.
 

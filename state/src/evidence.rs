@@ -1,8 +1,8 @@
-//! Equivocation evidence (ECONOMY.md, "Validators and epochs"): two conflicting signed consensus
+//! Equivocation evidence (docs/economy.md, "Validators and epochs"): two conflicting signed consensus
 //! messages of one validator for one round of one epoch. Checked against the committee of that
 //! epoch; punished once per (validator, epoch, round) by slashing `double_sign_slash` of its
 //! bonded and unbonding stake (burned) and jailing it for `jail_blocks`. Any account may submit
-//! it; there is no reward (ECONOMY.md names none, and a reward would pay validators to provoke
+//! it; there is no reward (docs/economy.md names none, and a reward would pay validators to provoke
 //! each other's faults).
 
 use crate::execution::{corrupt, share};

@@ -1,4 +1,4 @@
-//! The execution lifecycle (ECONOMY.md): request with escrow, assignment, commit and reveal,
+//! The execution lifecycle (docs/economy.md): request with escrow, assignment, commit and reveal,
 //! the verifier draw, settlement for each verification kind (with the chain's own re-run of a
 //! disputed WebAssembly task), payouts, slashes, expiry and pruning.
 //!
@@ -1129,7 +1129,7 @@ pub(crate) struct Due {
 }
 
 impl Due {
-    /// The entries of `kinds`, in execution id order (then kind): the order ECONOMY.md gives
+    /// The entries of `kinds`, in execution id order (then kind): the order docs/economy.md gives
     /// for each end-of-block step.
     fn take(&mut self, kinds: &[QueueKind]) -> Vec<(Hash, QueueKind)> {
         let mut out: Vec<(Hash, QueueKind)> = kinds

@@ -480,7 +480,7 @@ impl Executor {
     }
 }
 
-/// Where the supply sits. ECONOMY.md's invariant: the parts add up to the genesis supply.
+/// Where the supply sits. docs/economy.md's invariant: the parts add up to the genesis supply.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupplyAudit {
     pub supply: Amount,
@@ -750,7 +750,7 @@ impl BlockRun<'_> {
         }
     }
 
-    /// ECONOMY.md's end of block, in its order. The beacon moves first: draws caused by block
+    /// docs/economy.md's end of block, in its order. The beacon moves first: draws caused by block
     /// h - 1 happen now with `seed_h`, which nobody knew when block h - 1 was built.
     #[allow(clippy::type_complexity)]
     fn end_block(

@@ -1,6 +1,6 @@
 //! runnet's deterministic state transition and its authenticated storage.
 //!
-//! [`Executor`] applies committed blocks to the state of ECONOMY.md: pre-checks that skip a
+//! [`Executor`] applies committed blocks to the state of docs/economy.md: pre-checks that skip a
 //! transaction, gas paid to the proposer, and the rules of each payload (accounts, staking and
 //! evidence, services, runners, executions, processes and their events), then the end-of-block
 //! steps (draws, deadlines, process walks, releases and epochs, pruning), and commits the block's

@@ -1,4 +1,4 @@
-//! The objects of the state (ECONOMY.md, "Objects") as they are stored: canonical encodings of
+//! The objects of the state (docs/economy.md, "Objects") as they are stored: canonical encodings of
 //! these structs under the keys of [`crate::keys`].
 
 use runnet_types::execution::{TaskResult, Verdict};

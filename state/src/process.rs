@@ -1,4 +1,4 @@
-//! Processes (ECONOMY.md, "Processes and emitters"): creation with its checks and deposit,
+//! Processes (docs/economy.md, "Processes and emitters"): creation with its checks and deposit,
 //! funding, closing, the balance their executions escrow from and refund to, and the pruning
 //! of closed ones. Walks live in `walk.rs`, event reports in `events.rs`.
 

@@ -1,5 +1,5 @@
 //! The vocabulary of executions: what a runner reports, what a verifier answers, and the
-//! commitments that hide both until everyone has committed (ECONOMY.md, "The execution
+//! commitments that hide both until everyone has committed (docs/economy.md, "The execution
 //! lifecycle").
 
 use crate::address::Address;

@@ -102,7 +102,7 @@ impl GasSchedule {
     }
 }
 
-/// The economy's rules (ECONOMY.md, "Parameters"). Shares and slashes are basis points.
+/// The economy's rules (docs/economy.md, "Parameters"). Shares and slashes are basis points.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {

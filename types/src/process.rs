@@ -1,4 +1,4 @@
-//! Processes (ECONOMY.md, "Processes and emitters"): a small tree of nodes with one trigger at its
+//! Processes (docs/economy.md, "Processes and emitters"): a small tree of nodes with one trigger at its
 //! root, which the chain walks when the trigger fires, paying tasks from the process's balance.
 //!
 //! A definition is flat on the wire (a list of nodes and a list of edges), so decoding it is

@@ -9,7 +9,7 @@ use crate::record::{FieldType, RecordError, Schema, check_name};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// How results of a task are verified (ECONOMY.md, "Verification kinds").
+/// How results of a task are verified (docs/economy.md, "Verification kinds").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verification {
@@ -152,7 +152,7 @@ impl ServiceDefinition {
         Ok(definition)
     }
 
-    /// The rules of a well-formed definition (ECONOMY.md, "service definition").
+    /// The rules of a well-formed definition (docs/economy.md, "service definition").
     pub fn validate(&self, limits: &DefinitionLimits) -> Result<(), DefinitionError> {
         if self.name.is_empty() || self.name.chars().count() > 64 {
             return Err(DefinitionError::BadServiceName);

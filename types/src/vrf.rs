@@ -1,4 +1,4 @@
-//! The verifiable random function of the randomness beacon (ECONOMY.md, "Randomness"):
+//! The verifiable random function of the randomness beacon (docs/economy.md, "Randomness"):
 //! schnorrkel's VRF on Ristretto25519 (the w3f crate Polkadot runs). A proposer proves
 //! `vrf(previous seed)`; anyone checks the proof with the proposer's VRF public key and derives the
 //! same 32 output bytes, so no one can choose a draw's outcome, and the proposer cannot grind it:
