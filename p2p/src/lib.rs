@@ -27,6 +27,8 @@ mod error;
 mod events;
 mod fetch;
 mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 mod inbound;
 mod links;
 mod network;

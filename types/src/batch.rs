@@ -48,6 +48,8 @@ pub enum BatchError {
     RawTooLarge(usize),
     #[error("a raw payload of {0} bytes is shorter than its {RAW_ID_BYTES}-byte id")]
     RawTooSmall(usize),
+    #[error("transaction {position} takes {len} bytes, over the limit of {MAX_TX_BYTES}")]
+    TxTooLarge { position: usize, len: usize },
     #[error("bad signature on transactions at positions {0:?}")]
     BadSignatures(Vec<usize>),
 }
@@ -65,6 +67,17 @@ impl Batch {
     /// Bounded, canonical decoding. Does not check signatures.
     pub fn decode(bytes: &[u8]) -> Result<Batch, BatchError> {
         let batch: Batch = encoding::decode_with_limit(bytes, MAX_BATCH_BYTES)?;
+        // A transaction alone is refused over MAX_TX_BYTES; inside a batch it must be too. Only a
+        // batch larger than that limit can hold such a transaction, so honest batches (1 MiB by
+        // default) are never measured.
+        if bytes.len() > MAX_TX_BYTES {
+            for (position, tx) in batch.txs.iter().enumerate() {
+                let len = encoding::encoded_len(tx);
+                if len > MAX_TX_BYTES {
+                    return Err(BatchError::TxTooLarge { position, len });
+                }
+            }
+        }
         for raw in &batch.raw {
             if raw.len() > MAX_RAW_PAYLOAD_BYTES {
                 return Err(BatchError::RawTooLarge(raw.len()));
@@ -204,6 +217,33 @@ mod tests {
             batch.verify_signatures(),
             Err(BatchError::BadSignatures(vec![4]))
         );
+    }
+
+    /// Found while fuzzing: `SignedTx::decode` refuses a transaction over `MAX_TX_BYTES`, but
+    /// one inside a batch (whose limit is 4 MiB) passed.
+    #[test]
+    fn a_transaction_over_its_limit_is_refused_inside_a_batch_too() {
+        let key = SecretKey::from_seed([5; 32]);
+        let big = TxBody {
+            chain_id: "runnet-test".into(),
+            sender: key.public(),
+            nonce: 0,
+            gas_limit: 50_000,
+            gas_price: 1,
+            payload: Payload::PublishService {
+                definition: vec![],
+                bundle: crate::service::Bundle::Wasm(vec![0; MAX_TX_BYTES + 1]),
+            },
+        }
+        .sign(&key);
+        let batch = Batch {
+            txs: vec![transfer(&key, 1), big],
+            raw: vec![],
+        };
+        assert!(matches!(
+            Batch::decode(&batch.encode()),
+            Err(BatchError::TxTooLarge { position: 1, .. })
+        ));
     }
 
     #[test]

@@ -108,8 +108,30 @@ impl std::io::Write for SameBytes<'_> {
     }
 }
 
+/// The length of `value`'s canonical encoding, counted as it streams out (no buffer).
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    let mut counter = CountingWriter(0);
+    // Cannot fail for the reasons `encode_into` gives; the counter never returns an error.
+    match bincode::serde::encode_into_std_write(value, &mut counter, CONFIG) {
+        Ok(_) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+struct CountingWriter(usize);
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// blake3 of the canonical encoding: the one way runnet hashes a structured value or a tuple of
-/// values (ECONOMY.md, "Encoding of hashed values").
+/// values (docs/economy.md, "Encoding of hashed values").
 pub fn hash_of<T: Serialize + ?Sized>(value: &T) -> Hash {
     let mut hasher = blake3::Hasher::new();
     // Serializing straight into the hasher avoids a temporary buffer on hot paths. It cannot

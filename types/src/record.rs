@@ -221,6 +221,11 @@ impl FieldType {
             return Err(RecordError::TooDeep);
         }
         match self {
+            // `Some(None)` and `None` would both be JSON `null`: the record a node displays
+            // would not be the one it holds, and an external runner could not return it.
+            FieldType::Optional(inner) if matches!(**inner, FieldType::Optional(_)) => Err(
+                problem("an optional of an optional has no JSON form: use one optional"),
+            ),
             FieldType::List(inner) | FieldType::Optional(inner) => inner.validate_at(depth + 1),
             FieldType::Record(schema) => schema.validate_at(depth),
             _ => Ok(()),
@@ -526,6 +531,14 @@ mod tests {
             .map(|i| (format!("f{i}"), FieldType::Int))
             .collect();
         assert_eq!(Schema(many).validate(), Err(RecordError::TooManyFields));
+        // Found by the `record` fuzz target: `Some(None)` would read back from JSON as `None`.
+        let nested: Schema =
+            serde_json::from_value(json!({"a": {"optional": {"optional": "int"}}})).unwrap();
+        let error = nested.validate().unwrap_err();
+        assert!(
+            error.to_string().contains("optional of an optional"),
+            "{error}"
+        );
     }
 
     proptest! {
