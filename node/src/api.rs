@@ -3,15 +3,23 @@
 //! Every answer is JSON. A bad request gets a 4xx with `{"error": "...", "reason": "..."}` where
 //! `reason` is a stable name; a full mempool answers 503 so clients back off. Bodies are read as
 //! bytes and decoded here, so a malformed body gets our error, not a framework's.
+//!
+//! The server is bounded (`[api]` in config.toml): a client that never finishes its headers, or
+//! its body, or never sends another request, is cut off, and only so many connections are served
+//! at once, so slow clients cannot pin the node's tasks and file descriptors.
 
+use crate::config::ApiConfig;
 use crate::runtime::{Shared, StateView};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use runnet_mempool::AdmitError;
 use runnet_types::batch::raw_payload_id;
 use runnet_types::{Address, Hash};
@@ -19,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Largest body of `POST /v1/tx`.
 const MAX_TX_BODY: usize = 4 << 20;
@@ -46,8 +56,100 @@ fn read_body(body: Body) -> Result<Bytes, Response> {
     })
 }
 
+/// What the server allows each client, from `[api]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// To send a request's headers; also how long an idle connection is kept.
+    pub header_timeout: Duration,
+    /// From the headers to the answer, the body's reading included.
+    pub request_timeout: Duration,
+}
+
+impl Limits {
+    pub fn of(api: &ApiConfig) -> Limits {
+        Limits {
+            max_connections: api.max_connections,
+            header_timeout: Duration::from_millis(api.header_timeout_ms),
+            request_timeout: Duration::from_millis(api.request_timeout_ms),
+        }
+    }
+}
+
 pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(shared)).await
+    let limits = Limits::of(&shared.config.api);
+    serve_router(listener, router(shared), limits).await
+}
+
+/// Serves `app` within `limits`. A connection is accepted only with a free slot: at the limit
+/// new ones wait in the listen queue, and the timeouts free a slot a slow client holds.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+) -> std::io::Result<()> {
+    let app = app.layer(axum::middleware::from_fn(move |request, next| {
+        within(limits.request_timeout, request, next)
+    }));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        // The semaphore is never closed, so this never fails.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                accept_failed(e).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            // A client that goes away or times out ends its connection, not the server.
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(slot);
+        });
+    }
+}
+
+/// A failed accept: one client's aborted connection is nothing; anything else (out of file
+/// descriptors) is waited out rather than retried in a tight loop.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!("api: cannot accept a connection: {e}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Answers 408 for a request not done within `limit` (a body trickling in, typically), and
+/// closes its connection: what is left of the body is not worth reading.
+async fn within(limit: Duration, request: axum::extract::Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = error(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!("the request took more than {} ms", limit.as_millis()),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {

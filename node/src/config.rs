@@ -114,6 +114,47 @@ impl RunnerConfig {
 pub struct ApiConfig {
     /// `HOST:PORT` of the HTTP API.
     pub listen: String,
+    /// Connections served at once (each carries one request at a time). At the limit the node
+    /// accepts no more until one closes; new ones wait in the operating system's queue. Each
+    /// takes a file descriptor: keep it well under `ulimit -n`.
+    #[serde(default = "default_api_max_connections")]
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers, and how long an idle kept-alive
+    /// connection stays open: a client that trickles its headers is cut off after this.
+    #[serde(default = "default_api_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// How long one request may take from its headers to the answer, reading its body included
+    /// (the largest, a 64 MiB `POST /v1/txs`, needs about 20 Mbit/s at the default): a client
+    /// that trickles its body gets 408 and the connection is closed.
+    #[serde(default = "default_api_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+impl ApiConfig {
+    /// `listen`, with every limit at its default.
+    pub fn new(listen: impl Into<String>) -> ApiConfig {
+        ApiConfig {
+            listen: listen.into(),
+            max_connections: default_api_max_connections(),
+            header_timeout_ms: default_api_header_timeout_ms(),
+            request_timeout_ms: default_api_request_timeout_ms(),
+        }
+    }
+}
+
+/// A quarter of the usual 1024 descriptors; RocksDB and the peers need the rest.
+fn default_api_max_connections() -> usize {
+    256
+}
+
+/// Longer than the 15 s a ureq client (the CLI's, the load generator's) keeps an idle connection
+/// for reuse, so the node does not close one under a request being sent on it.
+fn default_api_header_timeout_ms() -> u64 {
+    20_000
+}
+
+fn default_api_request_timeout_ms() -> u64 {
+    30_000
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -195,6 +236,8 @@ pub enum LogFormat {
 
 /// More task threads than this only contend for the same cores.
 pub const MAX_AGENT_WORKERS: usize = 64;
+/// More connections than this would need more file descriptors than a process usually gets.
+pub const MAX_API_CONNECTIONS: usize = 65_536;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -245,6 +288,7 @@ impl Config {
                     format!("'{}' is not HOST:PORT ({e})", self.api.listen),
                 )
             })?;
+        self.validate_api(file)?;
         runnet_p2p::parse_address(&self.p2p.listen)
             .map_err(|e| field("p2p.listen", e.to_string()))?;
         for (i, peer) in self.p2p.bootstrap.iter().enumerate() {
@@ -293,6 +337,32 @@ impl Config {
             ));
         }
         self.validate_runners(file)
+    }
+
+    fn validate_api(&self, file: &str) -> Result<(), ConfigError> {
+        let a = &self.api;
+        for (name, value) in [
+            ("api.max_connections", a.max_connections as u64),
+            ("api.header_timeout_ms", a.header_timeout_ms),
+            ("api.request_timeout_ms", a.request_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Field {
+                    file: file.to_string(),
+                    field: name.to_string(),
+                    problem: "must be greater than 0 (there is no unlimited)".into(),
+                });
+            }
+        }
+        // A semaphore holds at most this many permits.
+        if a.max_connections > MAX_API_CONNECTIONS {
+            return Err(ConfigError::Field {
+                file: file.to_string(),
+                field: "api.max_connections".into(),
+                problem: format!("must be at most {MAX_API_CONNECTIONS}"),
+            });
+        }
+        Ok(())
     }
 
     fn validate_runners(&self, file: &str) -> Result<(), ConfigError> {
@@ -481,5 +551,42 @@ bootstrap = []
             .unwrap_err()
             .to_string();
         assert!(err.contains("agent.workers"), "{err}");
+    }
+
+    #[test]
+    fn api_limits_default_parse_and_are_checked() {
+        let plain = Config::parse(GOOD, "config.toml").unwrap();
+        assert_eq!(plain.api, ApiConfig::new("127.0.0.1:26601"));
+        assert_eq!(plain.api.max_connections, 256);
+        let set = GOOD.replace(
+            "listen = \"127.0.0.1:26601\"",
+            "listen = \"127.0.0.1:26601\"\nmax_connections = 8\nheader_timeout_ms = 500\nrequest_timeout_ms = 900",
+        );
+        let config = Config::parse(&set, "config.toml").unwrap();
+        assert_eq!(
+            (
+                config.api.max_connections,
+                config.api.header_timeout_ms,
+                config.api.request_timeout_ms
+            ),
+            (8, 500, 900)
+        );
+        assert_eq!(
+            Config::parse(&config.to_toml(), "config.toml").unwrap(),
+            config
+        );
+        for (setting, field) in [
+            ("max_connections = 0", "api.max_connections"),
+            ("max_connections = 65537", "api.max_connections"),
+            ("header_timeout_ms = 0", "api.header_timeout_ms"),
+            ("request_timeout_ms = 0", "api.request_timeout_ms"),
+        ] {
+            let text = GOOD.replace(
+                "listen = \"127.0.0.1:26601\"",
+                &format!("listen = \"127.0.0.1:26601\"\n{setting}"),
+            );
+            let err = Config::parse(&text, "config.toml").unwrap_err().to_string();
+            assert!(err.contains(field), "{setting}: {err}");
+        }
     }
 }

@@ -8,7 +8,11 @@
 //! account.key            the operator's account (owns the stake; signs evidence and runner txs)
 //! validator_state.json   safety data, synced before every vote; never inside data/
 //! data/                  RocksDB: blocks, batches, transaction index and state; safe to wipe
+//! agent/salts.json       answers committed and not yet revealed (agent/salts.rs); never wipe
+//! agent/answers/         the longer of those answers, by digest
 //! ```
+//!
+//! Key files are mode 0600; a key file others may read is refused when loaded (keyfile.rs).
 
 use crate::config::{Config, ConfigError};
 use runnet_types::keyfile::{self, KeyFileError, KeyKind, ValidatorKeys};

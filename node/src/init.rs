@@ -69,8 +69,9 @@ pub struct InitSummary {
 pub enum InitError {
     #[error("--validators must be at least 1")]
     NoValidators,
-    #[error("ports {first}..={last} do not fit below 65536: lower --base-port")]
-    Ports { first: u32, last: u32 },
+    // u128: no count a caller can pass makes this range wrap, so the message is always true.
+    #[error("ports {first}..={last} do not fit below 65536: lower --base-port or the node count")]
+    Ports { first: u128, last: u128 },
     #[error("{0} already holds a testnet (node0 exists): choose another --dir or delete it")]
     Exists(String),
     #[error("{path}: {problem}")]
@@ -95,16 +96,36 @@ struct Made {
     api_port: u16,
 }
 
+/// Node i takes `base_port + 2i` (peers) and the port after it (API).
+const PORTS_PER_NODE: u16 = 2;
+
+/// The number of nodes, once their ports are known to fit: every port is in 1..=65535.
+fn node_count(opts: &InitOptions) -> Result<usize, InitError> {
+    // Widened before any arithmetic: the counts are the caller's, any size.
+    let nodes = opts.validators as u128 + opts.full_nodes as u128;
+    let first = u128::from(opts.base_port);
+    let last = first + nodes * u128::from(PORTS_PER_NODE) - 1;
+    if opts.base_port == 0 || last > u128::from(u16::MAX) {
+        return Err(InitError::Ports { first, last });
+    }
+    // At most 32,767 nodes now.
+    usize::try_from(nodes).map_err(|_| InitError::Ports { first, last })
+}
+
+/// Node `i`'s peer and API ports, or `None` past 65535 (which `node_count` rules out).
+fn ports_of(base_port: u16, i: usize) -> Option<(u16, u16)> {
+    let p2p = u16::try_from(i)
+        .ok()?
+        .checked_mul(PORTS_PER_NODE)?
+        .checked_add(base_port)?;
+    Some((p2p, p2p.checked_add(1)?))
+}
+
 pub fn testnet_init(opts: &InitOptions) -> Result<InitSummary, InitError> {
     if opts.validators == 0 {
         return Err(InitError::NoValidators);
     }
-    let total = opts.validators + opts.full_nodes;
-    let first = u32::from(opts.base_port);
-    let last = first + 2 * total as u32 - 1;
-    if last > 65_535 || opts.base_port == 0 {
-        return Err(InitError::Ports { first, last });
-    }
+    let total = node_count(opts)?;
     if opts.dir.join("node0").exists() {
         return Err(InitError::Exists(opts.dir.display().to_string()));
     }
@@ -119,12 +140,15 @@ pub fn testnet_init(opts: &InitOptions) -> Result<InitSummary, InitError> {
         } else {
             None
         };
-        let p2p_port = opts.base_port + 2 * i as u16;
+        let (p2p_port, api_port) = ports_of(opts.base_port, i).ok_or(InitError::Ports {
+            first: u128::from(opts.base_port),
+            last: i as u128,
+        })?;
         made.push(Made {
             node_key,
             validator,
             p2p_port,
-            api_port: p2p_port + 1,
+            api_port,
         });
     }
     let faucet = SecretKey::generate().map_err(|e| InitError::Genesis(e.to_string()))?;
@@ -183,9 +207,7 @@ pub fn testnet_init(opts: &InitOptions) -> Result<InitSummary, InitError> {
         let own = format!("{p2p}/p2p/");
         let config = Config {
             moniker: format!("node{i}"),
-            api: ApiConfig {
-                listen: format!("127.0.0.1:{}", m.api_port),
-            },
+            api: ApiConfig::new(format!("127.0.0.1:{}", m.api_port)),
             p2p: P2pConfig {
                 listen: p2p.clone(),
                 bootstrap: bootstrap
@@ -281,5 +303,45 @@ mod tests {
         let mut opts = InitOptions::new(4, dir.path());
         opts.base_port = 65530;
         assert!(matches!(testnet_init(&opts), Err(InitError::Ports { .. })));
+        opts.base_port = 0;
+        assert!(matches!(testnet_init(&opts), Err(InitError::Ports { .. })));
+    }
+
+    /// The last node's API port may be 65535 itself, and not one more.
+    #[test]
+    fn the_port_range_ends_at_65535() {
+        let opts = |validators, base_port| InitOptions {
+            base_port,
+            ..InitOptions::new(validators, "unused")
+        };
+        assert_eq!(node_count(&opts(2, 65532)).unwrap(), 2);
+        assert_eq!(ports_of(65532, 1), Some((65534, 65535)));
+        assert!(node_count(&opts(2, 65533)).is_err());
+        assert_eq!(ports_of(65533, 1), None);
+        assert_eq!(node_count(&opts(32_767, 1)).unwrap(), 32_767);
+    }
+
+    /// Counts whose sum, double or narrowing would wrap are refused, not wrapped into ports that
+    /// look fine (and a loop over billions of nodes).
+    #[test]
+    fn counts_that_overflow_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (validators, full_nodes) in [
+            (1usize << 31, 0usize),
+            (usize::MAX, 1),
+            (1, usize::MAX),
+            // Narrowed to 32 bits this sum was 1: two ports, "fine".
+            ((1 << 32) - 1, 2),
+            (32_768, 0),
+        ] {
+            let mut opts = InitOptions::new(validators, dir.path());
+            opts.full_nodes = full_nodes;
+            let err = testnet_init(&opts).unwrap_err();
+            assert!(
+                err.to_string().contains("65536"),
+                "{validators}+{full_nodes}: {err}"
+            );
+        }
+        assert!(!dir.path().join("node0").exists());
     }
 }

@@ -2,7 +2,10 @@
 //! a validator key (consensus and VRF) and a network key without mixing them up.
 //!
 //! Loading checks everything a careless copy could break: the file exists, parses, holds the kind
-//! asked for, and its public parts match its secrets.
+//! asked for, its public parts match its secrets, and (on Unix) nobody but its owner may read or
+//! write it. A loose mode is refused, as ssh refuses such a private key, rather than warned about:
+//! a warning printed at start is easily missed, while the secret is exposed for as long as the
+//! file stays so. Writing replaces the file with a new one of mode 0600, whatever was there.
 
 use crate::address::Address;
 use crate::bytes::parse_hex_fixed;
@@ -49,6 +52,11 @@ pub enum KeyFileError {
         expected: KeyKind,
         found: KeyKind,
     },
+    #[error(
+        "key file {path} may be read or written by others (mode {mode:04o}): \
+         run `chmod 600 {path}`"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
     #[error("no randomness from the operating system: {0}")]
     Randomness(String),
 }
@@ -99,25 +107,95 @@ impl ValidatorKeys {
     }
 }
 
+/// Writes `text` to a new file of mode 0600 and renames it over `path`: the key never sits in a
+/// file whose mode an earlier file (or the umask) chose, and a crash leaves the old key or the new
+/// one, never a truncated one.
 fn write_private(path: &Path, text: &str) -> Result<(), KeyFileError> {
     let io = |source| KeyFileError::Io {
         path: path.to_path_buf(),
         source,
     };
+    let tmp = temporary(path);
+    // Left by a crash: its mode is not to be trusted, so it is replaced, not reused.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        _ => {}
+    }
+    let written = write_new_private(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    sync_parent(path).map_err(io)
+}
+
+fn write_new_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(io)?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)
+    let mut file = options.open(path)?;
+    // The umask may have narrowed the mode above; the file is 0600 exactly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.sync_all()
+}
+
+fn temporary(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Makes the rename itself durable.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Refuses a key file that anyone but its owner may read or write.
+fn check_private(path: &Path) -> Result<(), KeyFileError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| KeyFileError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyFileError::Exposed {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn read_document(path: &Path, expected: KeyKind) -> Result<KeyDocument, KeyFileError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_bounded(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(KeyFileError::Missing(path.to_path_buf()));
@@ -141,6 +219,18 @@ fn read_document(path: &Path, expected: KeyKind) -> Result<KeyDocument, KeyFileE
         });
     }
     Ok(document)
+}
+
+/// A key document is a few hundred bytes; more than this is not one (and not read whole).
+const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
+
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_KEY_FILE_BYTES)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> KeyFileError {
@@ -185,6 +275,8 @@ pub fn load_key(path: &Path, kind: KeyKind) -> Result<SecretKey, KeyFileError> {
     {
         return Err(corrupt(path, "field 'address' does not match the secret"));
     }
+    // Last, so a missing, corrupt or wrong-kind file is reported as such first.
+    check_private(path)?;
     Ok(key)
 }
 
@@ -218,6 +310,7 @@ pub fn load_validator_keys(path: &Path) -> Result<ValidatorKeys, KeyFileError> {
             "field 'vrf_public_key' is missing or does not match 'vrf_secret'",
         ));
     }
+    check_private(path)?;
     Ok(keys)
 }
 
@@ -250,6 +343,56 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    /// A key written over a file another tool left group/world readable is private afterwards:
+    /// the mode of whatever was there before must not carry over to the secret.
+    #[cfg(unix)]
+    #[test]
+    fn saving_over_a_loose_file_leaves_it_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.key");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for save in [
+            |p: &Path| save_key(p, KeyKind::Account, &SecretKey::from_seed([1; 32])),
+            |p: &Path| save_validator_keys(p, &ValidatorKeys::from_seeds([2; 32], [3; 32])),
+        ] {
+            std::fs::write(&path, "left by someone else").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            save(&path).unwrap();
+            assert_eq!(mode(&path), 0o600);
+        }
+    }
+
+    /// Every loader refuses a valid key that others may read, and says how to fix it.
+    #[cfg(unix)]
+    #[test]
+    fn a_key_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let account = dir.path().join("a.key");
+        let validator = dir.path().join("v.key");
+        save_key(&account, KeyKind::Account, &SecretKey::from_seed([1; 32])).unwrap();
+        save_validator_keys(&validator, &ValidatorKeys::from_seeds([2; 32], [3; 32])).unwrap();
+        for mode in [0o640, 0o604, 0o620] {
+            for path in [&account, &validator] {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+            }
+            let errors = [
+                load_key(&account, KeyKind::Account).unwrap_err(),
+                load_validator_keys(&validator).unwrap_err(),
+            ];
+            for err in errors {
+                assert!(matches!(err, KeyFileError::Exposed { mode: m, .. } if m == mode));
+                assert!(err.to_string().contains("chmod 600"), "{err}");
+            }
+        }
+        std::fs::set_permissions(&account, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(
+            load_key(&account, KeyKind::Account).is_ok(),
+            "owner-only is fine"
+        );
     }
 
     #[test]

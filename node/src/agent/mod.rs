@@ -360,6 +360,11 @@ impl Agent {
             .iter()
             .position(|m| m.service == execution.service)
         else {
+            // No runner here serves it (its `[[runner]]` section was removed). A kept answer goes
+            // once the execution is final, not before: the section may come back to reveal it.
+            if execution.status.is_final() {
+                let _ = self.salts.remove(&id);
+            }
             return;
         };
         match duty::role_of(&execution, &self.runners[index].id) {
