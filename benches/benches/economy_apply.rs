@@ -92,10 +92,7 @@ impl Bench {
                 peer_id: "bench".into(),
                 stake: 1,
             }],
-            params: Params {
-                verifier_fee: 100,
-                ..Params::default()
-            },
+            params: Params::default(),
             consensus: Default::default(),
         };
         let dir = tempfile::tempdir().expect("tempdir");
@@ -223,7 +220,9 @@ impl Bench {
                         txs.push(tx);
                     }
                 }
-                ExecutionStatus::Revealing => {
+                // The runner reveals in its window; its reveal opens the verifiers' one, so both
+                // fit in one block.
+                ExecutionStatus::RunnerRevealing | ExecutionStatus::Revealing => {
                     if e.result.is_none() {
                         let who = self.who(&e.runner_owner.expect("runner"));
                         let tx = self.tx(

@@ -254,7 +254,7 @@ fn the_economy_from_the_command_line() {
     // missed_deadline_slash (10%), and the command prints it all and exits 1.
     let (before, _, _) = user.account(&payer);
     let run = user.run(
-        "tx execution request --service {} --task add --inputs {} --max-fee 50000 --key {} \
+        "tx execution request --service {} --task add --inputs {} --max-fee 100000 --key {} \
          --wait --json",
         &[&arith, r#"{"a": 20, "b": 22}"#, &payer_key],
     );
@@ -285,7 +285,7 @@ fn the_economy_from_the_command_line() {
     // Without --wait: the id first, the execution in the state once committed.
     let run = user.ok(
         "tx execution request --service {} --task mul --inputs {} --runner {} \
-         --max-fee 50000 --key {}",
+         --max-fee 100000 --key {}",
         &[&arith, r#"{"a": 6, "b": 7}"#, &runner, &payer_key],
     );
     let second = run.first_line();
@@ -455,7 +455,7 @@ fn bad_files_keys_and_inputs_are_refused_and_change_nothing() {
     );
     let node_key = user.path("node.key");
     user.ok("keys generate --out {} --kind node", &[&node_key]);
-    let request = "tx execution request --service {} --task {} --inputs {} --max-fee 50000 \
+    let request = "tx execution request --service {} --task {} --inputs {} --max-fee 100000 \
                    --key {}";
     user.refused(
         request,

@@ -365,8 +365,9 @@ fn runners_verifiers_and_emitters_at_work_on_four_nodes() {
     assert!(e["rerun_fuel"].is_u64(), "the chain re-ran it: {e}");
     assert_eq!(stake(&net, &mine(&invalid, 3)), STAKE - STAKE / 5);
     assert_eq!(stake(&net, &mine(&invalid, 0)), STAKE, "the honest runner");
-    // The runner is paid, the two honest verifiers get their fee, the liar gets nothing.
-    assert_eq!(payer_of(pi), pi0 - price - 2 * VERIFIER_FEE);
+    // The runner is paid, and every verifier who revealed gets its fee, the liar too (it was
+    // slashed for its verdict; its fee only covers its gas).
+    assert_eq!(payer_of(pi), pi0 - price - 3 * VERIFIER_FEE);
 
     // Every node counted the same: 2 completed, 1 rejected, 1 expired, and at least 3 slashes
     // (the wrong runner, the silent runner, the lying verifier).
@@ -517,7 +518,7 @@ fn runners_verifiers_and_emitters_at_work_on_four_nodes() {
         "the salt is on disk before the commitment leaves"
     );
     net.wait("the reveal window to open without node 1", LONG, |n| {
-        execution(n, &restart_id)["status"] == "revealing"
+        execution(n, &restart_id)["status"] == "runner_revealing"
     });
     net.start(1);
     let e = settled(&net, &restart_id, "node 1 to reveal after its restart");

@@ -89,11 +89,43 @@ impl BlockRun<'_> {
     }
 
     /// What an execution must escrow with this runner: its price at the task's maximum output,
-    /// plus a fee for each verifier the task will draw.
+    /// plus, for each verifier the task will draw, the most a verifier can be paid (a re-run
+    /// verdict's result at the task's maximum output).
     fn needed_escrow(&self, runner: &Runner, execution: &Execution, task_max_output: u32) -> u128 {
+        let result_bytes = match execution.verification {
+            VerificationKind::WasmRerun | VerificationKind::ExternalRerun => {
+                task_max_output as usize
+            }
+            _ => 0,
+        };
         price(runner, execution.inputs.len(), task_max_output as usize)
-            + u128::from(self.params.verifier_fee)
+            + u128::from(self.params.verifier_pay(result_bytes))
                 * u128::from(self.verifier_count(execution.verification))
+    }
+
+    /// What a verifier who revealed is paid, whatever its verdict: `verifier_fee`, plus the gas
+    /// of a re-run result's bytes in its reveal (`Params::verifier_pay`).
+    fn pay_of(&self, slot: &VerifierSlot) -> Amount {
+        let bytes = rerun_of(slot).map_or(0, TaskResult::len);
+        self.params.verifier_pay(bytes)
+    }
+
+    /// Pays each listed verifier out of `pool`, in the order given, as far as it goes; returns
+    /// what is left.
+    fn pay_verifiers(
+        &mut self,
+        execution: &Execution,
+        paid: &[usize],
+        mut pool: Amount,
+    ) -> Result<Amount, ApplyError> {
+        for i in paid {
+            let slot = &execution.verifiers[*i];
+            let fee = self.pay_of(slot).min(pool);
+            pool -= fee;
+            let owner = slot.owner;
+            self.credit_existing(&owner, fee)?;
+        }
+        Ok(pool)
     }
 
     /// Active, staked enough, and below its maximum of open executions.
@@ -101,6 +133,16 @@ impl BlockRun<'_> {
         runner.status == RunnerStatus::Active
             && runner.stake >= self.params.min_runner_stake
             && runner.open_executions < runner.max_open
+    }
+
+    /// Active, staked enough, and below `max_open_verifications` verifying duties; the
+    /// executions it runs do not count, so filling a runner's `max_open` with requests cannot
+    /// keep it from verifying.
+    fn may_verify(&self, runner: &Runner) -> bool {
+        let verifying = runner.open_duties.saturating_sub(runner.open_executions);
+        runner.status == RunnerStatus::Active
+            && runner.stake >= self.params.min_runner_stake
+            && verifying < self.params.max_open_verifications
     }
 
     /// The runners of a service, in id order.
@@ -286,9 +328,14 @@ impl BlockRun<'_> {
         }
         let deadline = execution.deadline.unwrap_or(0);
         execution.commitment = Some(commitment);
-        execution.status = ExecutionStatus::Committed;
         self.unqueue(deadline, QueueKind::Expire, id);
-        self.queue(self.height + 1, QueueKind::DrawVerifiers, id);
+        if execution.verification == VerificationKind::PublicEffect {
+            // Its verifiers judge the revealed outputs: the runner reveals first.
+            self.open_reveals(&mut execution, self.height);
+        } else {
+            execution.status = ExecutionStatus::Committed;
+            self.queue(self.height + 1, QueueKind::DrawVerifiers, id);
+        }
         self.save_execution(&execution);
         Ok(())
     }
@@ -336,10 +383,10 @@ impl BlockRun<'_> {
     ) -> Applied {
         let mut execution = self.load_execution(id)?;
         self.check_runner(sender, &execution)?;
-        self.check_reveal_window(&execution)?;
         if execution.result.is_some() {
             return fail(ErrorCode::WrongPhase, "already revealed")?;
         }
+        self.check_reveal_window(&execution, ExecutionStatus::RunnerRevealing)?;
         if execution.commitment != Some(result_commitment(&result, salt, sender)) {
             return fail(
                 ErrorCode::CommitmentMismatch,
@@ -348,16 +395,34 @@ impl BlockRun<'_> {
         }
         self.check_result(&execution, &result)?;
         execution.result = Some(result);
-        self.settle_early_if_all_revealed(&mut execution);
+        let window_closes = execution.reveal_deadline.unwrap_or(self.height);
+        self.unqueue(window_closes, QueueKind::Settle, id);
+        if execution.verification == VerificationKind::PublicEffect {
+            // Now the verifiers can be drawn to judge it.
+            execution.status = ExecutionStatus::Committed;
+            execution.reveal_deadline = None;
+            self.queue(self.height + 1, QueueKind::DrawVerifiers, id);
+        } else {
+            // The verifiers' reveal window opens at once (they committed already); with nobody
+            // committed there is nothing to wait for.
+            self.open_reveals(&mut execution, self.height);
+            self.settle_early_if_all_revealed(&mut execution);
+        }
         self.save_execution(&execution);
         Ok(())
     }
 
-    fn check_reveal_window(&self, execution: &Execution) -> Applied {
-        if execution.status != ExecutionStatus::Revealing {
+    /// The runner reveals in `RunnerRevealing`, verifiers in `Revealing`, each by
+    /// `reveal_deadline`.
+    fn check_reveal_window(&self, execution: &Execution, window: ExecutionStatus) -> Applied {
+        if execution.status != window {
+            let whose = match window {
+                ExecutionStatus::RunnerRevealing => "the runner's reveal window",
+                _ => "the verifiers' reveal window (after the runner's reveal)",
+            };
             return fail(
                 ErrorCode::WrongPhase,
-                format!("execution is {:?}, not revealing", execution.status),
+                format!("execution is {:?}, not in {whose}", execution.status),
             )?;
         }
         if execution.reveal_deadline.is_some_and(|d| self.height > d) {
@@ -366,9 +431,10 @@ impl BlockRun<'_> {
         Ok(())
     }
 
-    /// Settle at the end of this block once the runner and every verifier who committed revealed.
+    /// In the verifiers' reveal window: settle at the end of this block once every verifier who
+    /// committed revealed.
     fn settle_early_if_all_revealed(&mut self, execution: &mut Execution) {
-        let all = execution.result.is_some()
+        let all = execution.status == ExecutionStatus::Revealing
             && execution
                 .verifiers
                 .iter()
@@ -461,7 +527,7 @@ impl BlockRun<'_> {
     ) -> Applied {
         let mut execution = self.load_execution(id)?;
         let i = self.verifier_index(sender, &execution)?;
-        self.check_reveal_window(&execution)?;
+        self.check_reveal_window(&execution, ExecutionStatus::Revealing)?;
         let slot = &execution.verifiers[i];
         if slot.verdict.is_some() {
             return fail(ErrorCode::WrongPhase, "already revealed")?;
@@ -491,9 +557,15 @@ impl BlockRun<'_> {
         Ok(())
     }
 
+    /// Opens the next reveal window: the runner's while its result is hidden, then the
+    /// verifiers'. Either closes `reveal_window` blocks after it opens.
     fn open_reveals(&mut self, execution: &mut Execution, opened_at: u64) {
         let deadline = opened_at + self.params.reveal_window;
-        execution.status = ExecutionStatus::Revealing;
+        execution.status = if execution.result.is_some() {
+            ExecutionStatus::Revealing
+        } else {
+            ExecutionStatus::RunnerRevealing
+        };
         execution.reveal_deadline = Some(deadline);
         self.queue(deadline, QueueKind::Settle, &execution.id);
     }
@@ -551,13 +623,16 @@ impl BlockRun<'_> {
             let mut execution = self.queued_execution(&id)?;
             match kind {
                 QueueKind::Expire if execution.status == ExecutionStatus::Assigned => {
-                    self.expire(&mut execution, &[])?
+                    self.expire(&mut execution)?
                 }
                 QueueKind::CloseCommits if execution.status == ExecutionStatus::Verifying => {
                     self.open_reveals(&mut execution, self.height)
                 }
                 QueueKind::Settle if execution.status == ExecutionStatus::Revealing => {
                     self.settle(&mut execution)?
+                }
+                QueueKind::Settle if execution.status == ExecutionStatus::RunnerRevealing => {
+                    self.withheld(&mut execution)?
                 }
                 // The event already happened another way (a commit before the deadline).
                 _ => continue,
@@ -621,10 +696,22 @@ impl BlockRun<'_> {
             chosen = Some(runner);
         }
         if chosen.is_none() {
-            let runners: Vec<Runner> = self
+            let fitting: Vec<(Runner, u128)> = self
                 .runners_of(&execution.service)?
                 .into_iter()
                 .filter(|r| fits(self, r))
+                .map(|r| {
+                    let p = price(&r, execution.inputs.len(), task.max_output_bytes as usize);
+                    (r, p)
+                })
+                .collect();
+            // Price counts: only runners priced within the band of the cheapest are drawn.
+            let cheapest = fitting.iter().map(|(_, p)| *p).min().unwrap_or(0);
+            let ceiling = cheapest * u128::from(self.params.price_band_bps);
+            let runners: Vec<Runner> = fitting
+                .into_iter()
+                .filter(|(_, p)| *p * u128::from(BPS) <= ceiling)
+                .map(|(r, _)| r)
                 .collect();
             let candidates: Vec<(Hash, u64)> = runners.iter().map(|r| (r.id, r.stake)).collect();
             let seed = self.current_seed()?;
@@ -657,7 +744,7 @@ impl BlockRun<'_> {
         let runners: Vec<Runner> = self
             .runners_of(&execution.service)?
             .into_iter()
-            .filter(|r| Some(r.id) != execution.runner && self.eligible(r))
+            .filter(|r| Some(r.id) != execution.runner && self.may_verify(r))
             .collect();
         let candidates: Vec<(Hash, u64)> = runners.iter().map(|r| (r.id, r.stake)).collect();
         let seed = self.current_seed()?;
@@ -683,8 +770,14 @@ impl BlockRun<'_> {
         execution.verifiers = slots;
         execution.drawn_at = Some(self.height);
         if execution.verifiers.is_empty() {
-            // Nobody to wait for: the runner reveals at once and the execution ends unverified.
-            self.open_reveals(execution, self.height);
+            if execution.result.is_some() {
+                // public_effect, revealed, and nobody to judge it: it ends unverified now.
+                self.settle(execution)?;
+            } else {
+                // Nobody to wait for: the runner reveals at once and the execution ends
+                // unverified.
+                self.open_reveals(execution, self.height);
+            }
         } else {
             let close = self.height + self.params.commit_window;
             execution.commit_deadline = Some(close);
@@ -700,8 +793,7 @@ impl BlockRun<'_> {
             .filter(|i| execution.verifiers[*i].verdict.is_some())
             .collect();
         let Some(result) = execution.result.clone() else {
-            // The runner never revealed validly: a missed deadline; verifiers who revealed are paid.
-            return self.expire(execution, &revealed);
+            return Err(corrupt("settling an execution without a result"));
         };
         match execution.verification {
             VerificationKind::WasmRerun => self.settle_wasm(execution, &result, &revealed),
@@ -728,7 +820,7 @@ impl BlockRun<'_> {
             .filter(|i| rerun_of(&execution.verifiers[*i]) == Some(result))
             .collect();
         if agree.len() == revealed.len() {
-            return self.complete(execution, ExecutionStatus::Completed, &agree);
+            return self.complete(execution, ExecutionStatus::Completed, revealed);
         }
         // A dispute: the chain must run the task itself. Re-runs cost every validator, so they
         // wait in line for the block's re-run budget (`run_reruns`, at the end of this step,
@@ -835,18 +927,14 @@ impl BlockRun<'_> {
             self.credit_existing(&proposer, to_proposer)?;
         }
         if runner_wrong {
-            // Agreeing verifiers are paid from the runner's slash, in id order, as far as it goes.
+            // Every verifier who revealed is paid from the runner's slash, in id order, as far
+            // as it goes.
             let runner = execution.runner.unwrap_or(Hash::ZERO);
-            let mut pool = pools
+            let pool = pools
                 .iter()
                 .find(|(id, _)| *id == runner)
                 .map_or(0, |(_, p)| *p);
-            for i in &right {
-                let fee = self.params.verifier_fee.min(pool);
-                pool -= fee;
-                let owner = execution.verifiers[*i].owner;
-                self.credit_existing(&owner, fee)?;
-            }
+            let pool = self.pay_verifiers(execution, &revealed, pool)?;
             for (id, rest) in pools.iter_mut() {
                 if *id == runner {
                     *rest = pool;
@@ -863,7 +951,7 @@ impl BlockRun<'_> {
         } else {
             let total: Amount = pools.iter().map(|(_, p)| p).sum();
             self.burn(total)?;
-            self.complete(execution, ExecutionStatus::Completed, &right)
+            self.complete(execution, ExecutionStatus::Completed, &revealed)
         }
     }
 
@@ -887,13 +975,11 @@ impl BlockRun<'_> {
         )
     }
 
-    /// External deterministic and public_effect tasks: the drawn stake votes.
+    /// External deterministic and public_effect tasks: the stake of the verifiers who revealed
+    /// votes (recorded at the draw). A verdict carries with more than two thirds of it; every
+    /// revealed verifier is paid, whatever its verdict, and those against a verdict that carried
+    /// are slashed.
     fn settle_by_stake(&mut self, execution: &mut Execution, result: &TaskResult) -> Applied {
-        let drawn: u128 = execution
-            .verifiers
-            .iter()
-            .map(|v| u128::from(v.stake))
-            .sum();
         let (mut valid, mut invalid) = (Vec::new(), Vec::new());
         for (i, slot) in execution.verifiers.iter().enumerate() {
             match &slot.verdict {
@@ -904,21 +990,20 @@ impl BlockRun<'_> {
                 None => {}
             }
         }
+        let revealed: Vec<usize> = (0..execution.verifiers.len())
+            .filter(|i| execution.verifiers[*i].verdict.is_some())
+            .collect();
         let stake_of = |ids: &[usize]| -> u128 {
             ids.iter()
                 .map(|i| u128::from(execution.verifiers[*i].stake))
                 .sum()
         };
-        let more_than_two_thirds = |stake: u128| drawn > 0 && 3 * stake > 2 * drawn;
-        if invalid.len() >= 3 && more_than_two_thirds(stake_of(&invalid)) {
+        let total = stake_of(&revealed);
+        let carries = |stake: u128| total > 0 && 3 * stake > 2 * total;
+        if carries(stake_of(&invalid)) {
             let runner = execution.runner.unwrap_or(Hash::ZERO);
-            let mut pool = self.slash(&runner, self.params.wrong_result_slash)?;
-            for i in &invalid {
-                let fee = self.params.verifier_fee.min(pool);
-                pool -= fee;
-                let owner = execution.verifiers[*i].owner;
-                self.credit_existing(&owner, fee)?;
-            }
+            let pool = self.slash(&runner, self.params.wrong_result_slash)?;
+            let pool = self.pay_verifiers(execution, &revealed, pool)?;
             self.burn(pool)?;
             for i in &valid {
                 let id = execution.verifiers[*i].runner;
@@ -930,27 +1015,27 @@ impl BlockRun<'_> {
             self.slash_absent(execution)?;
             self.finish(execution, ExecutionStatus::Rejected)?;
             self.release_duties(execution)
-        } else if more_than_two_thirds(stake_of(&valid)) {
+        } else if carries(stake_of(&valid)) {
             for i in &invalid {
                 let id = execution.verifiers[*i].runner;
                 let slashed = self.slash(&id, self.params.verifier_fault_slash)?;
                 self.burn(slashed)?;
             }
-            self.complete(execution, ExecutionStatus::Completed, &valid)
+            self.complete(execution, ExecutionStatus::Completed, &revealed)
         } else {
-            // No verdict carries: nobody is slashed for the outcome; those who said valid agreed
-            // with completing it.
-            self.complete(execution, ExecutionStatus::CompletedUnverified, &valid)
+            // No verdict carries (or nobody revealed): nobody is slashed for the outcome, the
+            // runner is paid `unverified_share` of its price.
+            self.complete(execution, ExecutionStatus::CompletedUnverified, &revealed)
         }
     }
 
     /// Completion: the runner and the service owner share the price at the actual output size,
-    /// agreeing verifiers get their fee, the payer gets the rest back.
+    /// every verifier who revealed is paid (`paid`, in id order), the payer gets the rest back.
     fn complete(
         &mut self,
         execution: &mut Execution,
         status: ExecutionStatus,
-        agreeing: &[usize],
+        paid: &[usize],
     ) -> Applied {
         let runner_id = execution
             .runner
@@ -968,18 +1053,17 @@ impl BlockRun<'_> {
         };
         let mut escrow = execution.escrow;
         // The escrow was sized for the largest output; a smaller one costs no more.
-        let price = price.min(u128::from(escrow)) as Amount;
+        let mut price = price.min(u128::from(escrow)) as Amount;
+        if status == ExecutionStatus::CompletedUnverified {
+            // Nobody's verdict carried: the runner is paid only part of the price.
+            price = share(price, self.params.unverified_share);
+        }
         let developer = share(price, self.params.developer_share);
         let to_runner = price - developer;
         escrow -= price;
         self.credit_existing(&runner.owner, to_runner)?;
         self.credit_existing(&service.owner, developer)?;
-        for i in agreeing {
-            let fee = self.params.verifier_fee.min(escrow);
-            escrow -= fee;
-            let owner = execution.verifiers[*i].owner;
-            self.credit_existing(&owner, fee)?;
-        }
+        let escrow = self.pay_verifiers(execution, paid, escrow)?;
         execution.escrow = escrow;
         self.refund(execution, escrow)?;
         self.slash_absent(execution)?;
@@ -987,34 +1071,64 @@ impl BlockRun<'_> {
         self.release_duties(execution)
     }
 
-    /// No commitment by the deadline, or no valid reveal: the runner pays, the payer is refunded,
-    /// verifiers who revealed are paid from the escrow.
-    fn expire(&mut self, execution: &mut Execution, revealed: &[usize]) -> Applied {
+    /// No commitment (or trusted result) by the deadline: the runner loses
+    /// `missed_deadline_slash`, the payer gets the whole escrow back.
+    fn expire(&mut self, execution: &mut Execution) -> Applied {
         if let Some(runner) = execution.runner {
             let slashed = self.slash(&runner, self.params.missed_deadline_slash)?;
             self.burn(slashed)?;
         }
-        let mut escrow = execution.escrow;
-        for i in revealed {
-            let fee = self.params.verifier_fee.min(escrow);
-            escrow -= fee;
-            let owner = execution.verifiers[*i].owner;
-            self.credit_existing(&owner, fee)?;
-        }
-        execution.escrow = escrow;
+        let escrow = execution.escrow;
+        self.refund(execution, escrow)?;
+        self.finish(execution, ExecutionStatus::Expired)?;
+        self.release_duties(execution)
+    }
+
+    /// The runner's reveal window closed without its reveal. Once a verifier has committed,
+    /// withholding is never cheaper than being caught: the runner loses `wrong_result_slash`,
+    /// out of which each verifier who committed is paid its fee (in id order, as far as it
+    /// goes), the rest burned. With no verifier committed it is a missed deadline. Either way the
+    /// payer gets the whole escrow back and drawn verifiers who never committed are absent.
+    fn withheld(&mut self, execution: &mut Execution) -> Applied {
+        let runner = execution
+            .runner
+            .ok_or_else(|| corrupt("a reveal window without a runner"))?;
+        let committed: Vec<usize> = (0..execution.verifiers.len())
+            .filter(|i| execution.verifiers[*i].commitment.is_some())
+            .collect();
+        let bps = if committed.is_empty() {
+            self.params.missed_deadline_slash
+        } else {
+            self.params.wrong_result_slash
+        };
+        let pool = self.slash(&runner, bps)?;
+        // No verdict was revealed: each is paid `verifier_fee`.
+        let pool = self.pay_verifiers(execution, &committed, pool)?;
+        self.burn(pool)?;
+        let escrow = execution.escrow;
         self.refund(execution, escrow)?;
         self.slash_absent(execution)?;
         self.finish(execution, ExecutionStatus::Expired)?;
         self.release_duties(execution)
     }
 
-    /// Drawn verifiers who never committed, or committed and never revealed, count as absent.
+    /// Drawn verifiers with no verdict: one that never committed is absent
+    /// (`verifier_absent_slash`); one that committed and withheld its reveal loses
+    /// `verifier_fault_slash`, as for a wrong verdict. (When the runner withheld, verifiers had
+    /// no reveal window: only those who never committed are slashed.)
     fn slash_absent(&mut self, execution: &Execution) -> Applied {
+        let runner_revealed = execution.result.is_some();
         for slot in &execution.verifiers {
-            if slot.verdict.is_none() {
-                let slashed = self.slash(&slot.runner, self.params.verifier_absent_slash)?;
-                self.burn(slashed)?;
+            if slot.verdict.is_some() {
+                continue;
             }
+            let bps = match slot.commitment {
+                None => self.params.verifier_absent_slash,
+                Some(_) if runner_revealed => self.params.verifier_fault_slash,
+                Some(_) => continue,
+            };
+            let slashed = self.slash(&slot.runner, bps)?;
+            self.burn(slashed)?;
         }
         Ok(())
     }

@@ -152,11 +152,13 @@ pub enum ExecutionStatus {
     Requested,
     /// Waiting for the runner's commitment (or trusted result) by `deadline`.
     Assigned,
-    /// Committed; verifiers are drawn at the end of the next block.
+    /// Verifiers are drawn at the end of the next block: a deterministic task's runner has
+    /// committed, or a public_effect task's runner has revealed.
     Committed,
     /// Drawn verifiers commit until `commit_deadline`.
     Verifying,
-    /// Runner and verifiers reveal until `reveal_deadline`.
+    /// The verifiers' reveal window: the runner's result is revealed; verifiers who committed
+    /// reveal until `reveal_deadline`.
     Revealing,
     Completed,
     CompletedUnverified,
@@ -168,6 +170,10 @@ pub enum ExecutionStatus {
     /// later block, and nothing else about it changes meanwhile. Last in the list because the
     /// canonical encoding numbers variants by position: appending keeps every stored status.
     AwaitingRerun,
+    /// The runner's reveal window, until `reveal_deadline`: after the verifiers' commit window
+    /// (deterministic tasks), or right after the runner's commitment (public_effect, whose
+    /// verifiers are drawn once the result is revealed). Appended for the same reason.
+    RunnerRevealing,
 }
 
 impl ExecutionStatus {

@@ -13,16 +13,20 @@ use runnet_types::genesis::Params;
 use runnet_types::service::{Bundle, ServiceDefinition};
 use runnet_types::{Address, Hash, Payload};
 
-const STAKE: u64 = 100_000;
+const STAKE: u64 = 1_000_000;
+/// The verifier fee, and what a verifier revealing an 8-byte re-run is paid (the fee plus the
+/// result bytes' gas, `Params::verifier_pay`).
+const FEE: u64 = 20_000;
+const PAY: u64 = FEE + 10 * 8;
 const MAX_FEE: u64 = 1_000_000;
 
 fn params() -> Params {
     Params {
         verifiers_per_execution: 3,
-        verifier_fee: 100,
+        verifier_fee: FEE,
         commit_window: 2,
         reveal_window: 2,
-        min_runner_stake: 60_000,
+        min_runner_stake: 600_000,
         retention_blocks: 20,
         fuel_price: 1,
         ..test_params()
@@ -199,6 +203,22 @@ fn round(
 ) -> (usize, Vec<usize>) {
     let runner = market.assigned(id);
     let runner_salt = market.commit(id, runner, &result);
+    let reveal = |market: &mut Market| {
+        market.chain.tx(
+            runner,
+            Payload::RevealResult {
+                execution: *id,
+                result: result.clone(),
+                salt: runner_salt,
+            },
+        )
+    };
+    if market.execution(id).status == ExecutionStatus::RunnerRevealing {
+        // public_effect: the runner reveals first, its verifiers are drawn after.
+        let tx = reveal(market);
+        let outcome = market.chain.block(vec![tx]);
+        assert_eq!(outcome.receipts[0].outcome, Outcome::Success);
+    }
     let verifiers = market.verifiers(id);
     // Every verifier commits in the same block, as agents following the chain would.
     let mut commits = Vec::new();
@@ -230,15 +250,14 @@ fn round(
         // Not everyone committed: the commit window must close first.
         market.chain.block(vec![]);
     }
-    assert_eq!(market.execution(id).status, ExecutionStatus::Revealing);
-    let mut reveals = vec![market.chain.tx(
-        runner,
-        Payload::RevealResult {
-            execution: *id,
-            result,
-            salt: runner_salt,
-        },
-    )];
+    // A deterministic task's runner reveals in its window, before the verifiers in theirs (which
+    // opens with its reveal, so both fit in one block).
+    let mut reveals = Vec::new();
+    if market.execution(id).status == ExecutionStatus::RunnerRevealing {
+        reveals.push(reveal(market));
+    } else {
+        assert_eq!(market.execution(id).status, ExecutionStatus::Revealing);
+    }
     for (v, verdict, salt) in salts {
         reveals.push(market.chain.tx(
             v,
@@ -292,13 +311,16 @@ fn honest_runner_owner_and_verifiers_are_paid() {
     );
     assert_eq!(paid(0), developer as i128);
     for v in &verifiers {
-        let verifier_gas = before[*v] as i128 + 100 - m.chain.balance(&addr(*v)) as i128;
-        assert!(verifier_gas > 0 && verifier_gas < 40_000);
+        let verifier_gas = before[*v] as i128 + PAY as i128 - m.chain.balance(&addr(*v)) as i128;
+        assert!(
+            verifier_gas > 0 && verifier_gas < PAY as i128,
+            "the fee covers the gas"
+        );
         assert_eq!(m.stake(*v), STAKE, "an honest verifier is never slashed");
     }
     assert_eq!(m.stake(runner), STAKE);
-    // The payer paid the price and three verifier fees, plus its own gas.
-    assert!(gas(PAYER) > price + 300 && gas(PAYER) < price + 300 + 40_000);
+    // The payer paid the price and three verifiers' pay, plus its own gas.
+    assert!(gas(PAYER) > price + 3 * PAY && gas(PAYER) < price + 3 * PAY + 40_000);
     let r = m.chain.exec.runner(&m.runner(runner)).unwrap().unwrap();
     assert_eq!((r.open_executions, r.open_duties), (0, 0));
 }
@@ -326,10 +348,10 @@ fn a_cheating_runner_is_rejected_by_the_chains_rerun_and_slashed() {
     }
     // The payer got the whole escrow back: only its own gas is gone.
     assert_eq!(m.chain.balance(&addr(PAYER)), payer_before + MAX_FEE);
-    // Fuel went to the proposer, 3 verifier fees to the verifiers, the rest of the slash burned.
+    // Fuel went to the proposer, 3 verifiers' pay to the verifiers, the rest of the slash burned.
     let fuel_cost = e.rerun_fuel.unwrap().div_ceil(1000);
     let burned = m.chain.exec.burned().unwrap() - burned_before;
-    assert_eq!(burned, slash - fuel_cost - 300);
+    assert_eq!(burned, slash - fuel_cost - 3 * PAY);
     assert!(m.chain.balance(&m.chain.proposer.clone()) >= proposer_before + fuel_cost);
 }
 
@@ -405,6 +427,16 @@ fn nothing_can_be_copied_before_everyone_committed() {
             .iter()
             .all(|r| r.outcome == Outcome::Success)
     );
+    // The runner reveals first; the verifiers' commitments were fixed before it did.
+    let r = m.send(
+        runner,
+        Payload::RevealResult {
+            execution: id,
+            result: honest.clone(),
+            salt: runner_salt,
+        },
+    );
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
     let r = m.send(
         copier,
         Payload::RevealVerdict {
@@ -685,7 +717,16 @@ fn public_effect_results_are_judged_by_the_check_task_and_stake() {
     let id = m.request("factor", 15i64.to_le_bytes().to_vec(), None);
     let runner = m.assigned(&id);
     let result = m.honest(&id);
-    m.commit(&id, runner, &result);
+    let salt = m.commit(&id, runner, &result);
+    let r = m.send(
+        runner,
+        Payload::RevealResult {
+            execution: id,
+            result: result.clone(),
+            salt,
+        },
+    );
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
     let verifiers = m.verifiers(&id);
     let wrong_kind = Verdict::Rerun(result);
     let commits = verifiers
@@ -716,7 +757,7 @@ fn public_effect_results_are_judged_by_the_check_task_and_stake() {
 }
 
 #[test]
-fn a_runner_that_never_reveals_is_treated_as_late_and_revealing_verifiers_are_paid() {
+fn a_runner_that_never_reveals_is_slashed_as_if_rejected_and_committed_verifiers_are_paid() {
     let mut m = Market::wasm("arith", 4);
     let id = m.request("add", ints(3, 3), None);
     let honest = m.honest(&id);
@@ -747,6 +788,7 @@ fn a_runner_that_never_reveals_is_treated_as_late_and_revealing_verifiers_are_pa
         .iter()
         .map(|v| m.chain.balance(&addr(*v)))
         .collect();
+    // Their reveals wait for the runner's, which never comes.
     let reveals = verifiers
         .iter()
         .zip(&salts)
@@ -762,22 +804,19 @@ fn a_runner_that_never_reveals_is_treated_as_late_and_revealing_verifiers_are_pa
         })
         .collect();
     let outcome = m.chain.block(reveals);
-    assert!(
-        outcome
-            .receipts
-            .iter()
-            .all(|r| r.outcome == Outcome::Success)
-    );
+    for r in &outcome.receipts {
+        assert_failed(r, ErrorCode::WrongPhase);
+    }
     while !m.execution(&id).status.is_final() {
         m.chain.block(vec![]);
     }
     assert_eq!(m.execution(&id).status, ExecutionStatus::Expired);
-    assert_eq!(m.stake(runner), STAKE - STAKE / 10);
+    assert_eq!(m.stake(runner), STAKE / 2);
     for (v, b) in verifiers.iter().zip(before) {
         let gained = m.chain.balance(&addr(*v)) as i128 - b as i128;
         assert!(
-            gained > 100 - 40_000 && gained <= 100,
-            "verifier fee paid net of reveal gas: {gained}"
+            gained > FEE as i128 - 40_000 && gained <= FEE as i128,
+            "verifier fee paid net of the refused reveal's gas: {gained}"
         );
         assert_eq!(m.stake(*v), STAKE);
     }

@@ -30,7 +30,6 @@ const RUNNERS: [usize; 2] = [1, 2];
 fn params() -> Params {
     Params {
         verifiers_per_execution: 1,
-        verifier_fee: 100,
         commit_window: 2,
         reveal_window: 2,
         min_runner_stake: 10_000,
@@ -169,7 +168,8 @@ impl Market {
                         ));
                     }
                 }
-                ExecutionStatus::Revealing => {
+                // The runner's reveal opens the verifiers' window: both fit in one block.
+                ExecutionStatus::RunnerRevealing | ExecutionStatus::Revealing => {
                     if e.result.is_none() {
                         let who = runner.unwrap();
                         txs.push(self.chain.tx(

@@ -33,9 +33,10 @@ pub const RUNNER_STAKE: u64 = 2_000_000;
 pub const PRICE_PER_CALL: u64 = 1_000;
 pub const PRICE_PER_KIB: u64 = 100;
 const MAX_OPEN: u64 = 64;
-/// Covers the price (one KiB of inputs and outputs), three verifiers' fees of the default
-/// genesis and room to spare; what is not used is refunded.
-pub const MAX_FEE: u64 = 20_000;
+/// Covers the price (one KiB of inputs and outputs), three verifiers' pay of the default
+/// genesis (`verifier_fee` 20,000 plus a re-run result's bytes each) and room to spare; what is
+/// not used is refunded.
+pub const MAX_FEE: u64 = 100_000;
 
 /// Genesis parameters `up` sets in every home before the first start when runners take part.
 /// The default windows (5 blocks) close within a fraction of a second at 200 tx/s, before an

@@ -134,7 +134,17 @@ pub struct Params {
     pub min_runner_stake: Amount,
     pub runner_unbonding_blocks: u64,
     pub verifier_fee: Amount,
+    /// Verifiers drawn per verified execution: 1 to [`MAX_VERIFIERS_PER_EXECUTION`].
     pub verifiers_per_execution: u32,
+    /// The runner draw is among fitting runners priced at most this share (basis points, at
+    /// least 10,000) of the cheapest fitting price, stake-weighted within that band.
+    pub price_band_bps: u64,
+    /// Verifying duties a runner may hold at once (executions it was drawn to verify that have
+    /// not settled), apart from `max_open`, which caps only the executions it runs.
+    pub max_open_verifications: u32,
+    /// The share of its price (basis points) a runner is paid for an execution no verdict
+    /// carried (`completed_unverified`); the rest goes back to the payer.
+    pub unverified_share: u64,
     pub commit_window: u64,
     pub reveal_window: u64,
     /// Tokens per 1,000 units of VM fuel spent by the chain's own re-run of a disputed task.
@@ -210,6 +220,18 @@ impl Default for VmParams {
     }
 }
 
+/// The most verifiers one execution may draw: every settlement walks them, and the escrow holds
+/// a fee for each.
+pub const MAX_VERIFIERS_PER_EXECUTION: u32 = 16;
+/// The widest price band: 100 times the cheapest price (beyond it price hardly counts).
+pub const MAX_PRICE_BAND_BPS: u64 = 100 * BPS;
+/// Encoded bytes of a verifier's two transactions, a CommitVerdict and a RevealVerdict whose
+/// verdict carries no result bytes (a check verdict, or a re-run of an empty result), signed,
+/// with a 64-byte chain id and the widest nonce and gas fields. Measured by the test
+/// `the_verifier_gas_floor_covers_a_commit_and_a_reveal`; a re-run's result bytes come on top
+/// and are paid per byte (docs/economy.md, "Payouts").
+pub const VERDICT_TXS_BYTES: u64 = 536;
+
 /// WebAssembly's own ceiling on a 32-bit memory: 4 GiB in 64 KiB pages.
 pub const MAX_WASM_PAGES: u32 = 65_536;
 /// Ceilings that keep a VM a node can run: a value stack or call depth past these is a typo.
@@ -262,6 +284,25 @@ impl VmParams {
     }
 }
 
+impl Params {
+    /// The gas of a verifier's commit and reveal, a re-run's result bytes apart: base costs plus
+    /// [`VERDICT_TXS_BYTES`] at `per_byte`. `verifier_fee` must pay it at `min_gas_price`.
+    pub fn verifier_gas(&self) -> u128 {
+        u128::from(self.gas.commit_verdict)
+            + u128::from(self.gas.reveal_verdict)
+            + u128::from(self.gas.per_byte) * u128::from(VERDICT_TXS_BYTES)
+    }
+
+    /// What a verifier is paid for a revealed verdict carrying `result_bytes` of a re-run's
+    /// result: `verifier_fee`, plus those bytes' gas at `min_gas_price` (its reveal pays
+    /// `per_byte` for each).
+    pub fn verifier_pay(&self, result_bytes: usize) -> Amount {
+        let extra =
+            u128::from(self.min_gas_price) * u128::from(self.gas.per_byte) * result_bytes as u128;
+        (u128::from(self.verifier_fee) + extra).min(u128::from(Amount::MAX)) as Amount
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {
@@ -285,8 +326,13 @@ impl Default for Params {
             max_output_bytes: 64 << 10,
             min_runner_stake: 1_000_000,
             runner_unbonding_blocks: 50,
-            verifier_fee: 1_000,
+            // A verifier's commit and reveal cost at most 15,360 gas with the default schedule
+            // (verifier_gas): 30% more, so that verifying pays at min_gas_price.
+            verifier_fee: 20_000,
             verifiers_per_execution: 3,
+            price_band_bps: 15_000,
+            max_open_verifications: 32,
+            unverified_share: 5_000,
             commit_window: 5,
             reveal_window: 5,
             fuel_price: 1,
@@ -339,6 +385,7 @@ impl Params {
             ("verifier_fault_slash", self.verifier_fault_slash),
             ("verifier_absent_slash", self.verifier_absent_slash),
             ("missed_deadline_slash", self.missed_deadline_slash),
+            ("unverified_share", self.unverified_share),
             ("min_emitter_stake_bps", self.min_emitter_stake_bps),
         ] {
             if bps > BPS {
@@ -360,6 +407,10 @@ impl Params {
             ("reveal_window", self.reveal_window),
             ("retention_blocks", self.retention_blocks),
             ("min_emitters", u64::from(self.min_emitters)),
+            (
+                "max_open_verifications",
+                u64::from(self.max_open_verifications),
+            ),
             ("max_process_nodes", u64::from(self.max_process_nodes)),
             ("max_output_bytes", u64::from(self.max_output_bytes)),
             ("max_task_fuel", self.max_task_fuel),
@@ -383,6 +434,31 @@ impl Params {
             return field(
                 "max_rerun_fuel_per_block",
                 "must be at least max_task_fuel, or a re-run at the task fuel limit would never fit in a block",
+            );
+        }
+        if self.verifiers_per_execution == 0
+            || self.verifiers_per_execution > MAX_VERIFIERS_PER_EXECUTION
+        {
+            return field(
+                "verifiers_per_execution",
+                "must be 1 to 16: a task verified by nobody is not verified",
+            );
+        }
+        if u128::from(self.verifier_fee) < u128::from(self.min_gas_price) * self.verifier_gas() {
+            return Err(GenesisError::field(
+                "params.verifier_fee",
+                format!(
+                    "must cover a verifier's gas for a commit and a reveal at min_gas_price \
+                     ((gas.commit_verdict + gas.reveal_verdict + gas.per_byte x \
+                     {VERDICT_TXS_BYTES}) x min_gas_price = {}), or verifying loses money",
+                    u128::from(self.min_gas_price) * self.verifier_gas()
+                ),
+            ));
+        }
+        if self.price_band_bps < BPS || self.price_band_bps > MAX_PRICE_BAND_BPS {
+            return field(
+                "price_band_bps",
+                "must be 10000 (only the cheapest price) to 1000000 (100 times it)",
             );
         }
         if self.max_task_timeout < self.min_task_timeout {
@@ -740,6 +816,26 @@ mod tests {
             short.contains("params.max_rerun_fuel_per_block") && short.contains("max_task_fuel"),
             "{short}"
         );
+        for bad in [0, 17] {
+            assert!(
+                error_of(|v| v["params"]["verifiers_per_execution"] = bad.into())
+                    .contains("params.verifiers_per_execution")
+            );
+        }
+        assert!(
+            error_of(|v| v["params"]["max_open_verifications"] = 0.into())
+                .contains("params.max_open_verifications")
+        );
+        assert!(
+            error_of(|v| v["params"]["unverified_share"] = 10_001.into())
+                .contains("params.unverified_share")
+        );
+        for bad in [9_999, 1_000_001] {
+            assert!(
+                error_of(|v| v["params"]["price_band_bps"] = bad.into())
+                    .contains("params.price_band_bps")
+            );
+        }
         assert!(
             error_of(|v| v["params"]["gas"]["walk_step"] = 0.into())
                 .contains("params.gas.walk_step")
@@ -773,6 +869,68 @@ mod tests {
             err.contains("genesis.json") && err.contains("params.epoch_blocks"),
             "{err}"
         );
+    }
+
+    /// A verifier's two transactions, signed, with the longest chain id and the widest numbers:
+    /// what [`VERDICT_TXS_BYTES`] must cover.
+    fn verdict_txs_bytes() -> (usize, usize) {
+        use crate::execution::{TaskResult, Verdict};
+        use crate::tx::{Payload, TxBody};
+        let key = SecretKey::from_seed([3; 32]);
+        let size = |payload: Payload| {
+            TxBody {
+                chain_id: "x".repeat(64),
+                sender: key.public(),
+                nonce: u64::MAX,
+                gas_limit: u64::MAX,
+                gas_price: u64::MAX,
+                payload,
+            }
+            .sign(&key)
+            .encode()
+            .len()
+        };
+        let commit = size(Payload::CommitVerdict {
+            execution: Hash([1; 32]),
+            commitment: Hash([2; 32]),
+        });
+        let reveals = [
+            Verdict::Check { valid: true },
+            Verdict::Rerun(TaskResult::Output(Vec::new())),
+            Verdict::Rerun(TaskResult::Error(Vec::new())),
+        ]
+        .map(|verdict| {
+            size(Payload::RevealVerdict {
+                execution: Hash([1; 32]),
+                verdict,
+                salt: Hash([3; 32]),
+            })
+        });
+        (commit, reveals.into_iter().max().unwrap_or(0))
+    }
+
+    #[test]
+    fn the_verifier_gas_floor_covers_a_commit_and_a_reveal() {
+        let (commit, reveal) = verdict_txs_bytes();
+        eprintln!("verdict transactions: commit {commit} bytes, reveal {reveal} bytes");
+        assert_eq!((commit + reveal) as u64, VERDICT_TXS_BYTES);
+        let params = Params::default();
+        assert_eq!(
+            params.verifier_gas(),
+            u128::from(params.gas.commit_verdict + params.gas.reveal_verdict)
+                + u128::from(params.gas.per_byte) * u128::from(VERDICT_TXS_BYTES)
+        );
+        // The default fee covers it with a margin.
+        assert!(u128::from(params.verifier_fee) * 10 >= params.verifier_gas() * 12);
+        let short = error_of(|v| {
+            v["params"]["verifier_fee"] = (Params::default().verifier_gas() as u64 - 1).into()
+        });
+        assert!(short.contains("params.verifier_fee"), "{short}");
+        // Free gas makes a free duty: any fee covers it.
+        let mut value: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value["params"]["verifier_fee"] = 0.into();
+        value["params"]["min_gas_price"] = 0.into();
+        Genesis::from_json(&value.to_string()).unwrap();
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Agent {
                 );
                 self.forget(id);
             }
-            Step::Wait => self.note_wait(id, &execution, local),
+            Step::Wait => self.note_wait(id, local),
             Step::Run => self.enqueue(id, &execution),
             Step::Commit => self.commit(id, &execution),
             Step::Submit => self.submit(id),
@@ -52,7 +52,7 @@ impl Agent {
         }
     }
 
-    fn note_wait(&mut self, id: &Hash, execution: &Execution, local: Local) {
+    fn note_wait(&mut self, id: &Hash, local: Local) {
         let Some(duty) = self.duties.get_mut(id) else {
             return;
         };
@@ -61,7 +61,7 @@ impl Agent {
         }
         duty.noted = true;
         let mine = &self.runners[duty.runner];
-        if local.silent && execution.status != ExecutionStatus::Revealing {
+        if local.silent {
             tracing::warn!(
                 execution = %id,
                 runner = %mine.label(),
@@ -135,6 +135,7 @@ impl Agent {
             task,
             check,
             inputs: execution.inputs.clone(),
+            revealed: execution.result.clone(),
         })
     }
 

@@ -76,7 +76,11 @@ pub fn next_step(execution: &Execution, role: Role, runner: &Hash, local: Local)
                 work(local, Step::Submit)
             }
             ExecutionStatus::Assigned => work(local, Step::Commit),
-            ExecutionStatus::Revealing if execution.result.is_none() && local.secret => {
+            // The runner's reveal window: after its verifiers committed (deterministic tasks),
+            // or right after its commitment (public_effect, whose verifiers judge the reveal).
+            ExecutionStatus::RunnerRevealing
+                if execution.result.is_none() && local.secret && !local.silent =>
+            {
                 Step::Reveal
             }
             _ => Step::Wait,
@@ -92,6 +96,7 @@ pub fn next_step(execution: &Execution, role: Role, runner: &Hash, local: Local)
                 ExecutionStatus::Verifying if slot.commitment.is_none() => {
                     work(local, Step::Commit)
                 }
+                // The verifiers' reveal window opens once the runner has revealed.
                 ExecutionStatus::Revealing
                     if slot.commitment.is_some() && slot.verdict.is_none() && local.secret =>
                 {
@@ -176,14 +181,40 @@ mod tests {
         assert_eq!(step(&e, local(true, true)), Step::Commit);
         e.status = ExecutionStatus::Verifying;
         assert_eq!(step(&e, local(true, true)), Step::Wait);
-        e.status = ExecutionStatus::Revealing;
+        // The runner's own reveal window comes before the verifiers' one.
+        e.status = ExecutionStatus::RunnerRevealing;
         assert_eq!(step(&e, local(true, true)), Step::Reveal);
         // Without the secret there is nothing to reveal.
         assert_eq!(step(&e, local(true, false)), Step::Wait);
         e.result = Some(TaskResult::Output(vec![]));
+        e.status = ExecutionStatus::Revealing;
         assert_eq!(step(&e, local(true, true)), Step::Wait);
         e.status = ExecutionStatus::Completed;
         assert_eq!(step(&e, local(true, true)), Step::Done);
+    }
+
+    #[test]
+    fn a_public_effect_runner_reveals_right_after_committing() {
+        let mut e = execution(ExecutionStatus::Assigned, ME);
+        e.verification = VerificationKind::PublicEffect;
+        let step = |e: &Execution, l| next_step(e, Role::Runner, &ME, l);
+        assert_eq!(step(&e, local(true, false)), Step::Commit);
+        e.status = ExecutionStatus::RunnerRevealing;
+        assert_eq!(step(&e, local(true, true)), Step::Reveal);
+        // Revealed: its verifiers are drawn next and judge it; nothing more to send.
+        e.result = Some(TaskResult::Output(vec![]));
+        e.status = ExecutionStatus::Committed;
+        assert_eq!(step(&e, local(true, true)), Step::Wait);
+        // A silent runner never reveals either.
+        e.result = None;
+        e.status = ExecutionStatus::RunnerRevealing;
+        let silent = Local {
+            silent: true,
+            answer: true,
+            secret: true,
+            ..Local::default()
+        };
+        assert_eq!(step(&e, silent), Step::Wait);
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub struct Slashes {
     pub wrong_result: u64,
     /// A runner with no result by the deadline (`missed_deadline_slash`).
     pub missed_deadline: u64,
+    /// A runner that withheld its reveal once verifiers committed (`wrong_result_slash`).
+    pub withheld_reveal: u64,
     /// A verifier who revealed against the outcome (`verifier_fault_slash`).
     pub verifier_fault: u64,
     /// A drawn verifier who did not answer (`verifier_absent_slash`).
@@ -109,14 +111,19 @@ pub struct Slashes {
 
 impl Slashes {
     pub fn total(&self) -> u64 {
-        self.wrong_result + self.missed_deadline + self.verifier_fault + self.verifier_absent
+        self.wrong_result
+            + self.missed_deadline
+            + self.withheld_reveal
+            + self.verifier_fault
+            + self.verifier_absent
     }
 
     /// (metric label, count) for each reason.
-    pub fn by_label(&self) -> [(&'static str, u64); 4] {
+    pub fn by_label(&self) -> [(&'static str, u64); 5] {
         [
             ("wrong_result", self.wrong_result),
             ("missed_deadline", self.missed_deadline),
+            ("withheld_reveal", self.withheld_reveal),
             ("verifier_fault", self.verifier_fault),
             ("verifier_absent", self.verifier_absent),
         ]
@@ -125,6 +132,7 @@ impl Slashes {
     fn add(&mut self, other: Slashes) {
         self.wrong_result += other.wrong_result;
         self.missed_deadline += other.missed_deadline;
+        self.withheld_reveal += other.withheld_reveal;
         self.verifier_fault += other.verifier_fault;
         self.verifier_absent += other.verifier_absent;
     }
@@ -160,8 +168,9 @@ fn slashes_of(execution: &Execution, truth: Option<&TaskResult>) -> u64 {
 }
 
 /// The slashes settling `execution` dealt, by the rules of docs/economy.md: the runner for a
-/// missed deadline or a rejected result, verifiers who did not answer, and verifiers who
-/// revealed against the outcome. `truth` is the chain's re-run result when [`needs_truth`].
+/// missed deadline, a rejected result or a withheld reveal (which pays `wrong_result_slash`),
+/// verifiers who never committed, and verifiers who revealed against the outcome or
+/// withheld a committed verdict (`verifier_fault`). `truth` is the chain's re-run result when [`needs_truth`].
 pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> Slashes {
     let count = |f: &dyn Fn(&Verdict) -> bool| {
         execution
@@ -170,11 +179,23 @@ pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> S
             .filter(|v| v.verdict.as_ref().is_some_and(f))
             .count() as u64
     };
+    // Drawn verifiers who never committed are absent; one who committed and withheld its reveal
+    // (possible only once the runner revealed) is slashed as for a wrong verdict.
     let absent = execution
         .verifiers
         .iter()
-        .filter(|v| v.verdict.is_none())
+        .filter(|v| v.commitment.is_none())
         .count() as u64;
+    let withheld = if execution.result.is_some() {
+        execution
+            .verifiers
+            .iter()
+            .filter(|v| v.commitment.is_some() && v.verdict.is_none())
+            .count() as u64
+    } else {
+        0
+    };
+    let committed = execution.verifiers.iter().any(|v| v.commitment.is_some());
     let result = execution.result.as_ref();
     // A by-stake vote: a check verdict, or a re-run that matches the runner's result.
     let says_valid = |v: &Verdict| match v {
@@ -186,6 +207,12 @@ pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> S
         VerificationKind::ExternalRerun | VerificationKind::PublicEffect
     );
     match execution.status {
+        // A runner that withheld its reveal once verifiers committed pays as if rejected.
+        ExecutionStatus::Expired if committed => Slashes {
+            withheld_reveal: 1,
+            verifier_absent: absent,
+            ..Slashes::default()
+        },
         ExecutionStatus::Expired => Slashes {
             missed_deadline: u64::from(execution.runner.is_some()),
             verifier_absent: absent,
@@ -204,7 +231,7 @@ pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> S
             };
             Slashes {
                 verifier_absent: absent,
-                verifier_fault: against,
+                verifier_fault: against + withheld,
                 ..Slashes::default()
             }
         }
@@ -217,7 +244,7 @@ pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> S
             Slashes {
                 wrong_result: 1,
                 verifier_absent: absent,
-                verifier_fault: against,
+                verifier_fault: against + withheld,
                 ..Slashes::default()
             }
         }
@@ -261,7 +288,8 @@ mod tests {
                     runner: Hash([10 + i as u8; 32]),
                     owner: Address([10 + i as u8; 20]),
                     stake: 100,
-                    commitment: Some(Hash([6; 32])),
+                    // A verifier without a verdict never committed, unless a test says so.
+                    commitment: v.is_some().then_some(Hash([6; 32])),
                     verdict: v.clone(),
                 })
                 .collect(),
@@ -341,6 +369,43 @@ mod tests {
         assert_eq!(slashes_of(&e, None), 0);
         let e = execution(Cancelled, Trusted, &[]);
         assert_eq!(slashes_of(&e, None), 0);
+        // A runner withholding its reveal once verifiers committed: slashed as if rejected; the
+        // verifiers who committed had no window to reveal and are not slashed.
+        let mut e = execution(Expired, WasmRerun, &[None, None]);
+        e.result = None;
+        for slot in &mut e.verifiers {
+            slot.commitment = Some(Hash([6; 32]));
+        }
+        assert_eq!(
+            slashes_by_reason(&e, None),
+            Slashes {
+                withheld_reveal: 1,
+                ..Slashes::default()
+            }
+        );
+        // Nobody committed: a missed deadline, and the drawn verifiers were absent.
+        for slot in &mut e.verifiers {
+            slot.commitment = None;
+        }
+        assert_eq!(
+            slashes_by_reason(&e, None),
+            Slashes {
+                missed_deadline: 1,
+                verifier_absent: 2,
+                ..Slashes::default()
+            }
+        );
+        // A verifier who committed and withheld its reveal is slashed as for a wrong verdict.
+        let mut e = execution(Completed, WasmRerun, &[rerun(ok()), None, None]);
+        e.verifiers[1].commitment = Some(Hash([6; 32]));
+        assert_eq!(
+            slashes_by_reason(&e, None),
+            Slashes {
+                verifier_fault: 1,
+                verifier_absent: 1,
+                ..Slashes::default()
+            }
+        );
 
         let mut tally = Tally::default();
         tally.add(&execution(Completed, WasmRerun, &[None]), None);

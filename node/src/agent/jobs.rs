@@ -48,6 +48,8 @@ pub struct Job {
     /// The check task of a public_effect task.
     pub check: Option<TaskDefinition>,
     pub inputs: Vec<u8>,
+    /// The runner's revealed result: what a public_effect verifier judges.
+    pub revealed: Option<TaskResult>,
 }
 
 /// Why a run gave no answer.
@@ -207,13 +209,17 @@ pub fn answer(limits: &Limits<'_>, job: &Job) -> Result<Answer, Failure> {
                 reason: "definition",
                 detail: "the task names no check task".into(),
             })?;
-            // The runner's outputs stay hidden until the reveals, after verdicts are committed:
-            // the check runs on this node's own outputs (docs/runners.md, "Verifying").
-            let own = run(limits, &job.engine, &job.task, &job.inputs)?;
-            let valid = match own {
+            // The runner revealed before the verifiers were drawn: the check runs on its
+            // outputs (docs/economy.md, "The execution lifecycle"; docs/runners.md, "Verifying").
+            let revealed = job.revealed.as_ref().ok_or_else(|| Failure {
+                reason: "not_revealed",
+                detail: "the runner's result is not revealed yet: nothing to check".into(),
+            })?;
+            let valid = match revealed {
                 TaskResult::Output(outputs) => {
-                    check_says_valid(limits, &job.engine, check, &job.inputs, &outputs)?
+                    check_says_valid(limits, &job.engine, check, &job.inputs, outputs)?
                 }
+                // An error has no outputs to check; the chain pays it only the price per call.
                 TaskResult::Error(_) => true,
             };
             Ok(Answer::Verdict(Verdict::Check { valid }))
@@ -355,6 +361,7 @@ mod tests {
             task,
             check,
             inputs: ints(&[2, 40]),
+            revealed: None,
         }
     }
 
@@ -418,10 +425,21 @@ mod tests {
             Want::Verdict(VerificationKind::PublicEffect),
         );
         j.inputs = ints(&[77]);
+        // The verifier judges the runner's revealed outputs, not its own.
+        j.revealed = Some(TaskResult::Output(ints(&[7, 11])));
         assert_eq!(
             answer(&limits, &j).unwrap(),
             Answer::Verdict(Verdict::Check { valid: true })
         );
+        j.revealed = Some(TaskResult::Output(ints(&[7, 12])));
+        assert_eq!(
+            answer(&limits, &j).unwrap(),
+            Answer::Verdict(Verdict::Check { valid: false })
+        );
+        // Nothing revealed: nothing to judge, no verdict.
+        j.revealed = None;
+        assert!(answer(&limits, &j).is_err());
+        j.revealed = Some(TaskResult::Output(ints(&[7, 11])));
         let check = j.check.clone().unwrap();
         assert!(
             check_says_valid(&limits, &j.engine, &check, &ints(&[77]), &ints(&[7, 11])).unwrap()
