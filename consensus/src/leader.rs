@@ -19,13 +19,26 @@
 //! al. 2022): everyone who must agree on the leader holds that block, so they agree. After a
 //! timeout the plain schedule applies again, and with it the pigeonhole bound above.
 
-use runnet_types::block::BlockHeader;
 use runnet_types::consensus::Committee;
 use runnet_types::encoding::hash_of;
 
 /// Slots per validator in a cycle, on average: enough that rounding stakes to slots barely moves
 /// anyone's share.
 const SLOTS_PER_VALIDATOR: u128 = 100;
+
+/// Failed rounds in a row the leader rule looks back over (beyond, rounds fail for want of a
+/// quorum, not for one leader).
+pub const TRIED_ROUNDS: u64 = 16;
+
+/// Who leads a round, and who was passed over for it (see [`LeaderSchedule::leaders_from`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoundLeader {
+    pub round: u64,
+    pub leader: u32,
+    /// The validator that would have led had the rounds before not failed: the one that was to
+    /// collect the previous round's votes.
+    pub passed_over: Option<u32>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaderSchedule {
@@ -115,23 +128,48 @@ impl LeaderSchedule {
             .unwrap_or(scheduled)
     }
 
-    /// The leader of the round right after `certified`'s, when that round's block extends it:
-    /// [`Self::active_leader`] with the validators `certified` shows at work (its proposer and
-    /// the signers of its parent's certificate, which its header names). The first block of an
-    /// epoch names no signers (its parent's certificate is the unsigned root): the schedule.
-    pub fn leader_after(&self, committee: &Committee, certified: &BlockHeader) -> u32 {
-        let round = certified.round.saturating_add(1);
-        if certified.justify_signers.is_empty() {
-            return self.leader(round);
-        }
-        let mut active = vec![false; committee.len()];
-        let proposer = committee.index_of(&certified.proposer);
-        for i in certified.justify_signers.iter().copied().chain(proposer) {
-            if let Some(a) = active.get_mut(i as usize) {
-                *a = true;
+    /// The leaders of the rounds of blocks extending a certificate of round `first - 1`, up to
+    /// `round`: the last [`TRIED_ROUNDS`] of `first..=round`, oldest first.
+    ///
+    /// The first round after the certificate is led by [`Self::active_leader`]. A later one is
+    /// reached only through timeouts: every round since `first` failed, and in 2-chain HotStuff
+    /// a round fails for its leader or for the one that was to collect its votes (the next
+    /// round's [`Self::active_leader`]). So a round reached through timeouts is led, the same
+    /// way, by an eligible validator that is neither: not the leader of a failed round since
+    /// `first`, and not the one [`Self::active_leader`] names for the round itself (without
+    /// this, a crashed validator would fail two rounds in a row, the second with a doubled
+    /// timeout). When no one is left, the round's active leader leads.
+    pub fn leaders_from(&self, first: u64, round: u64, eligible: &[bool]) -> Vec<RoundLeader> {
+        let start = first.max(round.saturating_sub(TRIED_ROUNDS - 1));
+        let mut untried = eligible.to_vec();
+        let mut out = Vec::new();
+        for r in start..=round {
+            let primary = self.active_leader(r, eligible);
+            let mut passed_over = None;
+            let leader = if r == first {
+                primary
+            } else {
+                if let Some(t) = untried.get_mut(primary as usize) {
+                    *t = false;
+                }
+                if untried.iter().any(|t| *t) {
+                    let leader = self.active_leader(r, &untried);
+                    passed_over = (leader != primary).then_some(primary);
+                    leader
+                } else {
+                    primary
+                }
+            };
+            if let Some(t) = untried.get_mut(leader as usize) {
+                *t = false;
             }
+            out.push(RoundLeader {
+                round: r,
+                leader,
+                passed_over,
+            });
         }
-        self.active_leader(round, &active)
+        out
     }
 
     pub fn cycle_len(&self) -> usize {

@@ -16,6 +16,7 @@ pub mod crypto;
 mod equivocation;
 pub mod leader;
 pub mod pacemaker;
+pub mod reputation;
 pub mod safety;
 pub mod sim;
 mod tree;

@@ -148,8 +148,13 @@ impl Pacemaker {
 mod tests {
     use super::*;
 
+    /// The numbers these tests are written in (not the genesis defaults, which may move).
     fn params() -> ConsensusParams {
-        ConsensusParams::default()
+        ConsensusParams {
+            empty_block_interval_ms: 1_000,
+            base_round_timeout_ms: 2_000,
+            max_round_timeout_ms: 30_000,
+        }
     }
 
     #[test]

@@ -427,6 +427,7 @@ mod tests {
                     epoch: 1,
                     parent: justify.data.block,
                     justify_signers: justify.signers.clone(),
+                    failed_leaders: Vec::new(),
                     proposer: Address([1; 20]),
                     batches_root: batches_root(&[]),
                     executed_height: 0,

@@ -168,6 +168,7 @@ fn hostile_peer_is_dropped_and_the_chain_goes_on() {
             epoch: 0,
             parent: runnet_types::Hash::ZERO,
             justify_signers: Vec::new(),
+            failed_leaders: Vec::new(),
             proposer: forger.public().address(),
             batches_root: runnet_types::block::batches_root(&[]),
             executed_height: 0,

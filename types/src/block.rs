@@ -23,6 +23,11 @@ pub struct BlockHeader {
     /// twice has copies with different signers; naming them here makes every copy agree on who
     /// was seen at work, which the leader rule reads.
     pub justify_signers: Vec<u32>,
+    /// The committee indexes of the leaders of the rounds between the justify's and this one
+    /// (the first few of them, distinct, ascending): rounds that produced no certified block.
+    /// The leader rule keeps them from leading for a while, and voters check the list, so
+    /// every node reads the same history (consensus/src/reputation.rs).
+    pub failed_leaders: Vec<u32>,
     pub proposer: Address,
     /// Hash of the ordered list of batch digests the block carries.
     pub batches_root: Hash,
@@ -86,6 +91,7 @@ mod tests {
             epoch: 0,
             parent: Hash::ZERO,
             justify_signers: vec![0, 2],
+            failed_leaders: vec![1],
             proposer: Address([1; 20]),
             batches_root: batches_root(&[]),
             executed_height: 0,
@@ -102,6 +108,9 @@ mod tests {
         assert_ne!(changed.hash(), base);
         let mut changed = header.clone();
         changed.justify_signers = vec![0, 3];
+        assert_ne!(changed.hash(), base);
+        let mut changed = header.clone();
+        changed.failed_leaders = vec![3];
         assert_ne!(changed.hash(), base);
         let block = Block {
             header,

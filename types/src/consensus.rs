@@ -629,6 +629,7 @@ mod tests {
             epoch: 1,
             parent: Hash([1; 32]),
             justify_signers: Vec::new(),
+            failed_leaders: Vec::new(),
             proposer,
             batches_root: batches_root(&[]),
             executed_height: 0,

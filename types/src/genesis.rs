@@ -505,8 +505,12 @@ pub struct ConsensusParams {
 impl Default for ConsensusParams {
     fn default() -> Self {
         ConsensusParams {
-            empty_block_interval_ms: 1_000,
-            base_round_timeout_ms: 2_000,
+            // At most half the base timeout (the pacemaker caps it there).
+            empty_block_interval_ms: 500,
+            // A crashed or cut-off validator costs one base timeout before the others go on
+            // without it (consensus/src/reputation.rs): short enough that no stretch without
+            // a commit lasts 2 s.
+            base_round_timeout_ms: 1_000,
             max_round_timeout_ms: 30_000,
         }
     }
@@ -758,7 +762,7 @@ mod tests {
         let genesis = Genesis::from_json(&value.to_string()).unwrap();
         assert_eq!(genesis.params.vm.max_memory_pages, 16);
         assert_eq!(genesis.params.vm.max_locals, VmParams::default().max_locals);
-        assert_eq!(genesis.consensus.base_round_timeout_ms, 2_000);
+        assert_eq!(genesis.consensus.base_round_timeout_ms, 1_000);
     }
 
     fn error_of(edit: impl FnOnce(&mut serde_json::Value)) -> String {

@@ -8,6 +8,7 @@
 
 mod api;
 mod epoch;
+mod leading;
 mod roots;
 mod sync;
 
@@ -24,6 +25,7 @@ use crate::crypto::Crypto;
 use crate::equivocation::EquivocationDetector;
 use crate::leader::LeaderSchedule;
 use crate::pacemaker::Pacemaker;
+use crate::reputation::{MAX_BLAMED, Reputation};
 #[cfg(test)]
 use crate::safety::Flaw;
 use crate::safety::{SafetyData, SafetyRules, Signed};
@@ -63,6 +65,8 @@ pub struct Core<E: Environment, P: PayloadSource> {
     me: PublicKey,
     pub(crate) committee: Arc<Committee>,
     leaders: LeaderSchedule,
+    /// What the committed chain says of who leads (reputation.rs).
+    reputation: Reputation,
     my_index: Option<u32>,
     my_address: Option<Address>,
     phase: Phase,
@@ -172,7 +176,9 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         #[cfg(not(test))]
         let _ = &mut safety;
         let pacemaker = Pacemaker::new(&config.params);
+        let reputation = Self::rebuild_reputation(&env, root.info.height);
         Ok(Core {
+            reputation,
             pending_tip_proof: recovery.tip.map(|t| t.proof),
             payload,
             me,
@@ -388,28 +394,11 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         self.highest_qc.round().max(tc)
     }
 
-    /// Who leads `round` when its block extends `certified`, a block of round `certified_round`
-    /// (see [`LeaderSchedule::active_leader`]): the schedule's leader unless the round follows
-    /// the certified one directly, in which case validators not at work in the certified block
-    /// are skipped. `None` when that block is not known here.
-    pub fn leader_extending(
-        &self,
-        round: u64,
-        certified: &Hash,
-        certified_round: u64,
-    ) -> Option<u32> {
-        if certified_round == 0 || certified_round.saturating_add(1) != round {
-            return Some(self.leaders.leader(round));
-        }
-        let block = self.tree.proposed(certified)?;
-        Some(self.leaders.leader_after(&self.committee, block.header()))
-    }
-
     /// Where votes for `block`, of `round`, go: the leader of the next round if it extends
     /// `block`, or the schedule's when `block` is not known here.
     pub fn vote_recipient(&self, round: u64, block: &Hash) -> u32 {
         let next = round.saturating_add(1);
-        self.leader_extending(next, block, round)
+        self.leader_extending(next, block)
             .unwrap_or_else(|| self.leaders.leader(next))
     }
 
@@ -949,11 +938,17 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             .committee
             .index_of(&h.proposer)
             .ok_or(Refusal::NotInCommittee(h.proposer))?;
+        if h.failed_leaders.len() as u64 > MAX_BLAMED {
+            return Err(Refusal::BadBlock("the header blames too many leaders"));
+        }
         let leader = self
-            .leader_extending(h.round, &h.parent, b.justify.data.round)
+            .leader_extending(h.round, &h.parent)
             .ok_or(Refusal::MissingParent(h.parent))?;
         if leader != index {
             return Err(Refusal::NotLeader { round: h.round });
+        }
+        if self.blame(h.round, &h.parent).as_ref() != Some(&h.failed_leaders) {
+            return Err(Refusal::BadBlock("the header blames the wrong leaders"));
         }
         let validator = self
             .committee
@@ -1094,7 +1089,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         }
         // A vote for a block not seen here yet cannot be placed; it is kept (the collector holds
         // one per validator and round), since the next leader may well be us.
-        let next = self.leader_extending(round.saturating_add(1), &v.data.block, round);
+        let next = self.leader_extending(round.saturating_add(1), &v.data.block);
         if next.is_some() && next != self.my_index {
             return Err(Refusal::NotNextLeader { round });
         }
@@ -1123,8 +1118,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         }
         let round = self.round();
         let Some(index) = self.my_index else { return };
-        let leader =
-            self.leader_extending(round, &self.highest_qc.block(), self.highest_qc.round());
+        let leader = self.leader_extending(round, &self.highest_qc.block());
         if leader != Some(index) || self.proposed_round >= round {
             return;
         }
@@ -1263,6 +1257,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             epoch: self.epoch(),
             parent: parent.hash,
             justify_signers: justify.signers.clone(),
+            failed_leaders: self.blame(round, &parent.hash)?,
             proposer,
             batches_root: batches_root(&batches),
             // Never claim an execution beyond the parent (the driver may run ahead of us).

@@ -79,6 +79,26 @@ impl Faults {
     };
 }
 
+/// One fault placed by hand instead of drawn from the seed: what a liveness measurement needs
+/// (the same fault at the same instant, with and without a change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scripted {
+    /// The node (an index into the validators) the fault hits.
+    pub node: usize,
+    pub fault: ScriptedFault,
+    /// The fault starts at this simulated instant and ends at `until_ms` (never, if `u64::MAX`).
+    pub from_ms: u64,
+    pub until_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptedFault {
+    /// Killed at once (nothing more is sent), restarted from its disk at `until_ms`.
+    Crash,
+    /// Alive but cut off from every other node.
+    Isolate,
+}
+
 /// How transactions arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Load {
@@ -106,6 +126,10 @@ pub struct SimConfig {
     pub epoch_blocks: u64,
     /// A seed must commit at least this many blocks.
     pub min_commits: u64,
+    /// A seed runs at least this long in simulated time.
+    pub min_sim_ms: u64,
+    /// A fault placed by hand, on top of those drawn.
+    pub scripted: Option<Scripted>,
     pub params: ConsensusParams,
     /// Print each seed's outcome.
     pub verbose: bool,
@@ -128,6 +152,8 @@ impl Default for SimConfig {
             load: Load::Mixed,
             epoch_blocks: 12,
             min_commits: 20,
+            min_sim_ms: 0,
+            scripted: None,
             params: ConsensusParams::default(),
             verbose: false,
             trace: false,
@@ -171,6 +197,14 @@ impl SimConfig {
         }
         if self.epoch_blocks < 3 {
             return Err("--epoch-blocks must be at least 3".into());
+        }
+        if let Some(s) = &self.scripted
+            && s.node >= self.validators
+        {
+            return Err(format!(
+                "the scripted fault names node {} of {}",
+                s.node, self.validators
+            ));
         }
         if self.min_commits == 0 {
             return Err("--min-commits must be at least 1".into());
@@ -234,6 +268,12 @@ pub struct SeedReport {
     pub evidence: u64,
     pub real_crypto: bool,
     pub scenario: String,
+    /// The longest stretch of simulated time, after the first second, in which no honest node
+    /// committed a new height.
+    pub max_commit_gap_ms: u64,
+    /// Batches offered until 2 s before the end, and how many of them committed by the end.
+    pub batches_offered: u64,
+    pub batches_committed: u64,
 }
 
 /// The outcome of a run of seeds.

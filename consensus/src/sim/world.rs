@@ -1,6 +1,6 @@
 //! One simulated seed: nodes, a network, a virtual clock and the checks.
 
-use super::{ByzantineKind, Load, Rng, SeedReport, SimConfig};
+use super::{ByzantineKind, Load, Rng, ScriptedFault, SeedReport, SimConfig};
 use crate::core::{
     Action, CommittedBlock, CommittedTip, Core, CoreConfig, Environment, Event, PayloadCheck,
     PayloadSource, Recovery,
@@ -249,6 +249,11 @@ pub(super) struct World {
     busy_until: u64,
     idle_until: u64,
     scenario: String,
+    /// When each height was first committed by an honest node, in order.
+    commit_times: Vec<u64>,
+    /// When each batch was offered, and which of them an honest node committed.
+    batch_times: BTreeMap<Hash, u64>,
+    batches_committed_set: BTreeSet<Hash>,
 }
 
 fn key_seed(seed: u64, identity: usize, purpose: &str) -> [u8; 32] {
@@ -406,7 +411,24 @@ impl World {
                 }
                 Partition { start, end, group }
             });
+        let partition = match config.scripted {
+            Some(sc) if sc.fault == ScriptedFault::Isolate => {
+                let mut group = vec![0u8; total_nodes];
+                group[sc.node] = 1;
+                Some(Partition {
+                    start: sc.from_ms,
+                    end: sc.until_ms,
+                    group,
+                })
+            }
+            _ => partition,
+        };
         let mut crashes = Vec::new();
+        if let Some(sc) = config.scripted
+            && sc.fault == ScriptedFault::Crash
+        {
+            crashes.push((sc.node, sc.from_ms, sc.until_ms));
+        }
         if config.faults.crashes && scen.chance(600) {
             let mut candidates: Vec<usize> = (0..total_nodes)
                 .filter(|i| nodes[*i].role == Role::Honest)
@@ -419,10 +441,20 @@ impl World {
                 crashes.push((node, at, at + down));
             }
         }
+        // A fault that never ends is healed, for the liveness check, when it starts: the
+        // others must go on without that node.
+        let ends = |end: u64, start: u64| if end == u64::MAX { start } else { end };
         let heal_at = partition
             .as_ref()
-            .map_or(0, |p| p.end)
-            .max(crashes.iter().map(|c| c.2 + 2_000).max().unwrap_or(0));
+            .map_or(0, |p| ends(p.end, p.start))
+            .max(
+                crashes
+                    .iter()
+                    .map(|c| ends(c.2, c.1).saturating_add(2_000))
+                    .max()
+                    .unwrap_or(0),
+            )
+            .max(config.min_sim_ms);
         let deadline = heal_at + 10 * config.params.max_round_timeout_ms.max(1);
 
         let mut scenario = format!(
@@ -455,7 +487,7 @@ impl World {
             scenario.push_str(&format!(
                 " crash=n{node}@{:.1}s-{:.1}s",
                 *at as f64 / 1000.0,
-                *back as f64 / 1000.0
+                (*back).min(u64::MAX / 2) as f64 / 1000.0
             ));
         }
 
@@ -492,10 +524,30 @@ impl World {
             busy_until: 0,
             idle_until: 0,
             scenario,
+            commit_times: Vec::new(),
+            batch_times: BTreeMap::new(),
+            batches_committed_set: BTreeSet::new(),
         };
-        for (node, at, back) in crashes {
-            world.push(at, Ev::Crash { node });
-            world.push(back, Ev::Restart { node });
+        let scripted_crash = config
+            .scripted
+            .is_some_and(|sc| sc.fault == ScriptedFault::Crash);
+        for (i, (node, at, back)) in crashes.into_iter().enumerate() {
+            // The scripted crash (the first) is immediate, so runs with and without a change
+            // lose the node at the same instant.
+            if i == 0 && scripted_crash {
+                world.push(
+                    at,
+                    Ev::HardCrash {
+                        node,
+                        incarnation: 1,
+                    },
+                );
+            } else {
+                world.push(at, Ev::Crash { node });
+            }
+            if back != u64::MAX {
+                world.push(back, Ev::Restart { node });
+            }
         }
         if config.load == Load::Busy || busy_first {
             world.busy_until = 0;
@@ -564,7 +616,33 @@ impl World {
             .filter_map(|n| n.core.as_ref().map(|c| c.epoch()))
             .max()
             .unwrap_or(0);
+        let end = self.now;
+        let mut max_commit_gap_ms = 0;
+        let mut last = 1_000u64;
+        for t in self
+            .commit_times
+            .iter()
+            .copied()
+            .filter(|t| *t >= 1_000)
+            .chain([end])
+        {
+            max_commit_gap_ms = max_commit_gap_ms.max(t.saturating_sub(last));
+            last = t;
+        }
+        let offered: Vec<&Hash> = self
+            .batch_times
+            .iter()
+            .filter(|(_, t)| **t + 2_000 <= end)
+            .map(|(h, _)| h)
+            .collect();
+        let batches_committed = offered
+            .iter()
+            .filter(|h| self.batches_committed_set.contains(**h))
+            .count() as u64;
         SeedReport {
+            max_commit_gap_ms,
+            batches_offered: offered.len() as u64,
+            batches_committed,
             seed: self.seed,
             violations: self.violations,
             committed: self.max_committed,
@@ -591,13 +669,24 @@ impl World {
     }
 
     fn done(&self) -> bool {
-        if !self.healed || !self.commit_after_heal || self.max_committed < self.config.min_commits {
+        if !self.healed
+            || !self.commit_after_heal
+            || self.max_committed < self.config.min_commits
+            || self.now < self.config.min_sim_ms
+        {
             return false;
         }
+        // A node crashed for good by the script is not waited for.
+        let gone = self
+            .config
+            .scripted
+            .filter(|s| s.fault == ScriptedFault::Crash && s.until_ms == u64::MAX)
+            .map(|s| s.node);
         self.nodes
             .iter()
-            .filter(|n| n.role == Role::Honest)
-            .all(|n| n.alive && n.store.borrow().ledger.len() as u64 >= self.height_at_heal)
+            .enumerate()
+            .filter(|(i, n)| n.role == Role::Honest && Some(*i) != gone)
+            .all(|(_, n)| n.alive && n.store.borrow().ledger.len() as u64 >= self.height_at_heal)
     }
 
     fn boot(&mut self, node: usize) {
@@ -762,6 +851,7 @@ impl World {
     fn spread_batch(&mut self) {
         self.batches += 1;
         let digest = hash_of(&("batch", self.seed, self.batches));
+        self.batch_times.insert(digest, self.now);
         for node in 0..self.nodes.len() {
             let at = self.now + self.load_rng.range(1, 150);
             self.push(at, Ev::Batch { node, digest });
@@ -1264,6 +1354,9 @@ impl World {
                     Some(_) => {}
                     None => {
                         self.committed.insert(height, (hash, node));
+                        self.commit_times.push(self.now);
+                        self.batches_committed_set
+                            .extend(b.block.block.batches.iter().copied());
                     }
                 }
                 if height > self.max_committed {

@@ -192,7 +192,13 @@ impl Harness {
             queue: VecDeque::new(),
             committees,
             genesis: Hash([7; 32]),
-            params: ConsensusParams::default(),
+            // The numbers the scripted tests are written in (not the genesis defaults, which
+            // may move): 1 s empty-block wait, 2 s base timeout, 30 s cap.
+            params: ConsensusParams {
+                empty_block_interval_ms: 1_000,
+                base_round_timeout_ms: 2_000,
+                max_round_timeout_ms: 30_000,
+            },
         };
         for i in 0..h.nodes.len() {
             h.boot(i);

@@ -3,6 +3,7 @@
 
 mod harness;
 mod hostile;
+mod liveness;
 mod protocol;
 mod scenarios;
 mod simulator;

@@ -140,8 +140,8 @@ fn a_lagging_node_rejoins_and_votes_again() {
 }
 
 /// d is the next leader of round k and forms the certificate of block k, but its proposal and
-/// timeout are lost: d holds a lock no one else knows. The others time out round k+1 with a lower
-/// lock, and the leader of k+2 extends block k-1. d must vote for that block (its own lock is not
+/// timeout are lost: d holds a lock no one else knows. The others time out rounds k and k+1 (its
+/// proposal lost too) with a lower lock, and the leader of k+2 extends block k-1. d must vote for that block (its own lock is not
 /// in the timeout certificate, so block k cannot have been committed) — and must refuse a block
 /// that goes below the certificate's locks.
 #[test]
@@ -149,9 +149,8 @@ fn a_node_with_a_lock_nobody_else_has() {
     let mut h = Harness::new(4);
     h.start();
     settle(&mut h, 2);
-    // Find k with distinct leaders for k+1 (d) and k+2 (e), neither leading k. Round k+1
-    // follows block k directly, so its leader is known from block k (the active-leader rule);
-    // rounds after a timeout are the schedule's. The first proposal that fits fixes k.
+    // Find k with distinct leaders for k+1 extending block k (d) and for k+2 extending block
+    // k-1 (e), neither leading k. The first proposal that fits fixes k.
     let committee = h.committees[0].clone();
     let schedule = LeaderSchedule::new(&committee);
     let node_of: Vec<usize> = (0..4).map(|i| h.node_of(0, i)).collect();
@@ -165,6 +164,17 @@ fn a_node_with_a_lock_nobody_else_has() {
         c: usize,
     }
     let plan: RefCell<Option<Plan>> = RefCell::new(None);
+    let seen_headers: RefCell<
+        std::collections::BTreeMap<runnet_types::Hash, runnet_types::BlockHeader>,
+    > = RefCell::new(
+        h.nodes[0]
+            .disk
+            .borrow()
+            .ledger
+            .iter()
+            .map(|b| (b.hash(), b.header().clone()))
+            .collect(),
+    );
 
     // Run until d proposes round k+1 (it then holds the certificate of block k): drop that
     // proposal, and cut d off until round k+2 is proposed.
@@ -173,6 +183,12 @@ fn a_node_with_a_lock_nobody_else_has() {
     let held: RefCell<Option<Envelope>> = RefCell::new(None);
     let ok = h.run_until(
         &mut |env: &Envelope| {
+            if is_proposal(env) {
+                let p = proposal_of(&env.msg);
+                seen_headers
+                    .borrow_mut()
+                    .insert(p.block.hash(), p.block.header().clone());
+            }
             if plan.borrow().is_none()
                 && is_proposal(env)
                 && round_of(env).is_some_and(|r| r >= start)
@@ -180,11 +196,47 @@ fn a_node_with_a_lock_nobody_else_has() {
                 let p = proposal_of(&env.msg);
                 let k = p.block.round();
                 let lk = env.from;
-                let d = node_of[schedule.leader_after(&committee, p.block.header()) as usize];
-                let e = node_of[schedule.leader(k + 2) as usize];
-                // d leads k+1 after the timeout of round k too.
-                let d_again = node_of[schedule.leader(k + 1) as usize] == d;
-                if d_again && lk != d && d != e && e != lk {
+                // The leaders by the rule (consensus/src/reputation.rs), from the headers of
+                // block k and k-1; nothing was blamed in this run, so who is eligible is who a
+                // header shows at work.
+                let header = p.block.header().clone();
+                let Some(parent) = seen_headers.borrow().get(&header.parent).cloned() else {
+                    return true;
+                };
+                let at_work = |h: &runnet_types::BlockHeader| -> Vec<bool> {
+                    // Seen at work in this block or one of the three before it.
+                    let headers = seen_headers.borrow();
+                    let mut mask = vec![false; committee.len()];
+                    let mut cursor = Some(h.clone());
+                    for _ in 0..crate::reputation::SEEN_BLOCKS {
+                        let Some(h) = cursor else { break };
+                        assert!(h.failed_leaders.is_empty());
+                        for i in h
+                            .justify_signers
+                            .iter()
+                            .copied()
+                            .chain(committee.index_of(&h.proposer))
+                        {
+                            mask[i as usize] = true;
+                        }
+                        cursor = headers.get(&h.parent).cloned();
+                    }
+                    mask
+                };
+                let next = |from: u64, round: u64, mask: &[bool]| {
+                    schedule
+                        .leaders_from(from, round, mask)
+                        .last()
+                        .map(|l| l.leader)
+                };
+                let (Some(d), Some(e)) = (
+                    next(k + 1, k + 1, &at_work(&header)),
+                    next(k, k + 2, &at_work(&parent)),
+                ) else {
+                    return true;
+                };
+                let (d, e) = (node_of[d as usize], node_of[e as usize]);
+                if lk != d && d != e && e != lk {
                     let c = (0..4).find(|i| *i != d && *i != e && *i != lk).unwrap();
                     *plan.borrow_mut() = Some(Plan { k, d, e, c });
                 }
@@ -192,8 +244,14 @@ fn a_node_with_a_lock_nobody_else_has() {
             let Some(Plan { k, d, e, c }) = *plan.borrow() else {
                 return true;
             };
-            if env.from == d && is_proposal(env) && round_of(env) == Some(k + 1) {
-                *cut.borrow_mut() = true;
+            if is_proposal(env) && round_of(env) == Some(k + 1) {
+                // d's proposal on its certificate of block k, and the one another leader makes
+                // for round k+1 once the others time out round k (d leads no round reached
+                // through a timeout right after its own: leader.rs), are both lost.
+                if env.from == d {
+                    *cut.borrow_mut() = true;
+                }
+                return false;
             }
             if env.from == e && is_proposal(env) && round_of(env) == Some(k + 2) {
                 if env.to == d {

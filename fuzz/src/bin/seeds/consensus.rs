@@ -22,6 +22,7 @@ fn header(round: u64, timestamp_ms: u64) -> BlockHeader {
         epoch: 0,
         parent: Hash::ZERO,
         justify_signers: vec![],
+        failed_leaders: Vec::new(),
         proposer: validator_key(0).public().address(),
         batches_root: batches_root(&[Hash([1; 32])]),
         executed_height: 0,
