@@ -25,6 +25,8 @@ pub struct Pacemaker {
     round_deadline_ms: u64,
     retransmit_at_ms: u64,
     propose_at_ms: Option<u64>,
+    /// When the leader may propose a block that does not fill itself (the block pace).
+    pace_at_ms: Option<u64>,
 }
 
 impl Pacemaker {
@@ -43,6 +45,7 @@ impl Pacemaker {
             round_deadline_ms: u64::MAX,
             retransmit_at_ms: u64::MAX,
             propose_at_ms: None,
+            pace_at_ms: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl Pacemaker {
         }
         self.round = round;
         self.propose_at_ms = None;
+        self.pace_at_ms = None;
         self.round_deadline_ms = now_ms.saturating_add(self.round_timeout_ms(rounds_since_commit));
         self.retransmit_at_ms = now_ms.saturating_add(self.retransmit_ms);
         true
@@ -109,6 +113,7 @@ impl Pacemaker {
         self.round_deadline_ms = u64::MAX;
         self.retransmit_at_ms = u64::MAX;
         self.propose_at_ms = None;
+        self.pace_at_ms = None;
     }
 
     /// Restarts the rounds for a new epoch.
@@ -130,14 +135,24 @@ impl Pacemaker {
         now_ms >= at
     }
 
+    /// The block pace: may a block be proposed, `wait_ms` from the first time this round
+    /// asks? Starts the wait on the first call of the round.
+    pub fn pace_due(&mut self, now_ms: u64, wait_ms: u64) -> bool {
+        let at = *self
+            .pace_at_ms
+            .get_or_insert(now_ms.saturating_add(wait_ms));
+        now_ms >= at
+    }
+
     pub fn clear_wait(&mut self) {
         self.propose_at_ms = None;
+        self.pace_at_ms = None;
     }
 
     /// The next instant the core wants to be woken up at.
     pub fn next_deadline(&self) -> Option<u64> {
         let mut deadline = self.round_deadline_ms.min(self.retransmit_at_ms);
-        if let Some(p) = self.propose_at_ms {
+        for p in [self.propose_at_ms, self.pace_at_ms].into_iter().flatten() {
             deadline = deadline.min(p);
         }
         (deadline != u64::MAX).then_some(deadline)
@@ -154,6 +169,7 @@ mod tests {
             empty_block_interval_ms: 1_000,
             base_round_timeout_ms: 2_000,
             max_round_timeout_ms: 30_000,
+            ..ConsensusParams::default()
         }
     }
 

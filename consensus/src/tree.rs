@@ -31,6 +31,8 @@ pub(crate) struct Parent {
     /// The round within the current epoch (0 for an epoch's root).
     pub(crate) round: u64,
     pub(crate) seed: Hash,
+    /// The block's chain time (its header's timestamp; 0 for the genesis).
+    pub(crate) timestamp_ms: u64,
 }
 
 /// The last committed block.
@@ -98,6 +100,7 @@ impl BlockTree {
             height: b.block.height(),
             round: b.block.round(),
             seed: b.seed,
+            timestamp_ms: b.block.header().timestamp_ms,
         })
     }
 
@@ -161,6 +164,7 @@ impl BlockTree {
                         height: b.block.height(),
                         round: b.block.round(),
                         seed: b.seed,
+                        timestamp_ms: b.block.header().timestamp_ms,
                     },
                     qc,
                 );
@@ -173,6 +177,7 @@ impl BlockTree {
                 height: last.block.height(),
                 round: last.block.round(),
                 seed: last.seed,
+                timestamp_ms: last.block.header().timestamp_ms,
             },
             block: Some(last.block.clone()),
         };

@@ -500,6 +500,12 @@ pub struct ConsensusParams {
     pub base_round_timeout_ms: u64,
     /// The cap on the round timeout.
     pub max_round_timeout_ms: u64,
+    /// A block follows its parent (by chain time) after at least this long, unless its
+    /// payload fills it: fewer, fuller blocks when load is light (per-block work dominates a
+    /// validator's CPU), none delayed when it is heavy.
+    pub min_block_interval_ms: u64,
+    /// Voters refuse a proposal whose timestamp is further ahead of their own clock.
+    pub max_clock_drift_ms: u64,
 }
 
 impl Default for ConsensusParams {
@@ -512,6 +518,8 @@ impl Default for ConsensusParams {
             // a commit lasts 2 s.
             base_round_timeout_ms: 1_000,
             max_round_timeout_ms: 30_000,
+            min_block_interval_ms: 100,
+            max_clock_drift_ms: 2_000,
         }
     }
 }
@@ -707,6 +715,18 @@ impl Genesis {
             return Err(GenesisError::field(
                 "consensus.max_round_timeout_ms",
                 "must be at least base_round_timeout_ms",
+            ));
+        }
+        if consensus.min_block_interval_ms.saturating_mul(2) > consensus.base_round_timeout_ms {
+            return Err(GenesisError::field(
+                "consensus.min_block_interval_ms",
+                "must be at most half of base_round_timeout_ms (a leader waiting it out would be timed out)",
+            ));
+        }
+        if consensus.max_clock_drift_ms == 0 {
+            return Err(GenesisError::field(
+                "consensus.max_clock_drift_ms",
+                "must be at least 1 (0 would refuse every block made by a clock a millisecond ahead)",
             ));
         }
         Ok(())

@@ -66,6 +66,12 @@ pub trait PayloadSource {
     /// When batches are missing, the mempool fetches them and the driver sends
     /// [`Event::PayloadReady`] once they arrive.
     fn check_payload(&mut self, batches: &[Hash]) -> PayloadCheck;
+    /// Whether these batches (from [`Self::next_payload`]) come close to the block's limits:
+    /// such a block is proposed at once, without waiting out the block pace.
+    fn fills_block(&mut self, batches: &[Hash]) -> bool {
+        let _ = batches;
+        false
+    }
 }
 
 /// What a voter found of a proposal's batches.
@@ -227,6 +233,8 @@ pub enum Refusal {
     OverLimit { items: usize, bytes: usize },
     #[error("header claims a state root at height {height} that differs from ours")]
     WrongStateRoot { height: u64 },
+    #[error("the block's timestamp is {ahead_ms} ms ahead of our clock, past the allowed drift")]
+    TimestampAhead { ahead_ms: u64 },
 }
 
 impl Refusal {
@@ -255,6 +263,7 @@ impl Refusal {
             Refusal::Safety(_) => "safety_rule",
             Refusal::OverLimit { .. } => "over_limit",
             Refusal::WrongStateRoot { .. } => "wrong_state_root",
+            Refusal::TimestampAhead { .. } => "timestamp_ahead",
         }
     }
 }

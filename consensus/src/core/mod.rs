@@ -129,6 +129,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
                         height: 0,
                         round: 0,
                         seed: genesis_seed(&config.chain_id, &config.genesis_hash),
+                        timestamp_ms: 0,
                     },
                     block: None,
                 };
@@ -145,6 +146,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
                         height: tip.block.height(),
                         round: tip.block.round(),
                         seed: tip.seed,
+                        timestamp_ms: tip.block.header().timestamp_ms,
                     },
                     block: Some(tip.block.clone()),
                 };
@@ -981,6 +983,19 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         if h.round <= parent.round {
             return Err(Refusal::BadBlock("round not above the parent's"));
         }
+        // Chain time moves forward, and a fresh proposal may not run ahead of our clock by more
+        // than the drift the chain allows (a certified block is past voting on).
+        if h.timestamp_ms <= parent.timestamp_ms {
+            return Err(Refusal::BadBlock("timestamp not after the parent's"));
+        }
+        let latest = self
+            .now
+            .saturating_add(self.config.params.max_clock_drift_ms);
+        if !certified && h.timestamp_ms > latest {
+            return Err(Refusal::TimestampAhead {
+                ahead_ms: h.timestamp_ms - self.now,
+            });
+        }
         if h.executed_height >= h.height {
             return Err(Refusal::BadBlock("executed height not below the height"));
         }
@@ -1183,8 +1198,27 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         {
             return;
         }
+        // The block pace: a block follows its parent by at least the minimum interval of chain
+        // time, unless it fills itself. The wait is counted from now, not from the parent's
+        // timestamp alone: a parent stamped by a clock ahead of ours must not keep us waiting
+        // past the others' round timeout.
+        let interval = self.config.params.min_block_interval_ms;
+        let due = parent.timestamp_ms.saturating_add(interval);
+        if interval > 0
+            && !after_epoch_end
+            && self.now < due
+            && !(batches.len() >= self.config.max_block_batches
+                || (!batches.is_empty() && self.payload.fills_block(&batches)))
+            && !self
+                .pacemaker
+                .pace_due(self.now, (due - self.now).min(interval))
+        {
+            return;
+        }
         self.pacemaker.clear_wait();
-        let Some(proposal) = self.build_proposal(parent, justify, round, tc, batches, self.now)
+        // Chain time: the proposer's clock, but always after the parent's.
+        let timestamp_ms = self.now.max(parent.timestamp_ms.saturating_add(1));
+        let Some(proposal) = self.build_proposal(parent, justify, round, tc, batches, timestamp_ms)
         else {
             return;
         };

@@ -60,6 +60,8 @@ pub(crate) struct Mempool {
     pub(crate) own: Vec<Hash>,
     /// Held batches that together would take a block over its limits.
     pub(crate) oversized: BTreeSet<Hash>,
+    /// Whatever it offers fills a block (no block pace).
+    pub(crate) full: bool,
 }
 
 pub(crate) struct Payload(pub(crate) Rc<RefCell<Mempool>>);
@@ -87,6 +89,9 @@ impl PayloadSource for Payload {
         } else {
             PayloadCheck::Ready
         }
+    }
+    fn fills_block(&mut self, _batches: &[Hash]) -> bool {
+        self.0.borrow().full
     }
 }
 
@@ -193,17 +198,27 @@ impl Harness {
             committees,
             genesis: Hash([7; 32]),
             // The numbers the scripted tests are written in (not the genesis defaults, which
-            // may move): 1 s empty-block wait, 2 s base timeout, 30 s cap.
+            // may move): 1 s empty-block wait, 2 s base timeout, 30 s cap, no block pace.
             params: ConsensusParams {
                 empty_block_interval_ms: 1_000,
                 base_round_timeout_ms: 2_000,
                 max_round_timeout_ms: 30_000,
+                min_block_interval_ms: 0,
+                ..ConsensusParams::default()
             },
         };
         for i in 0..h.nodes.len() {
             h.boot(i);
         }
         h
+    }
+
+    /// Other consensus parameters, for every node (before `start`).
+    pub(crate) fn set_params(&mut self, params: ConsensusParams) {
+        self.params = params;
+        for i in 0..self.nodes.len() {
+            self.boot(i);
+        }
     }
 
     pub(crate) fn config(&self) -> CoreConfig {

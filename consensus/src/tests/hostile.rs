@@ -428,3 +428,41 @@ fn a_node_whose_state_diverges_halts_and_the_others_go_on() {
         assert!(h.nodes[i].halted.is_none(), "honest node {i} halted");
     }
 }
+
+/// Chain time (issue 15): a block's timestamp is after its parent's, and a fresh proposal may not
+/// run ahead of the voter's clock by more than `max_clock_drift_ms`.
+#[test]
+fn a_proposal_whose_time_goes_back_or_runs_ahead_is_refused() {
+    let mut s = setup();
+    let p = s.proposal();
+    assert!(
+        p.block.block.header.timestamp_ms > 0,
+        "the genesis is at 0, and every block after its parent"
+    );
+
+    let mut bad = p.clone();
+    bad.block.block.header.timestamp_ms = 0;
+    s.sign_as(s.leader, &mut bad.block);
+    s.refuses(
+        "time going back",
+        s.with_body(MessageBody::Proposal(bad)),
+        |r| matches!(r, Refusal::BadBlock(why) if why.contains("timestamp")),
+    );
+
+    let drift = s.h.params.max_clock_drift_ms;
+    let mut bad = p.clone();
+    bad.block.block.header.timestamp_ms = s.h.now + drift + 1;
+    s.sign_as(s.leader, &mut bad.block);
+    let got = s.refusal(s.leader, s.with_body(MessageBody::Proposal(bad)));
+    assert!(
+        matches!(got, Some(Refusal::TimestampAhead { ahead_ms }) if ahead_ms == drift + 1),
+        "a clock too far ahead: refused with {got:?}"
+    );
+
+    // Within the drift is fine: the real proposal, re-stamped just inside it, gets a vote.
+    let mut ahead = p.clone();
+    ahead.block.block.header.timestamp_ms = s.h.now + drift;
+    s.sign_as(s.leader, &mut ahead.block);
+    let refused = s.refusal(s.leader, s.with_body(MessageBody::Proposal(ahead)));
+    assert!(refused.is_none(), "{refused:?}");
+}

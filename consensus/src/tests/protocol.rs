@@ -344,3 +344,51 @@ fn a_block_over_the_limits_gets_no_vote() {
         assert_eq!(n.core().stats().refused.get("over_limit"), Some(&1));
     }
 }
+
+/// The block pace (issue 15): with a minimum interval, a block follows its parent by at least
+/// that much chain time, unless its payload fills it; a full block goes at once.
+#[test]
+fn blocks_keep_the_pace_unless_they_fill_themselves() {
+    for full in [false, true] {
+        let mut h = Harness::new(4);
+        let interval = 100;
+        let params = runnet_types::genesis::ConsensusParams {
+            min_block_interval_ms: interval,
+            ..h.params.clone()
+        };
+        h.set_params(params);
+        // Every node always has something to order, and holds everyone's batches.
+        let all: Vec<Hash> = (0..4u8)
+            .flat_map(|i| (0..50u8).map(move |k| Hash([i * 64 + k; 32])))
+            .collect();
+        for (i, n) in h.nodes.iter().enumerate() {
+            let mut m = n.mempool.borrow_mut();
+            m.full = full;
+            m.available.extend(all.iter().copied());
+            m.own = all[i * 50..(i + 1) * 50].to_vec();
+        }
+        h.start();
+        let ok = h.run_until(&mut |_| true, &mut |h| h.min_height() >= 30, 2_000);
+        assert!(ok, "full={full}: stuck at {}", h.min_height());
+        h.assert_agreement();
+        let disk = h.nodes[0].disk.borrow();
+        let stamps: Vec<u64> = disk
+            .ledger
+            .iter()
+            .map(|b| b.header().timestamp_ms)
+            .collect();
+        for pair in stamps.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= 1, "chain time moves forward: {stamps:?}");
+            if full {
+                assert!(gap < interval, "a full block waits for nothing: {stamps:?}");
+            } else {
+                assert!(gap >= interval, "a block keeps the pace: {stamps:?}");
+            }
+        }
+        // And no round timed out for it: the wait is well inside the round timeout.
+        for n in &h.nodes {
+            assert_eq!(n.core().stats().timeouts, 0, "full={full}");
+        }
+    }
+}
