@@ -39,6 +39,10 @@ impl Mempool {
             if in_flight.contains(digest) {
                 continue;
             }
+            // A peer's batch mostly repeating batches stored before it: those order them.
+            if stored.author.is_some() && stored.repeats.saturating_mul(2) > stored.ids.len() {
+                continue;
+            }
             let len = stored.batch.len();
             let size = stored.bytes.len();
             if txs + len > max_txs || bytes.saturating_add(size) > max_bytes {

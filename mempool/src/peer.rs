@@ -202,7 +202,7 @@ impl Mempool {
         // Per sender: (balance, committed nonce) read once, and the gas cost so far.
         let mut senders: BTreeMap<Address, (u64, u64, u128)> = BTreeMap::new();
         let mut dead = 0;
-        for (tx, (id, sender)) in batch.txs.iter().zip(txs) {
+        for (tx, (_, sender)) in batch.txs.iter().zip(txs) {
             let body = &tx.body;
             let sender = *sender;
             let (balance, committed, spent) = senders.entry(sender).or_insert_with(|| {
@@ -216,11 +216,10 @@ impl Mempool {
             let priced = body.gas_price >= config.min_gas_price.max(1)
                 && body.gas_limit <= config.max_gas_limit;
             let affordable = *spent <= u128::from(*balance);
-            let batched = matches!(
-                self.index.get(id).map(|known| known.place),
-                Some(Place::Stored(_))
-            );
-            if stale || ahead || !priced || !affordable || batched {
+            // Held by another stored batch is not dead: two honest validators batch what a
+            // client sent to both, and calling that junk made them ban each other. Such a
+            // batch is kept and not proposed here (`next_payload`).
+            if stale || ahead || !priced || !affordable {
                 dead += 1;
             }
         }
@@ -264,6 +263,13 @@ impl Mempool {
             Source::Fetched(_) => None,
         };
         let mut ids = Vec::with_capacity(batch.len());
+        let held = |id: &Hash| {
+            matches!(
+                self.index.get(id).map(|known| known.place),
+                Some(Place::Stored(_))
+            )
+        };
+        let repeats = txs.iter().filter(|(id, _)| held(id)).count();
         for (tx, (id, sender)) in batch.txs.iter().zip(txs) {
             let fresh = Known {
                 sender: Some(sender),
@@ -296,6 +302,7 @@ impl Mempool {
                 own: None,
                 author,
                 stored_ms: now_ms,
+                repeats,
             },
         );
         self.stats.batches_received += 1;

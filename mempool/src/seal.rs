@@ -151,6 +151,7 @@ impl Mempool {
                 ids,
                 author: None,
                 stored_ms: now_ms,
+                repeats: 0,
             },
         );
         self.stats.batches_sealed += 1;

@@ -19,6 +19,10 @@ pub(crate) struct Stored {
     /// When it was stored (the node's clock): a batch no block names for `max_batch_age_ms`
     /// leaves the store, so nothing a peer pushed stays for ever.
     pub stored_ms: u64,
+    /// Items an earlier stored batch already held when this one arrived. A pushed batch that
+    /// mostly repeats others is kept (two honest validators batch what a client sent to both)
+    /// but never proposed here: the batch that came first orders them.
+    pub repeats: usize,
 }
 
 #[derive(Default)]

@@ -27,20 +27,61 @@ fn a_batch_repeating_one_paid_transaction_is_refused_whole() {
     assert_eq!(pool.stats().batches_rejected.get("duplicate"), Some(&1));
 }
 
+/// Repeats of batched transactions in new batches are kept, not refused or scored (an honest
+/// validator may have batched the same ones), and never proposed here: the first batch orders them.
 #[test]
-fn copies_of_batched_transactions_in_new_batches_are_junk() {
+fn copies_of_batched_transactions_in_new_batches_are_kept_but_not_proposed() {
     let mut pool = Mempool::new(config());
     let (first, bytes) = peer_batch(3, 4);
     assert!(pool.receive_batch(&bytes, PEER, &funded, 0).is_ok());
     // The same transactions again, one at a time in distinct batches: every digest is new.
     for tx in &first.txs {
-        let (_, copy) = batch_of(vec![tx.clone()]);
+        let (copy, copy_bytes) = batch_of(vec![tx.clone()]);
         assert_eq!(
-            pool.receive_batch(&copy, PEER, &funded, 0),
-            Err(BatchRejected::Junk { dead: 1, items: 1 })
+            pool.receive_batch(&copy_bytes, PEER, &funded, 0),
+            Ok(Received::New(copy.digest()))
         );
     }
-    assert_eq!(pool.stats().stored_batches, 1);
+    assert_eq!(pool.stats().stored_batches, 5);
+    assert!(pool.stats().batches_rejected.is_empty());
+    let payload = pool.next_payload(&BTreeSet::new(), 4096, 20_000, usize::MAX);
+    assert_eq!(payload, vec![first.digest()]);
+}
+
+/// Two honest validators seal what one client sent to both: each stores the other's batch,
+/// neither refuses or scores it, and each proposes its own (before, each found the other's
+/// batch junk, scored it and banned it, and a two-validator chain stopped).
+#[test]
+fn honest_validators_batching_the_same_transactions_keep_each_other() {
+    let view = rich([3]);
+    let txs: Vec<SignedTx> = (0..50).map(|n| transfer(&key(3), n, 1, 1)).collect();
+    let seal = |txs: &[SignedTx]| {
+        let mut pool = Mempool::new(config());
+        for tx in txs {
+            admit_ok(&mut pool, tx, &view, 0);
+        }
+        let sealed = pool.seal_due(1_000_000);
+        assert_eq!(sealed.len(), 1);
+        let own = sealed[0].digest;
+        (pool, own, sealed[0].batch.encode())
+    };
+    let (mut a, own_a, bytes_a) = seal(&txs);
+    let (mut b, own_b, bytes_b) = seal(&txs[..40]);
+    assert!(matches!(
+        a.receive_batch(&bytes_b, OTHER, &funded, 0),
+        Ok(Received::New(_))
+    ));
+    assert!(matches!(
+        b.receive_batch(&bytes_a, PEER, &funded, 0),
+        Ok(Received::New(_))
+    ));
+    for pool in [&a, &b] {
+        assert!(pool.stats().batches_rejected.is_empty());
+        assert_eq!(pool.stats().stored_batches, 2);
+    }
+    let none = BTreeSet::new();
+    assert_eq!(a.next_payload(&none, 4096, 20_000, usize::MAX), vec![own_a]);
+    assert_eq!(b.next_payload(&none, 4096, 20_000, usize::MAX), vec![own_b]);
 }
 
 #[test]
