@@ -6,7 +6,8 @@
 //! replay is the ordinary path. Batches come from the block store (the driver stores those it
 //! holds when it commits); a batch it lacks (a block learnt by sync) is fetched from peers and
 //! checked against its digest and its signatures before it is stored. Execution itself never
-//! checks a signature: only verified batches reach the block store.
+//! checks a signature: only verified batches reach the block store. A block's receipts commit in
+//! the same atomic write as its state.
 
 use crate::agent::{AgentHandle, BlockReport};
 use crate::runtime::Shared;
@@ -102,17 +103,23 @@ fn execute_next(
         vrf_output: stored.vrf_output,
     };
     let started = Instant::now();
+    // The receipts commit in the state's own write: a kill cannot keep one without the other
+    // (and the block, at the state's height, would never be executed again to redo them).
+    // The header's certificate signers feed validator downtime (state/src/liveness.rs).
+    let signers = stored.block.header().justify_signers.clone();
     let outcome = executor
-        .execute_block(&ctx, &txs, Signatures::AlreadyVerified)
+        .execute_block_with_signers(
+            &ctx,
+            Some(&signers),
+            &txs,
+            Signatures::AlreadyVerified,
+            |receipts| Ok(shared.blocks.executed_writes(height, receipts)?),
+        )
         .map_err(|e| format!("block {height}: {e}"))?;
     shared
         .metrics
         .execution_seconds
         .observe(started.elapsed().as_secs_f64());
-    shared
-        .blocks
-        .put_receipts(height, &outcome.state_root, &outcome.receipts)
-        .map_err(|e| e.to_string())?;
     shared.metrics.txs_committed.inc_by(txs.len() as u64);
     shared.metrics.height.set(height as i64);
     {

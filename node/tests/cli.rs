@@ -250,8 +250,9 @@ fn the_economy_from_the_command_line() {
     assert_eq!(shown["service"], json!(arith));
 
     // A request followed to its end. No node runs an agent, so the runner never commits: the
-    // execution expires at its deadline, the payer gets the escrow back, the runner is slashed
-    // missed_deadline_slash (10%), and the command prints it all and exits 1.
+    // execution expires at its deadline, the payer gets the escrow back, the runner misses the
+    // duty (no stake taken: docs/economy.md, "Downtime"), and the command prints it all and
+    // exits 1.
     let (before, _, _) = user.account(&payer);
     let run = user.run(
         "tx execution request --service {} --task add --inputs {} --max-fee 100000 --key {} \
@@ -268,7 +269,8 @@ fn the_economy_from_the_command_line() {
     let execution = answer["execution"].as_str().unwrap().to_string();
     let (after, _, _) = user.account(&payer);
     assert_eq!(after, before - fee_of(&run), "only the gas is paid");
-    assert_eq!(user.query("runner", &runner)["stake"], 1_800_000);
+    assert_eq!(user.query("runner", &runner)["stake"], 2_000_000);
+    assert_eq!(user.query("runner", &runner)["missed"], 1);
     let described = user.ok("query execution {}", &[&execution]);
     assert!(
         described.stdout.contains("expired at height"),

@@ -3,8 +3,8 @@
 //! One network, scenario after scenario:
 //! - an honest request settles: runner, service owner and verifiers paid to the token;
 //! - at once: a wrong-result runner rejected and slashed, its payer refunded; a silent runner
-//!   slashed at its deadline; an always-invalid verifier slashed while the honest runner is paid;
-//!   and every node's metrics count the same settlements and slashes;
+//!   expired at its deadline (a missed duty: no stake); an always-invalid verifier slashed while
+//!   the honest runner is paid; and every node's metrics count the same settlements and slashes;
 //! - a process fires on an event its ticker program reports on two nodes, runs a WebAssembly
 //!   task and chains the external program's task on its result; meanwhile a service program that
 //!   crashes on its task is logged clearly and only its execution expires;
@@ -67,7 +67,7 @@ fn params() -> Params {
         verifier_fee: VERIFIER_FEE,
         verifiers_per_execution: 3,
         // Wide enough that a verifier on a slow, loaded machine (CI runs debug builds on 2 cores)
-        // still commits in time: a missed commit is an absent-verifier slash, and the payouts the
+        // still commits in time: a missed commit forfeits the verifier's fee, and the payouts the
         // test asserts would change. Commits close the window early once all are in.
         commit_window: 40,
         // Reveals settle early once all are in; a long window leaves a restarted node time.
@@ -356,7 +356,8 @@ fn runners_verifiers_and_emitters_at_work_on_four_nodes() {
 
     let e = settled(&net, &silent_id, "the silent runner's deadline");
     assert_eq!(e["status"], "expired", "{e}");
-    assert_eq!(stake(&net, &mine(&silent, 2)), STAKE - STAKE / 10);
+    // A missed duty forfeits the fee, not stake (docs/economy.md, "Downtime").
+    assert_eq!(stake(&net, &mine(&silent, 2)), STAKE);
     assert_eq!(payer_of(ps), ps0);
 
     let e = settled(&net, &invalid_id, "the lying verifier to be caught");
@@ -369,13 +370,11 @@ fn runners_verifiers_and_emitters_at_work_on_four_nodes() {
     // slashed for its verdict; its fee only covers its gas).
     assert_eq!(payer_of(pi), pi0 - price - 3 * VERIFIER_FEE);
 
-    // Every node counted the same: 2 completed, 1 rejected, 1 expired, and at least 3 slashes
-    // (the wrong runner, the silent runner, the lying verifier).
-    // A silent runner drawn as a verifier elsewhere adds an absent-verifier slash, so the draws
-    // decide whether there are more than 3; every node must count the same number.
+    // Every node counted the same: 2 completed, 1 rejected, 1 expired, and 2 slashes (the wrong
+    // runner, the lying verifier); the silent runner's missed duties take no stake.
     net.wait("every node's metrics to agree", LONG, |n| {
         let slashes = n.metric(0, "runnet_slashes_total");
-        slashes.is_some_and(|s| s >= 3.0)
+        slashes == Some(2.0)
             && (0..4).all(|i| {
                 n.metric(i, "runnet_executions_completed_total") == Some(2.0)
                     && n.metric(i, "runnet_executions_rejected_total") == Some(1.0)
@@ -527,8 +526,8 @@ fn runners_verifiers_and_emitters_at_work_on_four_nodes() {
     assert_eq!(stake(&net, &mine(&restart, 1)), STAKE, "never slashed");
     assert_eq!(
         stake(&net, &mine(&restart, 2)),
-        STAKE - STAKE / 20,
-        "the silent verifier, absent"
+        STAKE,
+        "the silent verifier, absent: a missed duty, no stake"
     );
     assert!(net.log(1).contains("waiting in agent/salts.json"));
     // Revealed and final: the secret is gone from disk.

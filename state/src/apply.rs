@@ -197,6 +197,8 @@ impl BlockRun<'_> {
             ValidatorStatus::Unbonding
         };
         self.overlay.put(key, &validator);
+        // Its downtime record starts afresh.
+        self.overlay.delete(keys::validator_liveness(sender));
         Ok(())
     }
 
@@ -312,9 +314,59 @@ impl BlockRun<'_> {
                 open_executions: 0,
                 open_duties: 0,
                 release_at: None,
+                missed_log: 0,
+                duties: 0,
+                missed: 0,
             },
         );
         self.overlay.put(keys::service_runner(service, &id), &());
+        Ok(())
+    }
+
+    /// A jailed runner's owner returns it to work once its jail is over, adding `stake` from its
+    /// balance; it must then hold at least `min_runner_stake`. Its duty record starts afresh.
+    pub(crate) fn unjail_runner(&mut self, sender: &Address, id: &Hash, stake: Amount) -> Applied {
+        let key = keys::runner(id);
+        let Some(mut runner) = self.overlay.get::<Runner>(&key)? else {
+            return fail(ErrorCode::RunnerNotFound, format!("no runner {id}"))?;
+        };
+        if runner.owner != *sender {
+            return fail(
+                ErrorCode::NotRunnerOwner,
+                "only the runner's owner may unjail it",
+            )?;
+        }
+        let RunnerStatus::Jailed { until } = runner.status else {
+            return fail(
+                ErrorCode::NotJailed,
+                format!("runner is {:?}", runner.status),
+            )?;
+        };
+        if self.height < until {
+            return fail(
+                ErrorCode::JailNotOver,
+                format!("jailed until height {until}, now {}", self.height),
+            )?;
+        }
+        let Some(total) = runner.stake.checked_add(stake) else {
+            return fail(ErrorCode::Overflow, "stake would overflow")?;
+        };
+        if total < self.params.min_runner_stake {
+            return fail(
+                ErrorCode::StakeBelowMinimum,
+                format!(
+                    "stake {total} after unjailing is below min_runner_stake {}",
+                    self.params.min_runner_stake
+                ),
+            )?;
+        }
+        if stake > 0 {
+            self.debit(sender, stake, "runner stake")?;
+        }
+        runner.stake = total;
+        runner.status = RunnerStatus::Active;
+        runner.missed_log = 0;
+        self.overlay.put(key, &runner);
         Ok(())
     }
 
@@ -329,7 +381,11 @@ impl BlockRun<'_> {
                 "only the runner's owner may unregister it",
             )?;
         }
-        if runner.status != RunnerStatus::Active {
+        // A jailed runner may leave too: its downtime slash is already taken.
+        if !matches!(
+            runner.status,
+            RunnerStatus::Active | RunnerStatus::Jailed { .. }
+        ) {
             return fail(
                 ErrorCode::RunnerNotActive,
                 format!("runner is {:?}", runner.status),

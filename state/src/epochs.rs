@@ -31,7 +31,7 @@ impl BlockRun<'_> {
         let next = match select_validator_set(&self.overlay, self.params, epoch, self.height + 1)? {
             Some(set) => set,
             // Too few candidates: the set stays, under the new epoch number.
-            None => match current {
+            None => match current.clone() {
                 Some(mut set) => {
                     set.epoch = epoch;
                     set.start_height = self.height + 1;
@@ -40,6 +40,17 @@ impl BlockRun<'_> {
                 None => return Err(corrupt("no validator set")),
             },
         };
+        // A validator entering the set starts with a fresh downtime record: bits left from an
+        // earlier membership speak of heights outside its window.
+        for member in &next.members {
+            let stays = current
+                .as_ref()
+                .is_some_and(|c| c.members.iter().any(|m| m.address == member.address));
+            if !stays {
+                self.overlay
+                    .delete(keys::validator_liveness(&member.address));
+            }
+        }
         self.overlay
             .put(keys::meta(meta_names::VALIDATOR_SET), &next);
         self.overlay.put(keys::validator_set(epoch), &next);

@@ -944,7 +944,7 @@ impl BlockRun<'_> {
             self.burn(total)?;
             let escrow = execution.escrow;
             self.refund(execution, escrow)?;
-            self.slash_absent(execution)?;
+            self.slash_withholding_verifiers(execution)?;
             self.finish(execution, ExecutionStatus::Rejected)?;
             self.release_duties(execution)?;
             Ok(())
@@ -1012,7 +1012,7 @@ impl BlockRun<'_> {
             }
             let escrow = execution.escrow;
             self.refund(execution, escrow)?;
-            self.slash_absent(execution)?;
+            self.slash_withholding_verifiers(execution)?;
             self.finish(execution, ExecutionStatus::Rejected)?;
             self.release_duties(execution)
         } else if carries(stake_of(&valid)) {
@@ -1066,29 +1066,26 @@ impl BlockRun<'_> {
         let escrow = self.pay_verifiers(execution, paid, escrow)?;
         execution.escrow = escrow;
         self.refund(execution, escrow)?;
-        self.slash_absent(execution)?;
+        self.slash_withholding_verifiers(execution)?;
         self.finish(execution, status)?;
         self.release_duties(execution)
     }
 
-    /// No commitment (or trusted result) by the deadline: the runner loses
-    /// `missed_deadline_slash`, the payer gets the whole escrow back.
+    /// No commitment (or trusted result) by the deadline: a missed duty. The runner earns
+    /// nothing and loses no stake (the duty is recorded, `release_duties`); the payer gets the
+    /// whole escrow back.
     fn expire(&mut self, execution: &mut Execution) -> Applied {
-        if let Some(runner) = execution.runner {
-            let slashed = self.slash(&runner, self.params.missed_deadline_slash)?;
-            self.burn(slashed)?;
-        }
         let escrow = execution.escrow;
         self.refund(execution, escrow)?;
         self.finish(execution, ExecutionStatus::Expired)?;
         self.release_duties(execution)
     }
 
-    /// The runner's reveal window closed without its reveal. Once a verifier has committed,
-    /// withholding is never cheaper than being caught: the runner loses `wrong_result_slash`,
-    /// out of which each verifier who committed is paid its fee (in id order, as far as it
-    /// goes), the rest burned. With no verifier committed it is a missed deadline. Either way the
-    /// payer gets the whole escrow back and drawn verifiers who never committed are absent.
+    /// The runner's reveal window closed without its reveal: a missed duty, not a cheat. Nothing
+    /// of the verifiers' was revealed yet, so withholding taught the runner nothing; but each
+    /// verifier who committed did its work for nothing, so the runner pays each `verifier_fee`
+    /// out of its stake (in id order, as far as it goes), nothing burned. The payer gets the
+    /// whole escrow back; drawn verifiers who never committed missed their duty (no stake).
     fn withheld(&mut self, execution: &mut Execution) -> Applied {
         let runner = execution
             .runner
@@ -1096,39 +1093,74 @@ impl BlockRun<'_> {
         let committed: Vec<usize> = (0..execution.verifiers.len())
             .filter(|i| execution.verifiers[*i].commitment.is_some())
             .collect();
-        let bps = if committed.is_empty() {
-            self.params.missed_deadline_slash
-        } else {
-            self.params.wrong_result_slash
-        };
-        let pool = self.slash(&runner, bps)?;
-        // No verdict was revealed: each is paid `verifier_fee`.
-        let pool = self.pay_verifiers(execution, &committed, pool)?;
-        self.burn(pool)?;
+        // No verdict was revealed: each is owed `verifier_fee`.
+        let owed = committed
+            .iter()
+            .map(|i| self.pay_of(&execution.verifiers[*i]))
+            .fold(0, Amount::saturating_add);
         let escrow = execution.escrow;
         self.refund(execution, escrow)?;
-        self.slash_absent(execution)?;
         self.finish(execution, ExecutionStatus::Expired)?;
-        self.release_duties(execution)
+        self.release_duties(execution)?;
+        let pool = self.take_stake(&runner, owed)?;
+        let pool = self.pay_verifiers(execution, &committed, pool)?;
+        self.burn(pool)
     }
 
-    /// Drawn verifiers with no verdict: one that never committed is absent
-    /// (`verifier_absent_slash`); one that committed and withheld its reveal loses
-    /// `verifier_fault_slash`, as for a wrong verdict. (When the runner withheld, verifiers had
-    /// no reveal window: only those who never committed are slashed.)
-    fn slash_absent(&mut self, execution: &Execution) -> Applied {
-        let runner_revealed = execution.result.is_some();
+    /// A verifier who committed and withheld its reveal after the runner's result was revealed
+    /// loses `verifier_fault_slash`, as for a wrong verdict: it saw the result and could choose.
+    /// Drawn verifiers who never committed lose nothing but their fee (a missed duty, recorded
+    /// by `release_duties`); nor do those who committed when the runner never revealed.
+    fn slash_withholding_verifiers(&mut self, execution: &Execution) -> Applied {
+        if execution.result.is_none() {
+            return Ok(());
+        }
         for slot in &execution.verifiers {
-            if slot.verdict.is_some() {
-                continue;
+            if slot.verdict.is_none() && slot.commitment.is_some() {
+                let slashed = self.slash(&slot.runner, self.params.verifier_fault_slash)?;
+                self.burn(slashed)?;
             }
-            let bps = match slot.commitment {
-                None => self.params.verifier_absent_slash,
-                Some(_) if runner_revealed => self.params.verifier_fault_slash,
-                Some(_) => continue,
-            };
-            let slashed = self.slash(&slot.runner, bps)?;
+        }
+        Ok(())
+    }
+
+    /// Takes up to `amount` of a runner's stake (what it owes others for a missed duty) and
+    /// returns what it took. An active runner left below `min_runner_stake` is jailed, with no
+    /// jail period and no slash: it returns to work with UnjailRunner and a top-up.
+    fn take_stake(&mut self, id: &Hash, amount: Amount) -> Result<Amount, ApplyError> {
+        let Some(mut runner) = self.load_runner(id)? else {
+            return Err(corrupt(format!("stake of missing runner {id}")));
+        };
+        let taken = amount.min(runner.stake);
+        runner.stake -= taken;
+        if runner.status == RunnerStatus::Active && runner.stake < self.params.min_runner_stake {
+            runner.status = RunnerStatus::Jailed { until: self.height };
+        }
+        self.save_runner(&runner);
+        Ok(taken)
+    }
+
+    /// Records one duty of a runner, done or missed. An active runner with more than
+    /// `max_missed_duties` misses among its last `duty_window` duties is jailed until
+    /// `downtime_jail_blocks` from now and loses `downtime_slash` of its stake (burned), once;
+    /// its record starts afresh.
+    fn record_duty(&mut self, runner: &mut Runner, missed: bool) -> Applied {
+        runner.duties = runner.duties.saturating_add(1);
+        runner.missed_log = (runner.missed_log << 1) | u64::from(missed);
+        if !missed {
+            return Ok(());
+        }
+        runner.missed = runner.missed.saturating_add(1);
+        if runner.status == RunnerStatus::Active
+            && runner.missed_in_window(self.params.duty_window) > self.params.max_missed_duties
+        {
+            let slashed = share(runner.stake, self.params.downtime_slash);
+            runner.stake -= slashed;
             self.burn(slashed)?;
+            runner.status = RunnerStatus::Jailed {
+                until: self.height.saturating_add(self.params.downtime_jail_blocks),
+            };
+            runner.missed_log = 0;
         }
         Ok(())
     }
@@ -1173,20 +1205,28 @@ impl BlockRun<'_> {
         Ok(())
     }
 
-    /// The runner's and verifiers' duties end; a leaving runner with none left is released later.
+    /// The runner's and verifiers' duties end, each recorded as done or missed (`record_duty`);
+    /// a leaving runner with none left is released later. The runner's duty is done when its
+    /// result was revealed (or submitted); a verifier's when its verdict was revealed, or when it
+    /// committed and the runner never revealed (it had no window to reveal in).
     fn release_duties(&mut self, execution: &Execution) -> Applied {
-        let mut ids: Vec<(Hash, bool)> = execution
+        let revealed = execution.result.is_some();
+        let mut ids: Vec<(Hash, bool, bool)> = execution
             .verifiers
             .iter()
-            .map(|v| (v.runner, false))
+            .map(|v| {
+                let done = v.verdict.is_some() || (v.commitment.is_some() && !revealed);
+                (v.runner, false, !done)
+            })
             .collect();
         if let Some(runner) = execution.runner {
-            ids.push((runner, true));
+            ids.push((runner, true, !revealed));
         }
-        for (id, is_runner) in ids {
+        for (id, is_runner, missed) in ids {
             let Some(mut runner) = self.load_runner(&id)? else {
                 return Err(corrupt(format!("duty of missing runner {id}")));
             };
+            self.record_duty(&mut runner, missed)?;
             runner.open_duties = runner.open_duties.saturating_sub(1);
             if is_runner {
                 runner.open_executions = runner.open_executions.saturating_sub(1);

@@ -9,7 +9,7 @@ use crate::objects::{
 };
 use crate::overlay::{Overlay, ValueCache, decode_value};
 use crate::receipt::{ErrorCode, Outcome, Receipt, SkipReason, TxFailure};
-use crate::store::{Proof, Store, StoreError};
+use crate::store::{ChangeSet, Proof, SideWrite, Store, StoreError};
 use runnet_types::genesis::{Genesis, Params, VmParams};
 use runnet_types::{Address, Amount, Hash, Payload, SignedTx, block, encoding};
 use serde::{Deserialize, Serialize};
@@ -223,6 +223,57 @@ impl Executor {
         txs: &[SignedTx],
         signatures: Signatures,
     ) -> Result<BlockOutcome, ExecError> {
+        self.execute_block_with(ctx, txs, signatures, |_| Ok(Vec::new()))
+    }
+
+    /// As [`Executor::execute_block`], and commits the writes `side` makes from the block's
+    /// receipts in the same atomic write as its state (the node's receipts and their index): a
+    /// crash keeps both or neither. `side` runs before anything is written; if it fails, nothing
+    /// is committed. Side writes are outside the state: they never change its root.
+    pub fn execute_block_with(
+        &self,
+        ctx: &BlockContext,
+        txs: &[SignedTx],
+        signatures: Signatures,
+        side: impl FnOnce(&[Receipt]) -> Result<Vec<SideWrite>, StoreError>,
+    ) -> Result<BlockOutcome, ExecError> {
+        self.execute_block_with_signers(ctx, None, txs, signatures, side)
+    }
+
+    /// As [`Executor::execute_block_with`], with the block header's `justify_signers` (the
+    /// committee indexes of the signers of its parent's certificate), which validator downtime
+    /// is counted from (docs/economy.md, "Downtime"). `None` counts the height as signed by
+    /// every validator: every node must pass the same.
+    pub fn execute_block_with_signers(
+        &self,
+        ctx: &BlockContext,
+        justify_signers: Option<&[u32]>,
+        txs: &[SignedTx],
+        signatures: Signatures,
+        side: impl FnOnce(&[Receipt]) -> Result<Vec<SideWrite>, StoreError>,
+    ) -> Result<BlockOutcome, ExecError> {
+        let (changes, mut outcome) = self.run_block(ctx, justify_signers, txs, signatures)?;
+        let side = side(&outcome.receipts)?;
+        outcome.state_root = match self.store.commit_with(ctx.height + 1, &changes, &side) {
+            Ok(root) => root,
+            Err(e) => {
+                self.cache.clear();
+                return Err(e.into());
+            }
+        };
+        self.cache.absorb(&changes);
+        Ok(outcome)
+    }
+
+    /// Executes a block without committing it: its changes, and its outcome but for the state
+    /// root, which only the commit computes.
+    fn run_block(
+        &self,
+        ctx: &BlockContext,
+        justify_signers: Option<&[u32]>,
+        txs: &[SignedTx],
+        signatures: Signatures,
+    ) -> Result<(ChangeSet, BlockOutcome), ExecError> {
         let executed = self.height();
         if ctx.height != executed + 1 {
             return Err(ExecError::WrongHeight {
@@ -261,25 +312,17 @@ impl Executor {
             })?;
             run.overlay.put(key, &proposer);
         }
-        let (new_validator_set, walks) = run.end_block(ctx)?;
-        let changes = run.overlay.into_changes();
-        let state_root = match self.store.commit(ctx.height + 1, &changes) {
-            Ok(root) => root,
-            Err(e) => {
-                self.cache.clear();
-                return Err(e.into());
-            }
-        };
-        self.cache.absorb(&changes);
-        Ok(BlockOutcome {
+        let (new_validator_set, walks) = run.end_block(ctx, justify_signers)?;
+        let outcome = BlockOutcome {
             height: ctx.height,
-            state_root,
+            state_root: Hash::ZERO,
             receipts,
             gas_used,
             fees,
             new_validator_set,
             walks,
-        })
+        };
+        Ok((run.overlay.into_changes(), outcome))
     }
 
     pub(crate) fn store(&self) -> &dyn Store {
@@ -576,6 +619,11 @@ impl BlockRun<'_> {
         let encoded = tx.encode();
         // The body's encoding is the signed encoding without the trailing 64-byte signature.
         let tx_hash = Hash::digest(&encoded[..encoded.len().saturating_sub(64)]);
+        // Every transaction the block carries takes its bytes of the block's budget, whatever
+        // becomes of it: a skipped one was carried, stored and sent all the same
+        // (docs/economy.md, "Skipped transactions").
+        let bytes_through = block_bytes.saturating_add(encoded.len() as u64);
+        *block_bytes = bytes_through;
         let skip = |reason| {
             Ok(Receipt {
                 tx: tx_hash,
@@ -610,14 +658,10 @@ impl BlockRun<'_> {
         else {
             return skip(SkipReason::BlockGasFull);
         };
-        let Some(next_bytes) = block_bytes
-            .checked_add(encoded.len() as u64)
-            .filter(|b| *b <= self.params.max_block_bytes)
-        else {
+        if bytes_through > self.params.max_block_bytes {
             return skip(SkipReason::BlockBytesFull);
-        };
+        }
         *block_gas = next_gas;
-        *block_bytes = next_bytes;
 
         // From here on the transaction counts: it pays for the gas it used, and its nonce moves.
         let needed = intrinsic_gas(self.params, &body.payload, encoded.len());
@@ -688,6 +732,7 @@ impl BlockRun<'_> {
             } => self.bond_validator(sender, consensus_key, vrf_key, peer_id, *amount, binding),
             Payload::UnbondValidator { amount } => self.unbond_validator(sender, *amount),
             Payload::Unjail => self.unjail(sender),
+            Payload::UnjailRunner { runner, stake } => self.unjail_runner(sender, runner, *stake),
             Payload::PublishService { definition, bundle } => {
                 self.publish_service(sender, definition, bundle)
             }
@@ -756,6 +801,7 @@ impl BlockRun<'_> {
     fn end_block(
         &mut self,
         ctx: &BlockContext,
+        justify_signers: Option<&[u32]>,
     ) -> Result<(Option<ValidatorSet>, Vec<WalkReport>), ApplyError> {
         let seed_key = keys::meta(meta_names::SEED);
         let previous: Hash = self.overlay.get(&seed_key)?.unwrap_or(Hash::ZERO);
@@ -768,7 +814,9 @@ impl BlockRun<'_> {
         self.run_deadlines(&mut due)?;
         // 3. process walks, within the block's walk gas;
         let walks = self.run_walks()?;
-        // 4. releases of unbonded stake, then the epoch change;
+        // 4. validator downtime from the certificate's signers, releases of unbonded stake,
+        // then the epoch change;
+        self.record_signers(justify_signers)?;
         self.release_due()?;
         let new_set = self.change_epoch()?;
         // 5. pruning of what is older than retention_blocks.
@@ -814,4 +862,103 @@ pub fn intrinsic_gas(params: &Params, payload: &Payload, encoded_len: usize) -> 
     u128::from(gas.base(payload.kind()))
         + u128::from(gas.per_byte) * encoded_len as u128
         + u128::from(gas.per_stored_byte) * stored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+    use runnet_types::genesis::{ConsensusParams, GenesisAccount, GenesisValidator};
+    use runnet_types::{SecretKey, TxBody, VrfSecretKey};
+
+    fn genesis(sender: &SecretKey) -> Genesis {
+        let validator = SecretKey::from_seed([1; 32]);
+        Genesis {
+            chain_id: "runnet-test".into(),
+            accounts: vec![GenesisAccount {
+                address: sender.public().address(),
+                balance: 1_000_000_000,
+            }],
+            validators: vec![GenesisValidator {
+                address: validator.public().address(),
+                consensus_key: validator.public(),
+                vrf_key: VrfSecretKey::from_seed([2; 32]).public(),
+                peer_id: "peer".into(),
+                stake: 100,
+            }],
+            params: Params::default(),
+            consensus: ConsensusParams::default(),
+        }
+    }
+
+    fn transfer(sender: &SecretKey, nonce: u64) -> SignedTx {
+        TxBody {
+            chain_id: "runnet-test".into(),
+            sender: sender.public(),
+            nonce,
+            gas_limit: 100_000,
+            gas_price: 1,
+            payload: Payload::Transfer {
+                to: Address([9; 20]),
+                amount: 5,
+            },
+        }
+        .sign(sender)
+    }
+
+    const CTX: BlockContext = BlockContext {
+        height: 1,
+        proposer: Address([3; 20]),
+        vrf_output: Hash::ZERO,
+    };
+
+    #[test]
+    fn side_writes_see_the_receipts_commit_with_the_block_and_leave_the_root_alone() {
+        let sender = SecretKey::from_seed([5; 32]);
+        let txs = [transfer(&sender, 0), transfer(&sender, 0)];
+        let plain = Executor::open(Arc::new(MemStore::new()), &genesis(&sender)).unwrap();
+        let want = plain.execute_block(&CTX, &txs, Signatures::Verify).unwrap();
+
+        let store = Arc::new(MemStore::new());
+        let exec = Executor::open(store.clone(), &genesis(&sender)).unwrap();
+        let mut seen = Vec::new();
+        let outcome = exec
+            .execute_block_with(&CTX, &txs, Signatures::Verify, |receipts| {
+                seen = receipts.to_vec();
+                Ok(vec![
+                    SideWrite::put("receipts", b"count".to_vec(), vec![receipts.len() as u8]),
+                    SideWrite::new_root("meta", b"root".to_vec()),
+                ])
+            })
+            .unwrap();
+        assert_eq!(outcome, want);
+        assert_eq!(seen, want.receipts);
+        // The second copy is skipped: the receipts the side writes see are the block's.
+        assert!(matches!(seen[1].outcome, Outcome::Skipped { .. }));
+        assert_eq!(store.side_value("receipts", b"count"), Some(vec![2]));
+        assert_eq!(
+            store.side_value("meta", b"root"),
+            Some(want.state_root.0.to_vec())
+        );
+    }
+
+    #[test]
+    fn a_failing_side_write_commits_nothing() {
+        let sender = SecretKey::from_seed([5; 32]);
+        let store = Arc::new(MemStore::new());
+        let exec = Executor::open(store.clone(), &genesis(&sender)).unwrap();
+        let root = exec.state_root();
+        let failed =
+            exec.execute_block_with(&CTX, &[transfer(&sender, 0)], Signatures::Verify, |_| {
+                Err(StoreError::Io("disk full".into()))
+            });
+        assert!(matches!(failed, Err(ExecError::Store(StoreError::Io(_)))));
+        assert_eq!((exec.height(), exec.state_root()), (0, root));
+        assert_eq!(exec.account(&sender.public().address()).unwrap().nonce, 0);
+        // The block executes afterwards as if nothing had happened.
+        let outcome = exec
+            .execute_block(&CTX, &[transfer(&sender, 0)], Signatures::Verify)
+            .unwrap();
+        assert!(outcome.receipts[0].is_success());
+    }
 }

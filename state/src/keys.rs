@@ -25,6 +25,7 @@ pub const EVENT_SUMMARY: &[u8] = b"ef/";
 pub const WALKS: &[u8] = b"w/";
 pub const EVIDENCE: &[u8] = b"d/";
 pub const VALIDATOR_SETS: &[u8] = b"vs/";
+pub const VALIDATOR_LIVENESS: &[u8] = b"vl/";
 
 fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -225,6 +226,11 @@ pub fn walk(seq: u64) -> Vec<u8> {
 }
 
 /// One punished equivocation: the validator, then the epoch and round it equivocated in.
+/// A validator's record of the certificates it was missing from (docs/economy.md, "Downtime").
+pub fn validator_liveness(validator: &Address) -> Vec<u8> {
+    join(VALIDATOR_LIVENESS, &[&validator.0])
+}
+
 pub fn evidence(validator: &Address, epoch: u64, round: u64) -> Vec<u8> {
     join(
         EVIDENCE,

@@ -19,6 +19,7 @@ mod evidence;
 mod execution;
 pub mod executor;
 pub mod keys;
+mod liveness;
 pub mod objects;
 mod overlay;
 mod process;
@@ -31,6 +32,7 @@ pub use executor::{
 };
 pub use objects::{
     Account, EventRecord, Execution, ExecutionStatus, Process, ProcessStatus, Runner, RunnerStatus,
-    Service, SkipCause, Validator, ValidatorSet, ValidatorStatus, WalkReport, WalkSkip,
+    Service, SkipCause, Validator, ValidatorLiveness, ValidatorSet, ValidatorStatus, WalkReport,
+    WalkSkip,
 };
 pub use receipt::{ErrorCode, Outcome, Receipt, SkipReason};

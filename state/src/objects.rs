@@ -94,6 +94,13 @@ pub enum RunnerStatus {
     Leaving,
     /// Its stake has been returned (or slashed away). It may register again.
     Left,
+    /// Missed more than `max_missed_duties` of its last `duty_window` duties: takes no new work
+    /// (no assignment, no verifier draw, no event quorum) until its owner sends UnjailRunner at
+    /// or after `until`. It still finishes the duties it holds. Appended: the canonical
+    /// encoding numbers variants by position.
+    Jailed {
+        until: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +119,25 @@ pub struct Runner {
     pub open_duties: u32,
     /// When a leaving runner's stake comes back, once scheduled.
     pub release_at: Option<u64>,
+    /// Its last duties as runner or drawn verifier, newest in bit 0, a 1 for each one missed;
+    /// only the last `duty_window` bits count. Cleared when it is jailed and when it unjails.
+    pub missed_log: u64,
+    /// Duties recorded since registering, missed or done.
+    pub duties: u64,
+    /// Duties missed since registering.
+    pub missed: u64,
+}
+
+impl Runner {
+    /// Missed duties among its last `window` (at most 64).
+    pub fn missed_in_window(&self, window: u32) -> u32 {
+        let mask = if window >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << window) - 1
+        };
+        (self.missed_log & mask).count_ones()
+    }
 }
 
 /// The id of the runner of `owner` for `service`: blake3(service id, owner address).
@@ -407,6 +433,17 @@ pub struct WalkReport {
     /// Paid to reporters: reimbursements, then incentives.
     pub reimbursed: Amount,
     pub incentives: Amount,
+}
+
+/// Which of the last `signed_blocks_window` heights a validator of their committee was missing
+/// from: bit `h % signed_blocks_window` of `bits` is set when block h's certificate of its parent
+/// did not name it and it did not propose block h. No record: it missed none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorLiveness {
+    /// Set bits in `bits`.
+    pub missed: u64,
+    /// `ceil(signed_blocks_window / 8)` bytes once it first missed a block.
+    pub bits: Vec<u8>,
 }
 
 /// An equivocation punished once.

@@ -17,7 +17,8 @@ pub enum SkipReason {
     CannotPayGas,
     /// The block's gas limit is used up by the transactions before it.
     BlockGasFull,
-    /// The block's byte limit is used up by the transactions before it.
+    /// The block's byte limit is used up by the transactions before it (skipped ones included:
+    /// the block carries them all) and this one.
     BlockBytesFull,
 }
 

@@ -8,7 +8,10 @@
 //! stores agree on every root. Requests come in bursts and the re-run budget is one to three
 //! worst-case re-runs, so disputes queue for the chain's re-run: no block re-runs more than its
 //! budget, the queue holds exactly the executions `awaiting_rerun`, and none of them changes while
-//! it waits.
+//! it waits. Downtime (docs/economy.md, "Downtime"): flaky runners go offline for stretches and
+//! send UnjailRunner when they are back; a runner whose jail is not over is never assigned or
+//! drawn; a silent runner's stake only ever drops by one `downtime_slash` as it is jailed, a
+//! flaky one's by that and the committed verifiers' fees of an execution it withheld, never more.
 
 mod common;
 
@@ -37,6 +40,14 @@ enum Behaviour {
     Liar,
     /// Commits honest answers, as runner and as verifier, and never reveals them.
     Withhold,
+    /// Honest, but offline (sends nothing) for 10 blocks of every 20; back online, it unjails
+    /// its runner once the jail is over.
+    Flaky,
+}
+
+/// Whether a flaky agent is online for the block at `height`.
+fn online(height: u64) -> bool {
+    (height / 10) % 2 == 1
 }
 
 const RUNNERS: usize = 5;
@@ -54,6 +65,10 @@ fn params(reruns: u64) -> Params {
         reveal_window: 2,
         min_runner_stake: 10_000,
         max_rerun_fuel_per_block: reruns * base.max_task_fuel,
+        // Short, so that silent and flaky runners are jailed and unjailed within a run.
+        duty_window: 8,
+        max_missed_duties: 3,
+        downtime_jail_blocks: 6,
         ..base
     }
 }
@@ -67,6 +82,116 @@ struct Reruns {
     longest_queue: usize,
     /// Executions that waited at least one block.
     waited: usize,
+    /// Runners jailed for downtime over the run, and unjailed.
+    jails: usize,
+    unjails: usize,
+}
+
+/// The runners of the WebAssembly service by owner index, as they are now.
+fn runners_of(chain: &Chain, service: &Hash) -> Vec<Option<runnet_state::Runner>> {
+    (0..=RUNNERS)
+        .map(|i| chain.exec.runner(&runner_id(service, &addr(i))).unwrap())
+        .collect()
+}
+
+/// After each block, downtime: a runner whose jail was not over before the block was neither
+/// assigned nor drawn in it; a silent runner lost no stake but one `downtime_slash` when jailed
+/// in this block; a flaky one no more than that plus the committed verifiers' fees of executions
+/// it withheld that expired in this block, plus `verifier_fault_slash` for each verdict it
+/// committed and then, cut off, withheld after the runner revealed. Returns the jails and unjails of this block.
+fn check_downtime(
+    chain: &Chain,
+    service: &Hash,
+    ids: &[Hash],
+    behaviours: &[Behaviour],
+    before: &[Option<runnet_state::Runner>],
+) -> Result<(usize, usize), TestCaseError> {
+    let height = chain.exec.height();
+    let params = chain.exec.params();
+    let jailed_now = |r: &runnet_state::Runner| matches!(r.status, runnet_state::RunnerStatus::Jailed { until } if until > height);
+    let mut owed = [0u64; RUNNERS + 1];
+    let mut faults = [0u64; RUNNERS + 1];
+    for id in ids {
+        let Some(e) = chain.exec.execution(id).unwrap() else {
+            continue;
+        };
+        let mut took_work: Vec<Hash> = Vec::new();
+        if e.assigned_at == Some(height) {
+            took_work.extend(e.runner);
+        }
+        if e.drawn_at == Some(height) {
+            took_work.extend(e.verifiers.iter().map(|v| v.runner));
+        }
+        for r in before.iter().flatten() {
+            prop_assert!(
+                !(took_work.contains(&r.id) && jailed_now(r)),
+                "jailed runner {} took work at {}",
+                r.id,
+                height
+            );
+        }
+        // A verifier cut off between its commitment and its reveal, once the runner revealed,
+        // withheld a committed verdict it could have chosen to hide: a hard slash by design.
+        if e.settled_at == Some(height) && e.result.is_some() {
+            for v in e
+                .verifiers
+                .iter()
+                .filter(|v| v.commitment.is_some() && v.verdict.is_none())
+            {
+                if let Some(who) = (1..=RUNNERS).find(|i| v.owner == addr(*i)) {
+                    faults[who] += 1;
+                }
+            }
+        }
+        if e.settled_at == Some(height) && e.status == ExecutionStatus::Expired {
+            let committed = e
+                .verifiers
+                .iter()
+                .filter(|v| v.commitment.is_some())
+                .count() as u64;
+            if let Some(who) = (1..=RUNNERS).find(|i| e.runner_owner == Some(addr(*i))) {
+                owed[who] += committed * params.verifier_fee;
+            }
+        }
+    }
+    let now = runners_of(chain, service);
+    let (mut jails, mut unjails) = (0, 0);
+    for who in 1..=RUNNERS {
+        let (Some(b), Some(n)) = (&before[who], &now[who]) else {
+            continue;
+        };
+        let newly_jailed = !matches!(b.status, runnet_state::RunnerStatus::Jailed { .. })
+            && matches!(n.status, runnet_state::RunnerStatus::Jailed { .. });
+        jails += usize::from(newly_jailed);
+        unjails += usize::from(
+            matches!(b.status, runnet_state::RunnerStatus::Jailed { .. })
+                && n.status == runnet_state::RunnerStatus::Active,
+        );
+        let slash = if newly_jailed {
+            (u128::from(b.stake) * u128::from(params.downtime_slash) / 10_000) as u64
+        } else {
+            0
+        };
+        let lost = b.stake.saturating_sub(n.stake);
+        let fault = faults[who] * b.stake * params.verifier_fault_slash / 10_000;
+        match behaviours[who] {
+            Behaviour::Silent => {
+                prop_assert_eq!(lost, slash, "silent runner {} at {}", who, height)
+            }
+            Behaviour::Flaky => prop_assert!(
+                lost <= slash + owed[who] + fault,
+                "flaky runner {} lost {} at {} (slash {}, owed {}, withheld verdicts {})",
+                who,
+                lost,
+                height,
+                slash,
+                owed[who],
+                fault
+            ),
+            _ => {}
+        }
+    }
+    Ok((jails, unjails))
 }
 
 /// After each block: the block re-ran at most its budget (each re-run counted at its worst
@@ -170,11 +295,47 @@ fn signed(chain: &Chain, nonces: &mut [u64], who: usize, payload: Payload) -> Si
 }
 
 /// What every agent does after a block, as transactions for the next one.
-fn agents(chain: &Chain, module: &[u8], ids: &[Hash], behaviours: &[Behaviour]) -> Vec<SignedTx> {
+fn agents(
+    chain: &Chain,
+    module: &[u8],
+    ids: &[Hash],
+    behaviours: &[Behaviour],
+    service: &Hash,
+) -> Vec<SignedTx> {
     let mut nonces: Vec<u64> = (0..10)
         .map(|i| chain.exec.account(&addr(i)).unwrap().nonce)
         .collect();
     let mut txs = Vec::new();
+    let height = chain.exec.height() + 1;
+    // A flaky agent offline now behaves as a silent one.
+    let behaviours: Vec<Behaviour> = behaviours
+        .iter()
+        .map(|b| match b {
+            Behaviour::Flaky if !online(height) => Behaviour::Silent,
+            Behaviour::Flaky => Behaviour::Honest,
+            other => *other,
+        })
+        .collect();
+    let flaky_online = |who: usize| behaviours[who] == Behaviour::Honest;
+    for who in 1..=RUNNERS {
+        let id = runner_id(service, &addr(who));
+        if let Some(r) = chain.exec.runner(&id).unwrap()
+            && let runnet_state::RunnerStatus::Jailed { until } = r.status
+            && until <= height
+            && flaky_online(who)
+        {
+            let top_up = chain.exec.params().min_runner_stake.saturating_sub(r.stake);
+            txs.push(signed(
+                chain,
+                &mut nonces,
+                who,
+                Payload::UnjailRunner {
+                    runner: id,
+                    stake: top_up,
+                },
+            ));
+        }
+    }
     let index = |address| (0..10).find(|i| addr(*i) == address).unwrap();
     for id in ids {
         let Some(e) = chain.exec.execution(id).unwrap() else {
@@ -285,6 +446,7 @@ fn behaviour() -> impl Strategy<Value = Behaviour> {
         1 => Just(Behaviour::Silent),
         1 => Just(Behaviour::Liar),
         1 => Just(Behaviour::Withhold),
+        1 => Just(Behaviour::Flaky),
     ]
 }
 
@@ -319,11 +481,17 @@ fn economy(
     }
     let mut ids = Vec::new();
     let mut seen = Reruns::default();
+    let service = service_id(&addr(0), &definition, &Hash::digest(&module));
+    let (mut jails, mut unjails) = (0usize, 0usize);
     macro_rules! both {
         ($txs:expr) => {{
             let txs = $txs;
+            let before = runners_of(&memory, &service);
             let outcome = both_(&mut memory, &mut disk, txs);
             check_reruns(&memory, &ids, &mut seen)?;
+            let (j, u) = check_downtime(&memory, &service, &ids, &behaviours, &before)?;
+            jails += j;
+            unjails += u;
             outcome
         }};
     }
@@ -355,7 +523,6 @@ fn economy(
     for receipt in both!(publish).receipts {
         prop_assert_eq!(&receipt.outcome, &Outcome::Success);
     }
-    let service = service_id(&addr(0), &definition, &Hash::digest(&module));
     let mut registrations: Vec<SignedTx> = (1..=RUNNERS)
         .flat_map(|i| [service, ticker_service].map(|s| (i, s)))
         .map(|(i, s)| {
@@ -402,7 +569,7 @@ fn economy(
     for (i, (a, b, mul, gap, copies)) in requests.into_iter().enumerate() {
         let mut inputs = (a as i64).to_le_bytes().to_vec();
         inputs.extend_from_slice(&(b as i64).to_le_bytes());
-        let mut txs = agents(&memory, &module, &ids, &behaviours);
+        let mut txs = agents(&memory, &module, &ids, &behaviours, &service);
         let mut payer_nonce = vec![0u64; 10];
         payer_nonce[PAYER] = next(&memory, &txs, PAYER);
         // A burst of identical requests (ids differ by nonce) settles together.
@@ -444,13 +611,13 @@ fn economy(
                 .flat_map(|w| w.executions.iter().copied()),
         );
         for _ in 0..gap {
-            let txs = agents(&memory, &module, &ids, &behaviours);
+            let txs = agents(&memory, &module, &ids, &behaviours, &service);
             both!(txs);
         }
     }
     // Let everything run to its end.
     for _ in 0..60 {
-        let txs = agents(&memory, &module, &ids, &behaviours);
+        let txs = agents(&memory, &module, &ids, &behaviours, &service);
         both!(txs);
     }
     // Whatever the process created, it paid for and was refunded through its balance.
@@ -502,6 +669,7 @@ fn economy(
         prop_assert_eq!(runner.open_duties, 0);
     }
     prop_assert_eq!(memory.exec.state_root(), disk.exec.state_root());
+    (seen.jails, seen.unjails) = (jails, unjails);
     prop_assert!(
         seen.waiting.is_empty(),
         "still waiting: {:?}",
@@ -545,4 +713,17 @@ fn bursts_of_disputes_wait_for_the_rerun_budget() {
         "longest queue {}",
         seen.longest_queue
     );
+}
+
+/// A workload that surely jails: a silent runner and a flaky one among three honest, requests
+/// in bursts over 150 blocks. The downtime checks ran after every block; here, that both were
+/// jailed and the flaky one came back, so they checked something.
+#[test]
+fn silent_and_flaky_runners_are_jailed_and_the_flaky_one_comes_back() {
+    use Behaviour::*;
+    let behaviours = vec![Silent, Flaky, Honest, Honest, Honest];
+    let requests = (0..30).map(|i| (i, i + 1, i % 2 == 0, 4, 2)).collect();
+    let seen = economy(behaviours, requests, vec![0; 30], 3).unwrap();
+    assert!(seen.jails >= 2, "{} jails", seen.jails);
+    assert!(seen.unjails >= 1, "{} unjails", seen.unjails);
 }

@@ -83,7 +83,7 @@ impl GasSchedule {
             PayloadKind::Transfer => self.transfer,
             PayloadKind::BondValidator => self.bond_validator,
             PayloadKind::UnbondValidator => self.unbond_validator,
-            PayloadKind::Unjail => self.unjail,
+            PayloadKind::Unjail | PayloadKind::UnjailRunner => self.unjail,
             PayloadKind::PublishService => self.publish_service,
             PayloadKind::RegisterRunner => self.register_runner,
             PayloadKind::UnregisterRunner => self.unregister_runner,
@@ -158,8 +158,19 @@ pub struct Params {
     pub developer_share: u64,
     pub wrong_result_slash: u64,
     pub verifier_fault_slash: u64,
-    pub verifier_absent_slash: u64,
-    pub missed_deadline_slash: u64,
+    /// Downtime (docs/economy.md, "Downtime"): a runner's last `duty_window` duties (executions
+    /// it ran or was drawn to verify, 1 to 64) are recorded; more than `max_missed_duties` of
+    /// them missed jails it for `downtime_jail_blocks` with one slash of `downtime_slash`.
+    pub duty_window: u32,
+    pub max_missed_duties: u32,
+    pub downtime_slash: u64,
+    pub downtime_jail_blocks: u64,
+    /// Validator downtime: of the last `signed_blocks_window` heights (1 to 65,536), a
+    /// validator of their committee missing from more than `max_missed_blocks` certificates
+    /// (not a signer and not the proposer) is jailed for `downtime_jail_blocks` with one
+    /// `downtime_slash`.
+    pub signed_blocks_window: u64,
+    pub max_missed_blocks: u64,
 
     // Processes and emitters.
     pub process_deposit: Amount,
@@ -223,6 +234,10 @@ impl Default for VmParams {
 /// The most verifiers one execution may draw: every settlement walks them, and the escrow holds
 /// a fee for each.
 pub const MAX_VERIFIERS_PER_EXECUTION: u32 = 16;
+/// The most duties a runner's record keeps (a 64-bit log).
+pub const MAX_DUTY_WINDOW: u32 = 64;
+/// The widest validator window: an 8 KiB record per validator.
+pub const MAX_SIGNED_BLOCKS_WINDOW: u64 = 65_536;
 /// The widest price band: 100 times the cheapest price (beyond it price hardly counts).
 pub const MAX_PRICE_BAND_BPS: u64 = 100 * BPS;
 /// Encoded bytes of a verifier's two transactions, a CommitVerdict and a RevealVerdict whose
@@ -345,8 +360,18 @@ impl Default for Params {
             developer_share: 2_000,
             wrong_result_slash: 5_000,
             verifier_fault_slash: 2_000,
-            verifier_absent_slash: 500,
-            missed_deadline_slash: 1_000,
+            // A missed duty costs its fee, not stake; a runner missing more than half of its
+            // last 32 duties is jailed for 600 blocks with a 1% slash (the Cosmos SDK's
+            // downtime rule counts half of a window too, with a 0.01-1% slash).
+            duty_window: 32,
+            max_missed_duties: 16,
+            downtime_slash: 100,
+            downtime_jail_blocks: 600,
+            // A validator in under 10% of the last 200 certificates (20 to 100 s of blocks): a
+            // live one is in far more, even when it is often the slowest voter and a third of
+            // the stake leaves it out of the certificates it forms.
+            signed_blocks_window: 200,
+            max_missed_blocks: 180,
             process_deposit: 10_000,
             max_process_nodes: 32,
             walk_gas_per_block: 10_000_000,
@@ -383,8 +408,7 @@ impl Params {
             ("developer_share", self.developer_share),
             ("wrong_result_slash", self.wrong_result_slash),
             ("verifier_fault_slash", self.verifier_fault_slash),
-            ("verifier_absent_slash", self.verifier_absent_slash),
-            ("missed_deadline_slash", self.missed_deadline_slash),
+            ("downtime_slash", self.downtime_slash),
             ("unverified_share", self.unverified_share),
             ("min_emitter_stake_bps", self.min_emitter_stake_bps),
         ] {
@@ -419,6 +443,7 @@ impl Params {
             ("max_event_bytes", u64::from(self.max_event_bytes)),
             ("walk_gas_per_block", self.walk_gas_per_block),
             ("gas.walk_step", self.gas.walk_step),
+            ("downtime_jail_blocks", self.downtime_jail_blocks),
         ] {
             if value == 0 {
                 return field(name, "must be at least 1");
@@ -454,6 +479,27 @@ impl Params {
                     u128::from(self.min_gas_price) * self.verifier_gas()
                 ),
             ));
+        }
+        if self.duty_window == 0 || self.duty_window > MAX_DUTY_WINDOW {
+            return field(
+                "duty_window",
+                "must be 1 to 64 (the duties a runner's record keeps)",
+            );
+        }
+        if self.signed_blocks_window == 0 || self.signed_blocks_window > MAX_SIGNED_BLOCKS_WINDOW {
+            return field("signed_blocks_window", "must be 1 to 65536");
+        }
+        if self.max_missed_blocks >= self.signed_blocks_window {
+            return field(
+                "max_missed_blocks",
+                "must be less than signed_blocks_window, or no validator could ever be jailed",
+            );
+        }
+        if self.max_missed_duties >= self.duty_window {
+            return field(
+                "max_missed_duties",
+                "must be less than duty_window, or no runner could ever be jailed",
+            );
         }
         if self.price_band_bps < BPS || self.price_band_bps > MAX_PRICE_BAND_BPS {
             return field(
@@ -791,6 +837,38 @@ mod tests {
         Genesis::from_json(&value.to_string())
             .unwrap_err()
             .to_string()
+    }
+
+    /// The downtime parameters: a duty window a runner's 64-bit record can hold, a threshold
+    /// below it, a jail of at least a block, a slash in basis points; the removed per-miss
+    /// slashes are unknown fields now.
+    #[test]
+    fn downtime_params_are_validated() {
+        for (name, value, expect) in [
+            ("duty_window", 0u64, "params.duty_window"),
+            ("duty_window", 65, "params.duty_window"),
+            ("max_missed_duties", 32, "params.max_missed_duties"),
+            ("downtime_jail_blocks", 0, "params.downtime_jail_blocks"),
+            ("signed_blocks_window", 0, "params.signed_blocks_window"),
+            (
+                "signed_blocks_window",
+                65_537,
+                "params.signed_blocks_window",
+            ),
+            ("max_missed_blocks", 200, "params.max_missed_blocks"),
+            ("downtime_slash", 10_001, "params.downtime_slash"),
+            ("missed_deadline_slash", 1_000, "missed_deadline_slash"),
+            ("verifier_absent_slash", 500, "verifier_absent_slash"),
+        ] {
+            let error = error_of(|v| v["params"][name] = value.into());
+            assert!(error.contains(expect), "{name} = {value}: {error}");
+        }
+        let edge = Params {
+            duty_window: 64,
+            max_missed_duties: 63,
+            ..Params::default()
+        };
+        assert!(edge.validate().is_ok());
     }
 
     #[test]

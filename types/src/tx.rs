@@ -132,6 +132,13 @@ pub enum Payload {
     /// Two conflicting signed consensus messages of one validator for one round. Boxed: it is by
     /// far the largest payload and the rarest.
     Evidence(Box<Evidence>),
+    /// The owner returns a jailed runner to work once its jail is over, adding `stake` from its
+    /// balance (0 for none) so that it holds at least `min_runner_stake`. Appended: the
+    /// encoding numbers variants by position.
+    UnjailRunner {
+        runner: Hash,
+        stake: Amount,
+    },
 }
 
 /// The kinds of payload, for gas schedules, receipts and metrics.
@@ -156,6 +163,7 @@ pub enum PayloadKind {
     CloseProcess,
     EmitEvent,
     Evidence,
+    UnjailRunner,
 }
 
 impl Payload {
@@ -179,6 +187,7 @@ impl Payload {
             Payload::CloseProcess { .. } => PayloadKind::CloseProcess,
             Payload::EmitEvent { .. } => PayloadKind::EmitEvent,
             Payload::Evidence(_) => PayloadKind::Evidence,
+            Payload::UnjailRunner { .. } => PayloadKind::UnjailRunner,
         }
     }
 }

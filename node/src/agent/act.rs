@@ -306,6 +306,12 @@ impl Agent {
                 }
                 return;
             }
+            Purpose::Unjail(runner) => {
+                if let Some(mine) = self.runners.iter_mut().find(|m| m.id == runner) {
+                    runners::unjail_settled(mine, &fate);
+                }
+                return;
+            }
             Purpose::Emit(event) => {
                 match &fate {
                     Fate::Done => {}

@@ -84,7 +84,8 @@ pub fn live_executions(store: &dyn Store) -> Result<Vec<Hash>, StoreError> {
     }
 }
 
-/// Settled executions of one block, by final status, and the slashes their settlement dealt.
+/// Settled executions of one block, by final status, the slashes their settlement dealt, and
+/// the duties missed in them (which cost no stake: docs/economy.md, "Downtime").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub completed: u64,
@@ -92,49 +93,63 @@ pub struct Tally {
     pub expired: u64,
     pub cancelled: u64,
     pub slashes: Slashes,
+    pub missed: Missed,
 }
 
-/// Slashes by the rule of docs/economy.md that dealt them.
+/// Stake taken by the rule of docs/economy.md that took it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Slashes {
     /// A runner whose result the verification rejected (`wrong_result_slash`).
     pub wrong_result: u64,
-    /// A runner with no result by the deadline (`missed_deadline_slash`).
-    pub missed_deadline: u64,
-    /// A runner that withheld its reveal once verifiers committed (`wrong_result_slash`).
+    /// A runner that withheld its reveal once verifiers committed: it pays their fees from its
+    /// stake (not a burn, and not `wrong_result_slash`).
     pub withheld_reveal: u64,
-    /// A verifier who revealed against the outcome (`verifier_fault_slash`).
+    /// A verifier who revealed against the outcome, or withheld its committed verdict once the
+    /// runner revealed (`verifier_fault_slash`).
     pub verifier_fault: u64,
-    /// A drawn verifier who did not answer (`verifier_absent_slash`).
-    pub verifier_absent: u64,
 }
 
 impl Slashes {
     pub fn total(&self) -> u64 {
-        self.wrong_result
-            + self.missed_deadline
-            + self.withheld_reveal
-            + self.verifier_fault
-            + self.verifier_absent
+        self.wrong_result + self.withheld_reveal + self.verifier_fault
     }
 
     /// (metric label, count) for each reason.
-    pub fn by_label(&self) -> [(&'static str, u64); 5] {
+    pub fn by_label(&self) -> [(&'static str, u64); 3] {
         [
             ("wrong_result", self.wrong_result),
-            ("missed_deadline", self.missed_deadline),
             ("withheld_reveal", self.withheld_reveal),
             ("verifier_fault", self.verifier_fault),
-            ("verifier_absent", self.verifier_absent),
         ]
     }
 
     fn add(&mut self, other: Slashes) {
         self.wrong_result += other.wrong_result;
-        self.missed_deadline += other.missed_deadline;
         self.withheld_reveal += other.withheld_reveal;
         self.verifier_fault += other.verifier_fault;
-        self.verifier_absent += other.verifier_absent;
+    }
+}
+
+/// Duties missed, as the chain records them (`Runner::missed`): no stake, the fee forfeited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Missed {
+    /// A runner with no revealed (or submitted) result: a missed deadline or a withheld reveal.
+    pub runner: u64,
+    /// A drawn verifier with no verdict (one that committed when the runner never revealed
+    /// did its duty).
+    pub verifier: u64,
+}
+
+/// The duties `execution` missed, by the rule of `release_duties` in state/src/execution.rs.
+pub fn missed_duties(execution: &Execution) -> Missed {
+    let revealed = execution.result.is_some();
+    Missed {
+        runner: u64::from(execution.runner.is_some() && !revealed),
+        verifier: execution
+            .verifiers
+            .iter()
+            .filter(|v| v.verdict.is_none() && (v.commitment.is_none() || revealed))
+            .count() as u64,
     }
 }
 
@@ -150,6 +165,9 @@ impl Tally {
             _ => return,
         }
         self.slashes.add(slashes_by_reason(execution, truth));
+        let missed = missed_duties(execution);
+        self.missed.runner += missed.runner;
+        self.missed.verifier += missed.verifier;
     }
 }
 
@@ -167,10 +185,11 @@ fn slashes_of(execution: &Execution, truth: Option<&TaskResult>) -> u64 {
     slashes_by_reason(execution, truth).total()
 }
 
-/// The slashes settling `execution` dealt, by the rules of docs/economy.md: the runner for a
-/// missed deadline, a rejected result or a withheld reveal (which pays `wrong_result_slash`),
-/// verifiers who never committed, and verifiers who revealed against the outcome or
-/// withheld a committed verdict (`verifier_fault`). `truth` is the chain's re-run result when [`needs_truth`].
+/// The stake settling `execution` took, by the rules of docs/economy.md: the runner for a
+/// rejected result or for a reveal withheld once verifiers committed (their fees), and verifiers
+/// who revealed against the outcome or withheld a committed verdict (`verifier_fault`). A missed
+/// deadline and an absent verifier take no stake ([`missed_duties`]). `truth` is the chain's
+/// re-run result when [`needs_truth`].
 pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> Slashes {
     let count = |f: &dyn Fn(&Verdict) -> bool| {
         execution
@@ -179,13 +198,8 @@ pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> S
             .filter(|v| v.verdict.as_ref().is_some_and(f))
             .count() as u64
     };
-    // Drawn verifiers who never committed are absent; one who committed and withheld its reveal
-    // (possible only once the runner revealed) is slashed as for a wrong verdict.
-    let absent = execution
-        .verifiers
-        .iter()
-        .filter(|v| v.commitment.is_none())
-        .count() as u64;
+    // One who committed and withheld its reveal (possible only once the runner revealed) is
+    // slashed as for a wrong verdict.
     let withheld = if execution.result.is_some() {
         execution
             .verifiers
@@ -207,15 +221,9 @@ pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> S
         VerificationKind::ExternalRerun | VerificationKind::PublicEffect
     );
     match execution.status {
-        // A runner that withheld its reveal once verifiers committed pays as if rejected.
+        // A runner that withheld its reveal once verifiers committed pays their fees.
         ExecutionStatus::Expired if committed => Slashes {
             withheld_reveal: 1,
-            verifier_absent: absent,
-            ..Slashes::default()
-        },
-        ExecutionStatus::Expired => Slashes {
-            missed_deadline: u64::from(execution.runner.is_some()),
-            verifier_absent: absent,
             ..Slashes::default()
         },
         ExecutionStatus::Completed | ExecutionStatus::CompletedUnverified => {
@@ -230,7 +238,6 @@ pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> S
                 _ => 0,
             };
             Slashes {
-                verifier_absent: absent,
                 verifier_fault: against + withheld,
                 ..Slashes::default()
             }
@@ -243,7 +250,6 @@ pub fn slashes_by_reason(execution: &Execution, truth: Option<&TaskResult>) -> S
             };
             Slashes {
                 wrong_result: 1,
-                verifier_absent: absent,
                 verifier_fault: against + withheld,
                 ..Slashes::default()
             }
@@ -316,10 +322,16 @@ mod tests {
     fn slashes_follow_the_settlement_rules() {
         use ExecutionStatus::*;
         use VerificationKind::*;
-        // Everyone agreed: nobody slashed; an absent verifier is.
+        // Everyone agreed: nobody slashed; an absent verifier missed its duty, no stake.
         let e = execution(Completed, WasmRerun, &[rerun(ok()), rerun(ok()), None]);
-        assert_eq!(slashes_of(&e, None), 1);
-        assert_eq!(slashes_by_reason(&e, None).verifier_absent, 1);
+        assert_eq!(slashes_of(&e, None), 0);
+        assert_eq!(
+            missed_duties(&e),
+            Missed {
+                runner: 0,
+                verifier: 1
+            }
+        );
         // A lying verifier caught by the chain's re-run.
         let mut e = execution(Completed, WasmRerun, &[rerun(ok()), rerun(bad())]);
         e.rerun_fuel = Some(100);
@@ -337,11 +349,11 @@ mod tests {
                 ..Slashes::default()
             }
         );
-        // A missed deadline: the runner only.
+        // A missed deadline: a missed duty of the runner, no stake.
         let mut e = execution(Expired, WasmRerun, &[]);
         e.result = None;
-        assert_eq!(slashes_of(&e, None), 1);
-        assert_eq!(slashes_by_reason(&e, None).missed_deadline, 1);
+        assert_eq!(slashes_of(&e, None), 0);
+        assert_eq!(missed_duties(&e).runner, 1);
         // By stake: rejected slashes the runner and those who said valid.
         let e = execution(
             Rejected,
@@ -369,8 +381,8 @@ mod tests {
         assert_eq!(slashes_of(&e, None), 0);
         let e = execution(Cancelled, Trusted, &[]);
         assert_eq!(slashes_of(&e, None), 0);
-        // A runner withholding its reveal once verifiers committed: slashed as if rejected; the
-        // verifiers who committed had no window to reveal and are not slashed.
+        // A runner withholding its reveal once verifiers committed pays their fees; the verifiers
+        // who committed had no window to reveal: their duty is done.
         let mut e = execution(Expired, WasmRerun, &[None, None]);
         e.result = None;
         for slot in &mut e.verifiers {
@@ -383,16 +395,23 @@ mod tests {
                 ..Slashes::default()
             }
         );
-        // Nobody committed: a missed deadline, and the drawn verifiers were absent.
+        assert_eq!(
+            missed_duties(&e),
+            Missed {
+                runner: 1,
+                verifier: 0
+            }
+        );
+        // Nobody committed: missed duties of the runner and of the drawn verifiers, no stake.
         for slot in &mut e.verifiers {
             slot.commitment = None;
         }
+        assert_eq!(slashes_of(&e, None), 0);
         assert_eq!(
-            slashes_by_reason(&e, None),
-            Slashes {
-                missed_deadline: 1,
-                verifier_absent: 2,
-                ..Slashes::default()
+            missed_duties(&e),
+            Missed {
+                runner: 1,
+                verifier: 2
             }
         );
         // A verifier who committed and withheld its reveal is slashed as for a wrong verdict.
@@ -402,10 +421,10 @@ mod tests {
             slashes_by_reason(&e, None),
             Slashes {
                 verifier_fault: 1,
-                verifier_absent: 1,
                 ..Slashes::default()
             }
         );
+        assert_eq!(missed_duties(&e).verifier, 2);
 
         let mut tally = Tally::default();
         tally.add(&execution(Completed, WasmRerun, &[None]), None);
@@ -416,14 +435,14 @@ mod tests {
             Tally {
                 completed: 1,
                 cancelled: 1,
-                slashes: Slashes {
-                    verifier_absent: 1,
-                    ..Slashes::default()
+                missed: Missed {
+                    runner: 0,
+                    verifier: 1
                 },
                 ..Tally::default()
             }
         );
-        assert_eq!(tally.slashes.total(), 1);
+        assert_eq!(tally.slashes.total(), 0);
     }
 
     #[test]

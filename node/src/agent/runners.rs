@@ -6,7 +6,10 @@
 //! agent waits for it, looking again after each block. Registered once, a runner is not
 //! registered again in the same run, so an operator's `runnet tx runner unregister` sticks. The
 //! program of an external service starts once its runner is active, and stays up (restarted
-//! after a crash) while the node runs.
+//! after a crash) while the node runs. A runner the chain jailed for downtime (it missed too
+//! many duties while the node was down or cut off) is unjailed with UnjailRunner as soon as its
+//! jail is over, topped up to `min_runner_stake` from the account if a slash took it below;
+//! except in the `silent` fault mode, which never answers anything.
 
 use super::program::{OnEvent, Program, ProgramSpec};
 use super::submit::{Fate, Purpose, Submitter};
@@ -14,7 +17,7 @@ use crate::config::{RunnerConfig, RunnerMode};
 use crate::runtime::Shared;
 use runnet_state::objects::runner_id;
 use runnet_state::{Runner, RunnerStatus};
-use runnet_types::{Address, Hash, Params, Payload};
+use runnet_types::{Address, Amount, Hash, Params, Payload};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +44,17 @@ pub struct Mine {
     pub active: bool,
     /// Whether the service runs in WebAssembly, once it is published.
     pub wasm: Option<bool>,
+    /// An UnjailRunner is on its way (or was refused: not sent again in this run).
+    pub unjail: Unjail,
     warned: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unjail {
+    Idle,
+    Sent,
+    /// The chain refused it; the log says why.
+    Failed,
 }
 
 impl Mine {
@@ -114,6 +127,7 @@ pub fn resolve(
             registration: Registration::Pending,
             active: false,
             wasm: None,
+            unjail: Unjail::Idle,
             warned: false,
         });
     }
@@ -140,6 +154,19 @@ pub fn refresh(mine: &mut Mine, shared: &Shared, submitter: &mut Submitter) {
             note_registered(mine, r);
         }
         None if mine.registration == Registration::Pending => register(mine, shared, submitter),
+        _ => {}
+    }
+    let jailed = record
+        .as_ref()
+        .is_some_and(|r| matches!(r.status, RunnerStatus::Jailed { .. }));
+    // The transaction lands in the next block at the earliest.
+    let next = shared.executor.height() + 1;
+    match record
+        .as_ref()
+        .and_then(|r| unjail_due(r, next, mine.mode(), min_stake))
+    {
+        Some(top_up) if mine.unjail == Unjail::Idle => unjail(mine, shared, submitter, top_up),
+        _ if !jailed && mine.unjail == Unjail::Sent => mine.unjail = Unjail::Idle,
         _ => {}
     }
     if mine.wasm.is_none()
@@ -229,6 +256,61 @@ fn register(mine: &mut Mine, shared: &Shared, submitter: &mut Submitter) {
     }
 }
 
+/// The top-up to send with UnjailRunner if the runner is jailed and its jail is over by the
+/// block at `next`: what it lacks of `min_stake`. Never in the `silent` fault mode.
+pub fn unjail_due(
+    record: &Runner,
+    next: u64,
+    mode: RunnerMode,
+    min_stake: Amount,
+) -> Option<Amount> {
+    match record.status {
+        RunnerStatus::Jailed { until } if until <= next && mode != RunnerMode::Silent => {
+            Some(min_stake.saturating_sub(record.stake))
+        }
+        _ => None,
+    }
+}
+
+/// Sends UnjailRunner for a runner whose jail is over, with what it lacks of the minimum stake.
+fn unjail(mine: &mut Mine, shared: &Shared, submitter: &mut Submitter, top_up: Amount) {
+    let payload = Payload::UnjailRunner {
+        runner: mine.id,
+        stake: top_up,
+    };
+    match submitter.send(shared, payload, Purpose::Unjail(mine.id)) {
+        Ok(hash) => {
+            mine.unjail = Unjail::Sent;
+            tracing::info!(
+                runner = %mine.label(),
+                tx = %hash,
+                top_up,
+                "the runner was jailed for missed duties and its jail is over: unjailing it"
+            );
+        }
+        Err(e) => tracing::warn!(runner = %mine.label(), "cannot send UnjailRunner yet: {e}"),
+    }
+}
+
+/// What became of an UnjailRunner.
+pub fn unjail_settled(mine: &mut Mine, fate: &Fate) {
+    match fate {
+        Fate::Done => {}
+        Fate::Failed(code, detail) => {
+            mine.unjail = Unjail::Failed;
+            tracing::error!(
+                runner = %mine.label(),
+                "the chain refused to unjail the runner ({code:?}: {detail}); fund the account \
+                 if it lacks the top-up to min_runner_stake, then restart the node"
+            );
+        }
+        Fate::Lost(why) => {
+            mine.unjail = Unjail::Idle;
+            tracing::warn!(runner = %mine.label(), "UnjailRunner {why}: sending it again");
+        }
+    }
+}
+
 /// What became of a RegisterRunner.
 pub fn registration_settled(mine: &mut Mine, fate: &Fate) {
     match fate {
@@ -285,6 +367,41 @@ mod tests {
         assert_eq!(mine[0].mode(), RunnerMode::Silent);
         assert_eq!(mine[0].registration, Registration::Pending);
         assert!(mine[0].program.is_some());
+    }
+
+    /// An agent whose runner was jailed while its node was down unjails it once the jail is
+    /// over, topped up to the minimum stake; not before, not when it is not jailed, and never in
+    /// the silent fault mode.
+    #[test]
+    fn a_jailed_runner_is_unjailed_once_its_jail_is_over() {
+        let record = |status, stake| Runner {
+            id: Hash([1; 32]),
+            service: Hash([7; 32]),
+            owner: Address([3; 20]),
+            stake,
+            price_per_call: 1,
+            price_per_kib: 0,
+            max_open: 1,
+            status,
+            open_executions: 0,
+            open_duties: 0,
+            release_at: None,
+            missed_log: 0,
+            duties: 20,
+            missed: 17,
+        };
+        let jailed = record(RunnerStatus::Jailed { until: 50 }, 990);
+        assert_eq!(unjail_due(&jailed, 49, RunnerMode::Honest, 1_000), None);
+        assert_eq!(unjail_due(&jailed, 50, RunnerMode::Honest, 1_000), Some(10));
+        assert_eq!(
+            unjail_due(&jailed, 51, RunnerMode::WrongResult, 1_000),
+            Some(10)
+        );
+        assert_eq!(unjail_due(&jailed, 51, RunnerMode::Silent, 1_000), None);
+        let above = record(RunnerStatus::Jailed { until: 50 }, 2_000);
+        assert_eq!(unjail_due(&above, 60, RunnerMode::Honest, 1_000), Some(0));
+        let active = record(RunnerStatus::Active, 990);
+        assert_eq!(unjail_due(&active, 60, RunnerMode::Honest, 1_000), None);
     }
 
     #[test]

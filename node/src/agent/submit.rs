@@ -22,6 +22,8 @@ const GAS_MARGIN: u128 = 1_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Purpose {
     Register(Hash),
+    /// UnjailRunner for one of our runners, by runner id.
+    Unjail(Hash),
     Commit(Hash),
     Reveal(Hash),
     Submit(Hash),
@@ -32,6 +34,7 @@ impl Purpose {
     pub fn kind(&self) -> &'static str {
         match self {
             Purpose::Register(_) => "register",
+            Purpose::Unjail(_) => "unjail",
             Purpose::Commit(_) => "commit",
             Purpose::Reveal(_) => "reveal",
             Purpose::Submit(_) => "submit",

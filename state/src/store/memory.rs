@@ -1,8 +1,8 @@
 //! The in-memory store, for tests and simulation: the same tree as [`super::RocksStore`], its pages
-//! and values in maps.
+//! and values in maps, and the side writes committed with them in a map of their own.
 
 use super::tree::{self, Page, PageKey, PageSource, Slot};
-use super::{ChangeSet, Store, StoreError, VersionedProof};
+use super::{ChangeSet, SideWrite, Store, StoreError, VersionedProof, check_side_writes};
 use runnet_types::Hash;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -14,6 +14,9 @@ struct Inner {
     pages: HashMap<PageKey, Arc<Page>>,
     root: Slot,
     version: u64,
+    /// Side writes, by column family and key: what RocksDB would hold in the node's column
+    /// families.
+    side: BTreeMap<(String, Vec<u8>), Vec<u8>>,
 }
 
 impl PageSource for Inner {
@@ -41,6 +44,14 @@ impl MemStore {
 
     pub fn is_empty(&self) -> bool {
         self.read().values.is_empty()
+    }
+
+    /// A value a side write put under `key` of column family `column`.
+    pub fn side_value(&self, column: &str, key: &[u8]) -> Option<Vec<u8>> {
+        self.read()
+            .side
+            .get(&(column.to_string(), key.to_vec()))
+            .cloned()
     }
 
     /// Number of stored tree pages (for tests and sizing).
@@ -82,6 +93,16 @@ impl Store for MemStore {
     }
 
     fn commit(&self, version: u64, changes: &ChangeSet) -> Result<Hash, StoreError> {
+        self.commit_with(version, changes, &[])
+    }
+
+    fn commit_with(
+        &self,
+        version: u64,
+        changes: &ChangeSet,
+        side: &[SideWrite],
+    ) -> Result<Hash, StoreError> {
+        check_side_writes(side)?;
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         if inner.version.checked_add(1) != Some(version) {
             return Err(StoreError::VersionGap {
@@ -104,9 +125,17 @@ impl Store for MemStore {
                 None => inner.values.remove(key),
             };
         }
+        let root = update.root.hash();
+        for write in side {
+            let key = (write.column.to_string(), write.key.clone());
+            match write.bytes(&root) {
+                Some(bytes) => inner.side.insert(key, bytes.to_vec()),
+                None => inner.side.remove(&key),
+            };
+        }
         inner.root = update.root;
         inner.version = version;
-        Ok(update.root.hash())
+        Ok(root)
     }
 
     fn root(&self) -> Hash {

@@ -1,8 +1,9 @@
 //! The RocksDB store: values, tree pages and the head (version and root) in three column families,
-//! each commit one `WriteBatch` written with the WAL on, and the top of the tree cached in memory.
+//! each commit one `WriteBatch` written with the WAL on (with the caller's side writes to the
+//! node's column families, if any), and the top of the tree cached in memory.
 
 use super::tree::{self, Page, PageKey, PageSource, Slot};
-use super::{ChangeSet, Store, StoreError, VersionedProof};
+use super::{ChangeSet, SideWrite, Store, StoreError, VersionedProof, check_side_writes};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
     Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
@@ -368,6 +369,24 @@ impl Store for RocksStore {
     }
 
     fn commit(&self, version: u64, changes: &ChangeSet) -> Result<Hash, StoreError> {
+        self.commit_with(version, changes, &[])
+    }
+
+    fn commit_with(
+        &self,
+        version: u64,
+        changes: &ChangeSet,
+        side: &[SideWrite],
+    ) -> Result<Hash, StoreError> {
+        check_side_writes(side)?;
+        let side_columns = side
+            .iter()
+            .map(|w| {
+                self.db.cf_handle(w.column).ok_or_else(|| {
+                    StoreError::Side(format!("the database has no column family {}", w.column))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         if inner.version.checked_add(1) != Some(version) {
             return Err(StoreError::VersionGap {
@@ -416,6 +435,13 @@ impl Store for RocksStore {
                 None => batch.delete_cf(tree, &key[..len]),
             }
         }
+        let root = update.root.hash();
+        for (write, column) in side.iter().zip(side_columns) {
+            match write.bytes(&root) {
+                Some(bytes) => batch.put_cf(column, &write.key, bytes),
+                None => batch.delete_cf(column, &write.key),
+            }
+        }
         batch.put_cf(
             self.cf(META_CF)?,
             HEAD_KEY,
@@ -435,7 +461,7 @@ impl Store for RocksStore {
         }
         inner.root = update.root;
         inner.version = version;
-        Ok(update.root.hash())
+        Ok(root)
     }
 
     fn root(&self) -> Hash {

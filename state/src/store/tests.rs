@@ -746,3 +746,95 @@ fn the_direct_io_probe_leaves_nothing_behind() {
     std::fs::write(&file, b"x").unwrap();
     assert!(!direct_io_works(&file.join("db")));
 }
+
+#[test]
+fn side_writes_commit_with_the_state_and_leave_the_root_alone() {
+    let dir = TempDir::new().unwrap();
+    let wave = changes(&[(key(1), Some(b"one")), (key(2), Some(b"two"))]);
+    let side = [
+        SideWrite::put("receipts", b"r1".to_vec(), b"receipt".to_vec()),
+        SideWrite::new_root("receipts", b"root".to_vec()),
+        SideWrite::delete("receipts", b"absent".to_vec()),
+    ];
+    let plain = MemStore::new().commit(1, &wave).unwrap();
+    let mem = MemStore::new();
+    assert_eq!(mem.commit_with(1, &wave, &side).unwrap(), plain);
+    assert_eq!(mem.side_value("receipts", b"r1"), Some(b"receipt".to_vec()));
+    assert_eq!(mem.side_value("receipts", b"root"), Some(plain.0.to_vec()));
+    {
+        let rocks = RocksStore::open_with_column_families(dir.path(), &["receipts"]).unwrap();
+        assert_eq!(rocks.commit_with(1, &wave, &side).unwrap(), plain);
+    }
+    // Reopened, as after a kill: the state and the side writes are both there.
+    let rocks = RocksStore::open(dir.path()).unwrap();
+    let cf = rocks.db().cf_handle("receipts").unwrap();
+    let read = |k: &[u8]| rocks.db().get_cf(cf, k).unwrap();
+    assert_eq!(rocks.version(), 1);
+    assert_eq!(rocks.root(), plain);
+    assert_eq!(read(b"r1"), Some(b"receipt".to_vec()));
+    assert_eq!(read(b"root"), Some(plain.0.to_vec()));
+    assert_eq!(read(b"absent"), None);
+}
+
+/// A store with nothing but the state, relying on the trait's default `commit_with`.
+struct StateOnly(MemStore);
+
+impl Store for StateOnly {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key)
+    }
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.0.scan_prefix(prefix, after, limit)
+    }
+    fn commit(&self, version: u64, changes: &ChangeSet) -> Result<Hash, StoreError> {
+        self.0.commit(version, changes)
+    }
+    fn root(&self) -> Hash {
+        self.0.root()
+    }
+    fn version(&self) -> u64 {
+        self.0.version()
+    }
+    fn prove_versioned(&self, key: &[u8]) -> Result<VersionedProof, StoreError> {
+        self.0.prove_versioned(key)
+    }
+}
+
+#[test]
+fn refused_side_writes_commit_nothing() {
+    let wave = changes(&[(key(1), Some(b"one"))]);
+    let into_state = [SideWrite::put(
+        super::rocks::VALUES_CF,
+        key(9),
+        b"x".to_vec(),
+    )];
+    let unknown = [SideWrite::put("nope", b"k".to_vec(), b"x".to_vec())];
+    let (_dir, rocks) = rocks();
+    let mem = MemStore::new();
+    let only = StateOnly(MemStore::new());
+    let attempts: [(&dyn Store, &[SideWrite]); 4] = [
+        (&rocks, &into_state),
+        (&rocks, &unknown),
+        (&mem, &into_state),
+        (&only, &unknown),
+    ];
+    for (i, (store, side)) in attempts.into_iter().enumerate() {
+        match store.commit_with(1, &wave, side) {
+            Err(StoreError::Side(_)) => {}
+            other => panic!("attempt {i}: expected a refused side write, got {other:?}"),
+        }
+        assert_eq!(store.version(), 0, "attempt {i}");
+        assert_eq!(store.get(&key(1)).unwrap(), None, "attempt {i}");
+        assert_eq!(store.get(&key(9)).unwrap(), None, "attempt {i}");
+    }
+    // Without side writes the default commits as before.
+    assert_eq!(
+        only.commit_with(1, &wave, &[]).unwrap(),
+        mem.commit(1, &wave).unwrap()
+    );
+}

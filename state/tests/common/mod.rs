@@ -73,6 +73,8 @@ pub struct Chain {
     pub nonces: Vec<u64>,
     pub proposer: Address,
     pub signatures: Signatures,
+    /// The `justify_signers` each block's header names (`None`: not passed, nobody missed).
+    pub signers: Option<Vec<u32>>,
 }
 
 impl Chain {
@@ -93,6 +95,7 @@ impl Chain {
             genesis,
             nonces,
             signatures: Signatures::Verify,
+            signers: None,
         }
     }
 
@@ -123,7 +126,13 @@ impl Chain {
         };
         let outcome = self
             .exec
-            .execute_block(&ctx, &txs, self.signatures)
+            .execute_block_with_signers(
+                &ctx,
+                self.signers.as_deref(),
+                &txs,
+                self.signatures,
+                |_| Ok(Vec::new()),
+            )
             .expect("block executes");
         let audit = self.exec.supply_audit().expect("audit");
         assert!(
