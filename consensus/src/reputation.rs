@@ -12,11 +12,14 @@
 //!   its certificate's round and its own, rounds that certified nothing (`failed_leaders`: each
 //!   such round's leader and whoever was to collect its votes; [`crate::leader`]), and voters
 //!   check the list. A validator blamed in one of the last [`REPUTATION_WINDOW_BLOCKS`] blocks
-//!   of the chain does not lead. This is what catches a
+//!   of the chain does not lead: each header carries who is excluded until which height
+//!   (`leader_exclusions`, [`next_exclusions`] of its parent's), so a node checks a block with
+//!   its parent alone, whatever history it pruned. This is what catches a
 //!   validator that votes but never proposes (withholding, or just restarted and not caught up).
 //!
 //! Both are read from the chain alone, so every node computes the same leader; the window
-//! crosses epochs (blames are kept by address). When no one is eligible the plain schedule
+//! crosses epochs (exclusions are kept by address). After a restart a node needs the last
+//! [`SEEN_BLOCKS`] committed blocks, nothing more. When no one is eligible the plain schedule
 //! applies. A blamed validator comes back on its own once the window has passed; if it fails
 //! again it costs one more timeout per window, not one per turn.
 //!
@@ -24,7 +27,7 @@
 
 use runnet_types::Address;
 use runnet_types::consensus::{Committee, ProposedBlock};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A leader blamed for a failed round does not lead again for this many blocks.
 pub const REPUTATION_WINDOW_BLOCKS: u64 = 1_000;
@@ -59,59 +62,67 @@ pub fn blamed_in(block: &ProposedBlock, committee: &Committee) -> Vec<Address> {
         .collect()
 }
 
-/// What the committed chain says, for blocks extending its tip.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Reputation {
-    /// Blames of the last window of committed blocks, by height, ascending.
-    blamed: VecDeque<(u64, Address)>,
-    /// Who each of the last [`SEEN_BLOCKS`] committed blocks shows at work, oldest first
-    /// (nobody at the genesis: the plain schedule).
-    recent_seen: VecDeque<Vec<Address>>,
-    tip_height: u64,
+/// A block's `leader_exclusions`, from its parent's: what still holds at `height`, and the block's
+/// own blames (by address) excluded for the window. Sorted by address, one entry each.
+pub fn next_exclusions(
+    parent: &[(Address, u64)],
+    blamed: &[Address],
+    height: u64,
+) -> Vec<(Address, u64)> {
+    let mut out: BTreeMap<Address, u64> = parent
+        .iter()
+        .filter(|(_, until)| *until > height)
+        .map(|(who, until)| (*who, *until))
+        .collect();
+    let until = height.saturating_add(REPUTATION_WINDOW_BLOCKS);
+    for who in blamed {
+        let entry = out.entry(*who).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+    out.into_iter().collect()
 }
 
-impl Reputation {
+/// Who the last few committed blocks show at work, for blocks extending the tip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecentlySeen {
+    /// Who each of the last [`SEEN_BLOCKS`] committed blocks shows, oldest first (nobody at the
+    /// genesis: the plain schedule).
+    blocks: VecDeque<Vec<Address>>,
+}
+
+impl RecentlySeen {
     /// Takes in the next committed block.
     pub fn commit(&mut self, block: &ProposedBlock, committee: &Committee) {
-        let height = block.height();
-        self.recent_seen.push_back(seen_in(block, committee));
-        while self.recent_seen.len() > SEEN_BLOCKS {
-            self.recent_seen.pop_front();
-        }
-        self.tip_height = height;
-        for who in blamed_in(block, committee) {
-            self.blamed.push_back((height, who));
-        }
-        let oldest = height.saturating_sub(REPUTATION_WINDOW_BLOCKS);
-        while self.blamed.front().is_some_and(|(h, _)| *h <= oldest) {
-            self.blamed.pop_front();
+        self.blocks.push_back(seen_in(block, committee));
+        while self.blocks.len() > SEEN_BLOCKS {
+            self.blocks.pop_front();
         }
     }
 
     /// Who the last `blocks` committed blocks show at work.
-    pub fn seen_in_last(&self, blocks: usize) -> impl Iterator<Item = &Address> {
-        let skip = self.recent_seen.len().saturating_sub(blocks);
-        self.recent_seen.iter().skip(skip).flatten()
+    pub fn in_last(&self, blocks: usize) -> impl Iterator<Item = &Address> {
+        let skip = self.blocks.len().saturating_sub(blocks);
+        self.blocks.iter().skip(skip).flatten()
     }
+}
 
-    pub fn tip_height(&self) -> u64 {
-        self.tip_height
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Validators blamed by committed blocks of heights in `(above, up_to]`.
-    pub fn blamed_between(&self, above: u64, up_to: u64) -> impl Iterator<Item = &Address> {
-        self.blamed
-            .iter()
-            .filter(move |(h, _)| *h > above && *h <= up_to)
-            .map(|(_, who)| who)
-    }
-
-    /// Blames held (at most the window's blocks times [`MAX_BLAMED_ROUNDS`]).
-    pub fn len(&self) -> usize {
-        self.blamed.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.blamed.is_empty()
+    #[test]
+    fn exclusions_run_out_and_renew() {
+        let (a, b) = (Address([1; 20]), Address([2; 20]));
+        let w = REPUTATION_WINDOW_BLOCKS;
+        let first = next_exclusions(&[], &[b, a], 10);
+        assert_eq!(first, vec![(a, 10 + w), (b, 10 + w)]);
+        // Carried unchanged while they hold; a new blame renews one.
+        let later = next_exclusions(&first, &[a], 20);
+        assert_eq!(later, vec![(a, 20 + w), (b, 10 + w)]);
+        // Gone once the height reaches them.
+        assert_eq!(next_exclusions(&later, &[], 10 + w), vec![(a, 20 + w)]);
+        assert_eq!(next_exclusions(&later, &[], 20 + w), vec![]);
+        // Repeats and order do not matter.
+        assert_eq!(next_exclusions(&[], &[a, a], 5), vec![(a, 5 + w)]);
     }
 }

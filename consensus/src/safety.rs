@@ -428,6 +428,7 @@ mod tests {
                     parent: justify.data.block,
                     justify_signers: justify.signers.clone(),
                     failed_leaders: Vec::new(),
+                    leader_exclusions: Vec::new(),
                     proposer: Address([1; 20]),
                     batches_root: batches_root(&[]),
                     executed_height: 0,

@@ -169,6 +169,7 @@ fn hostile_peer_is_dropped_and_the_chain_goes_on() {
             parent: runnet_types::Hash::ZERO,
             justify_signers: Vec::new(),
             failed_leaders: Vec::new(),
+            leader_exclusions: Vec::new(),
             proposer: forger.public().address(),
             batches_root: runnet_types::block::batches_root(&[]),
             executed_height: 0,

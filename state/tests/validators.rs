@@ -52,6 +52,7 @@ fn header(signer: &SecretKey, epoch: u64, round: u64, height: u64, stamp: u64) -
         parent: Hash([1; 32]),
         justify_signers: Vec::new(),
         failed_leaders: Vec::new(),
+        leader_exclusions: Vec::new(),
         proposer: signer.public().address(),
         batches_root: batches_root(&[]),
         executed_height: 0,

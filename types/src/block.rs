@@ -28,6 +28,11 @@ pub struct BlockHeader {
     /// The leader rule keeps them from leading for a while, and voters check the list, so
     /// every node reads the same history (consensus/src/reputation.rs).
     pub failed_leaders: Vec<u32>,
+    /// Validators that may not lead a round extending this block, each with the height up to
+    /// which that holds: the parent's list, without what has run out, plus this block's blames
+    /// for the reputation window. Carried header to header (and checked by voters) so that a
+    /// node needs only a block's parent to know it, however much history it has pruned.
+    pub leader_exclusions: Vec<(Address, u64)>,
     pub proposer: Address,
     /// Hash of the ordered list of batch digests the block carries.
     pub batches_root: Hash,
@@ -92,6 +97,7 @@ mod tests {
             parent: Hash::ZERO,
             justify_signers: vec![0, 2],
             failed_leaders: vec![1],
+            leader_exclusions: vec![(Address([2; 20]), 9)],
             proposer: Address([1; 20]),
             batches_root: batches_root(&[]),
             executed_height: 0,
@@ -111,6 +117,9 @@ mod tests {
         assert_ne!(changed.hash(), base);
         let mut changed = header.clone();
         changed.failed_leaders = vec![3];
+        assert_ne!(changed.hash(), base);
+        let mut changed = header.clone();
+        changed.leader_exclusions = vec![(Address([2; 20]), 10)];
         assert_ne!(changed.hash(), base);
         let block = Block {
             header,

@@ -630,6 +630,7 @@ mod tests {
             parent: Hash([1; 32]),
             justify_signers: Vec::new(),
             failed_leaders: Vec::new(),
+            leader_exclusions: Vec::new(),
             proposer,
             batches_root: batches_root(&[]),
             executed_height: 0,

@@ -64,7 +64,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         for b in &committed {
             self.committed_this_event
                 .extend(b.block.block.batches.iter().copied());
-            self.reputation.commit(&b.block, &self.committee);
+            self.seen.commit(&b.block, &self.committee);
         }
         self.out.push(Action::Commit {
             blocks: committed,

@@ -2,7 +2,7 @@
 //! (see [`crate::reputation`]), and the blames a new block must carry.
 
 use super::{Core, Environment, PayloadSource};
-use crate::reputation::{REPUTATION_WINDOW_BLOCKS, Reputation, SEEN_BLOCKS, seen_in};
+use crate::reputation::{RecentlySeen, SEEN_BLOCKS, next_exclusions, seen_in};
 use crate::tree::MAX_TREE_BLOCKS;
 use runnet_types::consensus::ProposedBlock;
 use runnet_types::{Address, Hash};
@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 impl<E: Environment, P: PayloadSource> Core<E, P> {
     /// Which committee members may lead a round whose block extends `certified`: seen at work
-    /// in it and not blamed in the last window of its chain. `None` when that block is not
+    /// in the last blocks of its chain and not excluded by it. `None` when that block is not
     /// known here.
     pub(super) fn eligible(&self, certified: &Hash) -> Option<(Vec<bool>, u64)> {
         let root = self.tree.root();
@@ -26,34 +26,30 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
                 return None;
             }
         }
-        let height = chain.first().map_or(root.info.height, |b| b.height());
         let round = chain.first().map_or(root.info.round, |b| b.round());
         let mut seen: BTreeSet<Address> = BTreeSet::new();
         for block in chain.iter().take(SEEN_BLOCKS) {
             seen.extend(seen_in(block, &self.committee));
         }
         let from_committed = SEEN_BLOCKS.saturating_sub(chain.len());
-        seen.extend(self.reputation.seen_in_last(from_committed).copied());
-        let above = height.saturating_sub(REPUTATION_WINDOW_BLOCKS);
-        let mut blamed: BTreeSet<Address> = self
-            .reputation
-            .blamed_between(above, height)
-            .copied()
-            .collect();
-        for block in &chain {
-            if block.height() > above {
-                for i in &block.header().failed_leaders {
-                    if let Some(v) = self.committee.get(*i) {
-                        blamed.insert(v.address);
-                    }
-                }
-            }
-        }
+        seen.extend(self.seen.in_last(from_committed).copied());
+        // The newest block's exclusions hold for rounds extending it (the tip's after a
+        // restart: the root keeps its block; the genesis excludes no one).
+        let newest = chain.first().copied().or(root.block.as_deref());
+        let excluded: BTreeSet<Address> = newest
+            .map(|b| {
+                b.header()
+                    .leader_exclusions
+                    .iter()
+                    .map(|(who, _)| *who)
+                    .collect()
+            })
+            .unwrap_or_default();
         let mask = self
             .committee
             .validators()
             .iter()
-            .map(|v| seen.contains(&v.address) && !blamed.contains(&v.address))
+            .map(|v| seen.contains(&v.address) && !excluded.contains(&v.address))
             .collect();
         Some((mask, round))
     }
@@ -100,29 +96,49 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         Some(blamed.into_iter().collect())
     }
 
-    /// The reputation of the committed chain up to `tip`, read back from the last window of
-    /// committed blocks (after a restart). A block the environment no longer holds is passed
-    /// over: nodes keep at least the window (docs/consensus.md).
-    pub(super) fn rebuild_reputation(env: &E, tip: u64) -> Reputation {
-        let mut reputation = Reputation::default();
+    /// The exclusions a block of `height` blaming `blamed` (committee indexes) must carry on
+    /// `parent`. `None` when the parent is not known here.
+    pub(super) fn exclusions(
+        &self,
+        parent: &Hash,
+        blamed: &[u32],
+        height: u64,
+    ) -> Option<Vec<(Address, u64)>> {
+        #[cfg(test)]
+        if self.config.flaw == crate::safety::Flaw::IgnoreLock {
+            return Some(Vec::new());
+        }
+        let root = self.tree.root();
+        let carried: &[(Address, u64)] = if *parent == root.info.hash {
+            root.block
+                .as_deref()
+                .map_or(&[], |b| b.header().leader_exclusions.as_slice())
+        } else {
+            &self.tree.proposed(parent)?.header().leader_exclusions
+        };
+        let blamed: Vec<Address> = blamed
+            .iter()
+            .filter_map(|i| self.committee.get(*i).map(|v| v.address))
+            .collect();
+        Some(next_exclusions(carried, &blamed, height))
+    }
+
+    /// Who the last few committed blocks up to `tip` show at work, read back after a restart.
+    /// A node keeps at least that many blocks (docs/consensus.md).
+    pub(super) fn rebuild_seen(env: &E, tip: u64) -> RecentlySeen {
+        let mut seen = RecentlySeen::default();
         let first = tip
-            .saturating_sub(REPUTATION_WINDOW_BLOCKS)
-            .saturating_add(1);
-        let mut committee = None;
-        for height in first.max(1)..=tip {
+            .saturating_sub(SEEN_BLOCKS as u64)
+            .saturating_add(1)
+            .max(1);
+        for height in first..=tip {
             let Some(block) = env.committed_block(height) else {
                 continue;
             };
-            let epoch = block.epoch();
-            if committee.as_ref().is_none_or(
-                |c: &std::sync::Arc<runnet_types::consensus::Committee>| c.epoch() != epoch,
-            ) {
-                committee = env.committee(epoch);
-            }
-            if let Some(c) = &committee {
-                reputation.commit(&block, c);
+            if let Some(committee) = env.committee(block.epoch()) {
+                seen.commit(&block, &committee);
             }
         }
-        reputation
+        seen
     }
 }

@@ -25,7 +25,7 @@ use crate::crypto::Crypto;
 use crate::equivocation::EquivocationDetector;
 use crate::leader::LeaderSchedule;
 use crate::pacemaker::Pacemaker;
-use crate::reputation::{MAX_BLAMED, Reputation};
+use crate::reputation::{MAX_BLAMED, RecentlySeen};
 #[cfg(test)]
 use crate::safety::Flaw;
 use crate::safety::{SafetyData, SafetyRules, Signed};
@@ -65,8 +65,8 @@ pub struct Core<E: Environment, P: PayloadSource> {
     me: PublicKey,
     pub(crate) committee: Arc<Committee>,
     leaders: LeaderSchedule,
-    /// What the committed chain says of who leads (reputation.rs).
-    reputation: Reputation,
+    /// Who the last committed blocks show at work (reputation.rs).
+    seen: RecentlySeen,
     my_index: Option<u32>,
     my_address: Option<Address>,
     phase: Phase,
@@ -178,9 +178,9 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         #[cfg(not(test))]
         let _ = &mut safety;
         let pacemaker = Pacemaker::new(&config.params);
-        let reputation = Self::rebuild_reputation(&env, root.info.height);
+        let seen = Self::rebuild_seen(&env, root.info.height);
         Ok(Core {
-            reputation,
+            seen,
             pending_tip_proof: recovery.tip.map(|t| t.proof),
             payload,
             me,
@@ -952,6 +952,13 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         if self.blame(h.round, &h.parent).as_ref() != Some(&h.failed_leaders) {
             return Err(Refusal::BadBlock("the header blames the wrong leaders"));
         }
+        if self
+            .exclusions(&h.parent, &h.failed_leaders, h.height)
+            .as_ref()
+            != Some(&h.leader_exclusions)
+        {
+            return Err(Refusal::BadBlock("the header excludes the wrong leaders"));
+        }
         let validator = self
             .committee
             .get(index)
@@ -1273,6 +1280,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let crypto = self.env.crypto();
         let (_, vrf) = crypto.vrf_prove(&parent.seed.0);
         let height = parent.height.checked_add(1)?;
+        let failed_leaders = self.blame(round, &parent.hash)?;
         // Claim a root a few heights back, never beyond the parent (the driver may run ahead
         // of us): voters check the claim against their own root and wait until they have
         // executed that height, and the lag keeps them from waiting behind a proposer that
@@ -1291,7 +1299,8 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             epoch: self.epoch(),
             parent: parent.hash,
             justify_signers: justify.signers.clone(),
-            failed_leaders: self.blame(round, &parent.hash)?,
+            failed_leaders: failed_leaders.clone(),
+            leader_exclusions: self.exclusions(&parent.hash, &failed_leaders, height)?,
             proposer,
             batches_root: batches_root(&batches),
             // Never claim an execution beyond the parent (the driver may run ahead of us).

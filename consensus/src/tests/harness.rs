@@ -26,6 +26,8 @@ pub(crate) struct Disk {
     pub(crate) proofs: BTreeMap<u64, CommitProof>,
     pub(crate) safety: Option<SafetyData>,
     pub(crate) tip: Option<crate::core::CommittedTip>,
+    /// Committed blocks below this height are pruned: the environment no longer serves them.
+    pub(crate) pruned_below: u64,
 }
 
 pub(crate) struct Env {
@@ -42,11 +44,11 @@ impl Environment for Env {
         &self.crypto
     }
     fn committed_block(&self, height: u64) -> Option<Arc<ProposedBlock>> {
-        self.disk
-            .borrow()
-            .ledger
-            .get(height.checked_sub(1)? as usize)
-            .cloned()
+        let disk = self.disk.borrow();
+        if height < disk.pruned_below {
+            return None;
+        }
+        disk.ledger.get(height.checked_sub(1)? as usize).cloned()
     }
     fn epoch_end_proof(&self, epoch: u64) -> Option<CommitProof> {
         self.disk.borrow().proofs.get(&epoch).cloned()

@@ -558,3 +558,76 @@ fn everyone_crashes_and_restarts_from_disk() {
         h.assert_agreement();
     }
 }
+
+/// A validator restarted with only its last few committed blocks (the rest pruned) computes the
+/// same leaders as the others: who may not lead travels in headers (`leader_exclusions`), not in
+/// the history a node happens to keep. (The first version read the blames back from the last
+/// 1,000 committed blocks; with `retain_blocks` 10 a restarted node took an excluded validator
+/// for eligible, refused the others' proposals, and a network that needed its vote stalled: the
+/// receipts kill test, 2 validators, about one run in eight.)
+#[test]
+fn a_restarted_validator_that_pruned_its_history_agrees_on_leaders() {
+    let mut h = Harness::new(4);
+    h.start();
+    settle(&mut h, 3);
+    // One validator votes but never gets a proposal through (it withholds): the rounds it
+    // leads fail, and the blocks after them exclude it, alive and seen at work as it is.
+    // (Node 0: the scripted network delivers in node order, so its votes are in every
+    // certificate and it is seen at work; the last node's never are, and it never leads.)
+    let withholder = 0;
+    let restarted = 2;
+    let mut keep = |e: &Envelope| !(e.from == withholder && is_proposal(e));
+    let withholder_address = h.nodes[withholder].address;
+    let excluded = |h: &Harness| {
+        h.nodes[1].disk.borrow().ledger.last().is_some_and(|b| {
+            b.header()
+                .leader_exclusions
+                .iter()
+                .any(|(who, _)| *who == withholder_address)
+        })
+    };
+    let ok = h.run_until(&mut keep, &mut |h| excluded(h), 3_000);
+    assert!(
+        ok,
+        "the withholder was never excluded: heights {:?}, last header {:?}, refused {:?}",
+        (0..4).map(|i| h.nodes[i].height()).collect::<Vec<_>>(),
+        h.nodes[1]
+            .disk
+            .borrow()
+            .ledger
+            .last()
+            .map(|b| b.header().clone()),
+        h.nodes[1].core().stats().refused
+    );
+    // Another restarts having kept only its last two committed blocks.
+    let tip = h.nodes[restarted].height();
+    h.nodes[restarted].disk.borrow_mut().pruned_below = tip.saturating_sub(1);
+    h.crash(restarted);
+    h.restart(restarted);
+    let target = h.nodes[1].height() + 20;
+    let ok = h.run_until(
+        &mut keep,
+        &mut |h| (0..4).all(|i| h.nodes[i].height() >= target),
+        3_000,
+    );
+    assert!(
+        ok,
+        "stalled at {:?}",
+        (0..4).map(|i| h.nodes[i].height()).collect::<Vec<_>>()
+    );
+    // It took the same leaders as everyone: it refused no proposal for its leader or its
+    // blames, and voted throughout.
+    let refused = &h.nodes[restarted].core().stats().refused;
+    assert_eq!(refused.get("not_leader"), None, "{refused:?}");
+    assert_eq!(refused.get("bad_block"), None, "{refused:?}");
+    assert!(h.nodes[restarted].core().stats().votes >= 20);
+    // And the withholder stays out of the lead: no committed block after the restart is its.
+    let ledger = h.nodes[restarted].disk.borrow();
+    assert!(
+        ledger.ledger[tip as usize..]
+            .iter()
+            .all(|b| b.header().proposer != withholder_address)
+    );
+    drop(ledger);
+    h.assert_agreement();
+}

@@ -23,6 +23,7 @@ fn header(round: u64, timestamp_ms: u64) -> BlockHeader {
         parent: Hash::ZERO,
         justify_signers: vec![],
         failed_leaders: Vec::new(),
+        leader_exclusions: Vec::new(),
         proposer: validator_key(0).public().address(),
         batches_root: batches_root(&[Hash([1; 32])]),
         executed_height: 0,
