@@ -659,6 +659,7 @@ mod tests {
             parent: Hash::ZERO,
             justify_signers: Vec::new(),
             failed_leaders: Vec::new(),
+            leader_exclusions: Vec::new(),
             proposer: runnet_types::Address([2; 20]),
             batches_root: runnet_types::block::batches_root(&[batch.digest()]),
             executed_height: 0,
