@@ -576,6 +576,12 @@ async fn get_account(
         "next_nonce": next_nonce,
         "height": shared.executor.height(),
     });
+    // The account's validator record (stake, status: active, unbonding, jailed), if it has one.
+    match shared.executor.validator(&address) {
+        Ok(Some(v)) => answer["validator"] = json!(v),
+        Ok(None) => {}
+        Err(e) => return internal(e),
+    }
     if q.proof {
         match shared.executor.prove_account(&address) {
             Ok(p) => answer["proof"] = json!(p),

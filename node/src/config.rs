@@ -29,6 +29,11 @@ pub struct Config {
     /// `[[runner]]` sections: the services this node runs as a runner (docs/runners.md).
     #[serde(default, rename = "runner", skip_serializing_if = "Vec::is_empty")]
     pub runners: Vec<RunnerConfig>,
+    /// Test and demo networks only: deliberate attacks this node makes on its own chain
+    /// (docs/testnet.md). Written by `runnet testnet up --byzantine`; the node refuses to start
+    /// with it unless it carries the acknowledgement and the chain is a testnet's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byzantine: Option<crate::byzantine::ByzantineConfig>,
 }
 
 /// One `[[runner]]` section: a service this node runs, registered on start with the home's

@@ -6,26 +6,41 @@
 //! timeout ever leaves that the disk does not remember.
 
 use crate::blockstore::StoredBlock;
+use crate::byzantine::Attacks;
 use crate::runtime::{Shared, StateView, now_ms};
-use crate::verifier::{Verdict, Verifier};
+use crate::serve::{PeerBuckets, SyncBudget, SyncVerdict, USELESS_PER_ROUND, USELESS_TOLERANCE};
+use crate::verifier::{Room, Sizes, Verdict, Verifier};
 use libp2p::PeerId;
+use parking_lot::Mutex;
 use runnet_consensus::{
     Action, CommittedBlock, Core, CoreConfig, Ed25519Crypto, Environment, Event, PayloadCheck,
     PayloadSource, Recovery,
 };
 use runnet_p2p::{NetworkEvent, NetworkEvents, Offence};
-use runnet_types::consensus::{CommitProof, Committee, ConsensusMessage, ProposedBlock};
+use runnet_types::consensus::{
+    CommitProof, Committee, ConsensusMessage, MessageBody, ProposedBlock,
+};
 use runnet_types::{Hash, SecretKey};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Digests per batch request: below the network's per-request limit (256 by default), so a
 /// block naming hundreds of batches is fetched in several requests.
 pub const FETCH_CHUNK: usize = 128;
+
+/// A fetch of a proposal's batches, done.
+pub struct Fetched {
+    asked: Vec<Hash>,
+    found: Vec<Vec<u8>>,
+    room: Room,
+    /// The proposer and its proposal's epoch and round, when it answered without any of them
+    /// and no other peer had them either.
+    unserved_by: Option<((u64, u64), PeerId)>,
+}
 
 /// The node as the core's environment: committees from the state, blocks from the block store.
 pub struct NodeEnv {
@@ -69,11 +84,20 @@ impl Environment for NodeEnv {
 /// The mempool as the core's payload source.
 pub struct NodePayload {
     shared: Arc<Shared>,
-    fetch: mpsc::UnboundedSender<Vec<Hash>>,
+    fetch: mpsc::UnboundedSender<(Vec<Hash>, Room)>,
+    /// Fetched batches sized but not verified, the proposal naming them being over the limits.
+    sizes: Sizes,
+    /// Test networks only: a `[byzantine]` node's proposals name what its attacks choose.
+    attacks: Option<Arc<Mutex<Attacks>>>,
 }
 
 impl PayloadSource for NodePayload {
     fn next_payload(&mut self, in_flight: &BTreeSet<Hash>, max: usize) -> Vec<Hash> {
+        if let Some(attacks) = &self.attacks
+            && let Some(digests) = attacks.lock().payload(max)
+        {
+            return digests;
+        }
         self.shared.mempool.lock().next_payload(
             in_flight,
             max,
@@ -100,15 +124,25 @@ impl PayloadSource for NodePayload {
                         runnet_types::Batch::decode(&stored).map_or(0, |b| b.len()),
                     );
                 }
-                _ => absent.push(digest),
+                _ => match self.sizes.lock().get(&digest) {
+                    // Fetched and sized, not verified: it counts against the limits all the same.
+                    Some((n, len)) => {
+                        items = items.saturating_add(*n);
+                        bytes = bytes.saturating_add(*len);
+                    }
+                    None => absent.push(digest),
+                },
             }
         }
-        if !absent.is_empty() {
-            let _ = self.fetch.send(absent);
-            return PayloadCheck::Missing;
-        }
-        if items > crate::runtime::MAX_BLOCK_TXS || bytes > self.max_block_bytes() {
+        let (max_items, max_bytes) = (crate::runtime::MAX_BLOCK_TXS, self.max_block_bytes());
+        // Over the limits with what is known is over them whatever the missing ones hold.
+        if items > max_items || bytes > max_bytes {
             return PayloadCheck::OverLimit { items, bytes };
+        }
+        if !absent.is_empty() {
+            let room = (max_items - items, max_bytes - bytes);
+            let _ = self.fetch.send((absent, room));
+            return PayloadCheck::Missing;
         }
         PayloadCheck::Ready
     }
@@ -138,9 +172,9 @@ pub struct Driver {
     account: Option<SecretKey>,
     net_events: NetworkEvents,
     executed: mpsc::UnboundedReceiver<(u64, Hash)>,
-    fetch_requests: mpsc::UnboundedReceiver<Vec<Hash>>,
-    fetched_tx: mpsc::UnboundedSender<(Vec<Hash>, Vec<Vec<u8>>)>,
-    fetched_rx: mpsc::UnboundedReceiver<(Vec<Hash>, Vec<Vec<u8>>)>,
+    fetch_requests: mpsc::UnboundedReceiver<(Vec<Hash>, Room)>,
+    fetched_tx: mpsc::UnboundedSender<Fetched>,
+    fetched_rx: mpsc::UnboundedReceiver<Fetched>,
     /// Verifies peers' batches on its own thread.
     verifier: Verifier,
     /// Answers peers' batch fetches off this task.
@@ -153,6 +187,19 @@ pub struct Driver {
     /// without copying the counters for every message.
     refused_seen: BTreeMap<&'static str, u64>,
     refused_seen_total: u64,
+    /// Peers' sync requests the core may serve (serve.rs).
+    sync_budget: SyncBudget,
+    /// Stale messages each peer may send a second, and in the current round, before they
+    /// cost it score (both must be spent: see [`USELESS_PER_ROUND`]).
+    useless: PeerBuckets,
+    useless_round: ((u64, u64), BTreeMap<PeerId, u64>),
+    /// Test networks only: the `[byzantine]` section's attacks (byzantine.rs).
+    attacks: Option<Arc<Mutex<Attacks>>>,
+    /// The latest proposal's epoch and round, and the peer of its proposer that sent it: a proposal refused over the limits is the proposer's doing (an honest one keeps to
+    /// them when it chooses its batches), whenever the refusal comes.
+    proposal_from: Option<((u64, u64), PeerId)>,
+    /// The last proposal whose proposer was found withholding its batches.
+    withheld_seen: Option<(u64, u64)>,
 }
 
 impl Driver {
@@ -178,12 +225,21 @@ impl Driver {
             crypto,
             committees: RefCell::new(BTreeMap::new()),
         };
+        let is_validator = genesis
+            .validators
+            .iter()
+            .any(|v| v.consensus_key == runnet_consensus::Crypto::public_key(&env.crypto));
+        let attacks = Attacks::from_config(&shared, account.clone(), is_validator)?
+            .map(|a| Arc::new(Mutex::new(a)));
+        let sizes = Sizes::default();
         let payload = NodePayload {
             shared: shared.clone(),
             fetch: fetch_tx,
+            sizes: sizes.clone(),
+            attacks: attacks.clone(),
         };
         let core = Core::new(config, env, payload, recovery).map_err(|e| e.to_string())?;
-        let (verifier, verdicts) = Verifier::start(shared.clone())
+        let (verifier, verdicts) = Verifier::start(shared.clone(), sizes)
             .map_err(|e| format!("cannot start the batch verifier: {e}"))?;
         Ok(Driver {
             shared,
@@ -202,6 +258,12 @@ impl Driver {
             fetching: BTreeSet::new(),
             refused_seen: BTreeMap::new(),
             refused_seen_total: 0,
+            sync_budget: SyncBudget::new(Instant::now()),
+            useless: PeerBuckets::new(USELESS_TOLERANCE.0, USELESS_TOLERANCE.1),
+            useless_round: ((0, 0), BTreeMap::new()),
+            attacks,
+            proposal_from: None,
+            withheld_seen: None,
         })
     }
 
@@ -209,6 +271,9 @@ impl Driver {
     pub async fn run(mut self) -> Result<(), String> {
         self.feed(Event::Start { now_ms: now_ms() })?;
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut flood = tokio::time::interval(crate::byzantine::FLOOD_TICK);
+        let attacking = self.attacks.is_some();
+        let mut arm = arm_signal(self.attacks.as_ref().is_some_and(|a| a.lock().waiting()));
         loop {
             let timer = sleep_until_ms(self.timer_at);
             let seal_at = self.shared.mempool.lock().next_seal_at();
@@ -222,8 +287,8 @@ impl Driver {
                     Some((height, state_root)) => self.on_executed(height, state_root)?,
                     None => return Err("the execution thread stopped".into()),
                 },
-                Some(digests) = self.fetch_requests.recv() => self.start_fetch(digests),
-                Some((asked, found)) = self.fetched_rx.recv() => self.verifier.fetched(asked, found),
+                Some((digests, room)) = self.fetch_requests.recv() => self.start_fetch(digests, room),
+                Some(fetched) = self.fetched_rx.recv() => self.on_fetched(fetched),
                 verdict = self.verdicts.recv() => match verdict {
                     Some(verdict) => self.on_verdict(verdict)?,
                     None => return Err("the batch verifier stopped".into()),
@@ -235,6 +300,17 @@ impl Driver {
                 _ = seal => self.seal()?,
                 _ = self.shared.admitted.notified() => self.seal()?,
                 _ = tick.tick() => self.on_tick(),
+                Some(()) = next_signal(&mut arm) => {
+                    if let Some(attacks) = &self.attacks {
+                        attacks.lock().arm();
+                    }
+                    arm = None;
+                }
+                _ = flood.tick(), if attacking => {
+                    if let Some(attacks) = &self.attacks {
+                        attacks.lock().tick();
+                    }
+                }
             }
         }
     }
@@ -258,23 +334,29 @@ impl Driver {
                 }
                 Action::Send { to, message } => {
                     let peer = self.shared.peers.lock().peer_of(&to);
-                    match peer {
-                        Some(peer) => self
-                            .shared
-                            .network
-                            .send_consensus(peer, Arc::new(message.encode())),
-                        // An unknown peer id (e.g. a validator that never connected): the
-                        // message still reaches it by broadcast.
-                        None => self
-                            .shared
-                            .network
-                            .broadcast_consensus(Arc::new(message.encode())),
+                    let twins = self.twins(&message);
+                    for message in std::iter::once(message).chain(twins) {
+                        match peer {
+                            Some(peer) => self
+                                .shared
+                                .network
+                                .send_consensus(peer, Arc::new(message.encode())),
+                            // An unknown peer id (e.g. a validator that never connected): the
+                            // message still reaches it by broadcast.
+                            None => self
+                                .shared
+                                .network
+                                .broadcast_consensus(Arc::new(message.encode())),
+                        }
                     }
                 }
                 Action::Broadcast { message } => {
-                    self.shared
-                        .network
-                        .broadcast_consensus(Arc::new(message.encode()));
+                    let twins = self.twins(&message);
+                    for message in std::iter::once(message).chain(twins) {
+                        self.shared
+                            .network
+                            .broadcast_consensus(Arc::new(message.encode()));
+                    }
                 }
                 Action::Commit {
                     blocks,
@@ -294,6 +376,15 @@ impl Driver {
         }
         self.update_status();
         Ok(())
+    }
+
+    /// Test networks only: the second, conflicting messages an equivocating node sends.
+    fn twins(&self, message: &ConsensusMessage) -> Vec<ConsensusMessage> {
+        let Some(attacks) = &self.attacks else {
+            return Vec::new();
+        };
+        let me = self.shared.status.read().validator;
+        attacks.lock().twins(self.core.env().crypto(), me, message)
     }
 
     fn on_commit(
@@ -375,8 +466,27 @@ impl Driver {
                         return Ok(());
                     }
                 };
+                if let MessageBody::SyncRequest(_) = &message.body {
+                    match self.sync_budget.check(from, Instant::now()) {
+                        SyncVerdict::Serve => {}
+                        SyncVerdict::Refuse => {
+                            self.shared.metrics.syncs_refused.inc();
+                            return Ok(());
+                        }
+                        SyncVerdict::Penalise => {
+                            self.shared.metrics.syncs_refused.inc();
+                            self.offence(from, Offence::OverRate);
+                            return Ok(());
+                        }
+                    }
+                }
                 let address = self.shared.peers.lock().address_of(&from);
                 self.count_refusals(None);
+                if let MessageBody::Proposal(p) = &message.body
+                    && address == p.block.block.header.proposer
+                {
+                    self.proposal_from = Some(((p.block.epoch(), p.block.round()), from));
+                }
                 self.feed(Event::Message {
                     from: address,
                     message,
@@ -395,8 +505,11 @@ impl Driver {
                 digests,
                 reply,
             } => {
-                // Built off this task, bounded per peer (serve.rs).
-                self.fetches.serve(&self.shared, from, digests, reply);
+                // Built off this task, bounded per peer (serve.rs); validators have room of
+                // their own, so strangers filling the node's bound never starve a voter.
+                let validator = self.shared.peers.lock().validator(&from).is_some();
+                self.fetches
+                    .serve(&self.shared, from, validator, digests, reply);
             }
             NetworkEvent::PeerConnected(_) | NetworkEvent::PeerDisconnected(_) => {
                 if let NetworkEvent::PeerDisconnected(peer) = &event {
@@ -421,6 +534,9 @@ impl Driver {
         }
         self.refused_seen_total = total;
         let mut forged = false;
+        let mut oversized = false;
+        let mut useless = 0u64;
+        let mut over_limit = false;
         for (kind, count) in refused {
             let seen = self.refused_seen.entry(kind).or_insert(0);
             let new = count.saturating_sub(*seen);
@@ -428,7 +544,11 @@ impl Driver {
             if new == 0 {
                 continue;
             }
+            over_limit |= *kind == "over_limit";
             if from.is_none() {
+                if *kind == "over_limit" {
+                    self.shared.metrics.consensus_refused_by(kind, new);
+                }
                 continue;
             }
             self.shared.metrics.consensus_refused_by(kind, new);
@@ -436,10 +556,48 @@ impl Driver {
                 *kind,
                 "bad_signature" | "bad_certificate" | "bad_vrf" | "bad_block" | "wrong_chain"
             );
+            // Over the chain's own limits: no honest peer of this chain sends one.
+            oversized |= matches!(*kind, "too_large" | "too_many_batches");
+            if matches!(*kind, "stale_epoch" | "stale_round" | "too_many_in_round") {
+                useless += new;
+            }
         }
-        if let (true, Some(from)) = (forged, from) {
+        // Refused when its batches arrived (no sender) or at once: the proposer's offence.
+        if over_limit
+            && let Some((round, proposer)) = self.proposal_from
+            && round == (self.core.epoch(), self.core.round())
+        {
+            self.offence(proposer, Offence::Malformed);
+        }
+        let Some(from) = from else { return };
+        if forged {
             self.offence(from, Offence::Forged);
+        } else if oversized {
+            self.offence(from, Offence::Malformed);
         }
+        // Stale messages as rounds end are normal; a stream of them costs the sender.
+        if useless > 0 && self.too_many_stale(from, useless) {
+            self.offence(from, Offence::OverRate);
+        }
+    }
+
+    /// Whether `from` sent more stale messages than an honest peer could: past
+    /// [`USELESS_PER_ROUND`] in this round (fast rounds: an honest peer that lags sends a vote,
+    /// a timeout, a status a round) and past [`USELESS_TOLERANCE`] a second (slow rounds: it
+    /// retransmits every half second).
+    fn too_many_stale(&mut self, from: PeerId, count: u64) -> bool {
+        let round = (self.core.epoch(), self.core.round());
+        let (seen_round, counts) = &mut self.useless_round;
+        if *seen_round != round || counts.len() >= crate::serve::MAX_TRACKED_PEERS {
+            *seen_round = round;
+            counts.clear();
+        }
+        let this_round = counts.entry(from).or_insert(0);
+        *this_round = this_round.saturating_add(count);
+        let over_round = *this_round > USELESS_PER_ROUND;
+        let now = Instant::now();
+        let over_time = !(0..count).all(|_| self.useless.take(from, now));
+        over_round && over_time
     }
 
     fn offence(&self, peer: PeerId, offence: Offence) {
@@ -447,7 +605,7 @@ impl Driver {
         self.shared.network.report(peer, offence);
     }
 
-    fn start_fetch(&mut self, digests: Vec<Hash>) {
+    fn start_fetch(&mut self, digests: Vec<Hash>, room: Room) {
         let wanted: Vec<Hash> = digests
             .into_iter()
             .filter(|d| self.fetching.insert(*d))
@@ -455,11 +613,34 @@ impl Driver {
         if wanted.is_empty() {
             return;
         }
+        // The current round's proposer is asked first: it named these batches, so it holds
+        // them, and it answers a validator's request unless two of this node's are in flight
+        // there already (serve.rs). One chunk only, so this node never has more in flight.
+        let proposer = self.proposal_from.filter(|(round, _)| {
+            *round == (self.core.epoch(), self.core.round()) && wanted.len() <= FETCH_CHUNK
+        });
         for chunk in wanted.chunks(FETCH_CHUNK) {
             let chunk = chunk.to_vec();
             let network = self.shared.network.clone();
             let done = self.fetched_tx.clone();
             tokio::spawn(async move {
+                let mut unserved_by = None;
+                if let Some((round, peer)) = proposer {
+                    match network.fetch_batches(Some(peer), chunk.clone()).await {
+                        Ok(found) if !found.is_empty() => {
+                            let _ = done.send(Fetched {
+                                asked: chunk,
+                                found,
+                                room,
+                                unserved_by: None,
+                            });
+                            return;
+                        }
+                        // It answered, without any of the batches it named.
+                        Ok(_) => unserved_by = Some((round, peer)),
+                        Err(e) => tracing::debug!(%peer, "asking the proposer: {e}"),
+                    }
+                }
                 let found = match network.fetch_batches(None, chunk.clone()).await {
                     Ok(found) => found,
                     Err(e) => {
@@ -467,14 +648,45 @@ impl Driver {
                         Vec::new()
                     }
                 };
-                let _ = done.send((chunk, found));
+                // Another peer had them: the proposer was only slow to share (it may have been
+                // at its bound); no one had them: the proposer withheld what it named.
+                let unserved_by = unserved_by.filter(|_| found.is_empty());
+                let _ = done.send(Fetched {
+                    asked: chunk,
+                    found,
+                    room,
+                    unserved_by,
+                });
             });
         }
     }
 
+    fn on_fetched(&mut self, fetched: Fetched) {
+        let Fetched {
+            asked,
+            found,
+            room,
+            unserved_by,
+        } = fetched;
+        // Once per proposal, however often its batches are asked for again.
+        if let Some((round, peer)) = unserved_by
+            && self.withheld_seen != Some(round)
+        {
+            self.withheld_seen = Some(round);
+            tracing::debug!(%peer, "the proposer did not serve the batches it named");
+            self.shared.metrics.consensus_refused_by("withheld", 1);
+            self.offence(peer, Offence::Malformed);
+        }
+        self.verifier.fetched(asked, found, room);
+    }
+
     fn on_verdict(&mut self, verdict: Verdict) -> Result<(), String> {
         match verdict {
-            Verdict::Stored => self.feed(Event::PayloadReady { now_ms: now_ms() }),
+            Verdict::Stored => {
+                self.feed(Event::PayloadReady { now_ms: now_ms() })?;
+                self.count_refusals(None);
+                Ok(())
+            }
             Verdict::Offence(peer, offence) => {
                 self.offence(peer, offence);
                 Ok(())
@@ -485,6 +697,7 @@ impl Driver {
                 }
                 if any {
                     self.feed(Event::PayloadReady { now_ms: now_ms() })?;
+                    self.count_refusals(None);
                 }
                 Ok(())
             }
@@ -563,6 +776,40 @@ pub fn refresh_peer_book(shared: &Shared) {
         .peers
         .lock()
         .set_validators(pairs.iter().map(|(a, p)| (*a, p.as_str())));
+}
+
+#[cfg(unix)]
+type ArmSignal = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type ArmSignal = Option<()>;
+
+/// SIGUSR1, when a `[byzantine]` node waits for it to start its attacks.
+fn arm_signal(wanted: bool) -> ArmSignal {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if wanted {
+            return signal(SignalKind::user_defined1())
+                .map_err(|e| tracing::warn!("cannot wait for SIGUSR1: {e}"))
+                .ok();
+        }
+        None
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = wanted;
+        None
+    }
+}
+
+async fn next_signal(signal: &mut ArmSignal) -> Option<()> {
+    #[cfg(unix)]
+    if let Some(signal) = signal {
+        return signal.recv().await;
+    }
+    #[cfg(not(unix))]
+    let _ = signal;
+    std::future::pending().await
 }
 
 async fn sleep_until_ms(at: Option<u64>) {

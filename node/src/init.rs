@@ -222,6 +222,7 @@ pub fn testnet_init(opts: &InitOptions) -> Result<InitSummary, InitError> {
             allow_raw_payloads: opts.allow_raw,
             agent: Default::default(),
             runners: Vec::new(),
+            byzantine: None,
         };
         write(&home.config_path(), &config.to_toml())?;
         write(&home.genesis_path(), &genesis.to_json())?;

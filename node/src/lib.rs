@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod api;
 pub mod blockstore;
+pub mod byzantine;
 pub mod cli;
 pub mod client;
 pub mod config;

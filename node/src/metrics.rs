@@ -30,6 +30,10 @@ pub struct Metrics {
     pub txs_relayed: Counter,
     /// Peers' batch fetches answered empty because the peer or the node was at its bound.
     pub fetches_refused: Counter,
+    /// Peers' sync requests dropped unserved: the peer was over its sync budget.
+    pub syncs_refused: Counter,
+    /// Test networks only: what this node's `[byzantine]` modes did, by mode.
+    pub attacks: Family<Labels, Counter>,
     pub mempool_txs: Gauge,
     /// Uncommitted batches held (own and peers'), and their bytes: bounded by the mempool's
     /// store limits, whatever peers send.
@@ -84,6 +88,8 @@ impl Metrics {
             batches_expired: Counter::default(),
             txs_relayed: Counter::default(),
             fetches_refused: Counter::default(),
+            syncs_refused: Counter::default(),
+            attacks: Family::default(),
             mempool_txs: Gauge::default(),
             stored_batches: Gauge::default(),
             stored_batch_bytes: Gauge::default(),
@@ -166,6 +172,16 @@ impl Metrics {
             "fetches_refused",
             "Peers' batch fetches answered empty: the peer or the node was at its bound",
             m.fetches_refused.clone(),
+        );
+        registry.register(
+            "syncs_refused",
+            "Peers' sync requests dropped unserved: the peer was over its sync budget",
+            m.syncs_refused.clone(),
+        );
+        registry.register(
+            "attacks",
+            "Test networks only: messages this node's [byzantine] modes sent, by mode",
+            m.attacks.clone(),
         );
         registry.register("mempool_txs", "Pending transactions", m.mempool_txs.clone());
         registry.register(
@@ -294,6 +310,12 @@ impl Metrics {
         self.batch_refusals
             .get_or_create(&vec![("reason".to_string(), reason.to_string())])
             .inc();
+    }
+
+    pub fn attacked(&self, mode: &str, count: u64) {
+        self.attacks
+            .get_or_create(&vec![("mode".to_string(), mode.to_string())])
+            .inc_by(count);
     }
 
     pub fn consensus_refused_by(&self, reason: &str, count: u64) {

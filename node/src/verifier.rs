@@ -17,6 +17,12 @@
 //! a batch is dropped and counted, which is safe, since a proposal that names it makes this node
 //! fetch it. That is how a node that cannot keep up sheds load instead of falling ever further
 //! behind.
+//!
+//! A fetched batch is sized before it is verified: its bytes and, decoded, its items. When the
+//! batches a fetch brought take the proposal past the block's limits, no signature is checked
+//! and the sizes are kept in [`Sizes`]; the proposal is then refused over the limit. Otherwise a
+//! leader naming junk batches of tens of thousands of copies made every voter check every copy's
+//! signature before it could count them (a `poison-block` attack stalled a testnet).
 
 use crate::runtime::{Shared, StateView, now_ms};
 use libp2p::PeerId;
@@ -26,7 +32,7 @@ use runnet_mempool::{
 };
 use runnet_p2p::Offence;
 use runnet_types::{Address, Batch, Hash};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -34,6 +40,16 @@ use tokio::sync::mpsc;
 const MAX_QUEUED_BATCHES: usize = 256;
 /// And at most these many bytes of them.
 const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// Fetched batches whose digests matched but that were not verified, since with them the
+/// proposal that named them is over the block's limits: digest → (items, bytes). Bounded by
+/// [`MAX_SIZED`]; only sizes, never the bytes.
+pub type Sizes = Arc<Mutex<BTreeMap<Hash, (usize, usize)>>>;
+/// Sized batches remembered at most; past it the memo starts again empty.
+pub const MAX_SIZED: usize = 4_096;
+
+/// Room left in a proposal for its missing batches: (items, bytes).
+pub type Room = (usize, usize);
 
 /// What the verifier tells the driver.
 #[derive(Debug)]
@@ -50,6 +66,7 @@ pub enum Verdict {
 struct Fetched {
     asked: Vec<Hash>,
     found: Vec<Vec<u8>>,
+    room: Room,
 }
 
 /// A batch a peer pushed; `author` is the validator behind the peer, `None` for any other peer.
@@ -76,13 +93,14 @@ impl Verifier {
     /// Starts the thread; verdicts arrive on the returned receiver.
     pub fn start(
         shared: Arc<Shared>,
+        sizes: Sizes,
     ) -> std::io::Result<(Verifier, mpsc::UnboundedReceiver<Verdict>)> {
         let queues = Arc::new((Mutex::new(Queues::default()), Condvar::new()));
         let (verdicts, receiver) = mpsc::unbounded_channel();
         let worker = queues.clone();
         std::thread::Builder::new()
             .name("batch-verifier".into())
-            .spawn(move || run(&shared, &worker, &verdicts))?;
+            .spawn(move || run(&shared, &sizes, &worker, &verdicts))?;
         Ok((Verifier { queues }, receiver))
     }
 
@@ -107,9 +125,11 @@ impl Verifier {
     }
 
     /// Batches fetched because a proposal named them: served before any pushed batch.
-    pub fn fetched(&self, asked: Vec<Hash>, found: Vec<Vec<u8>>) {
+    pub fn fetched(&self, asked: Vec<Hash>, found: Vec<Vec<u8>>, room: Room) {
         let (lock, wake) = &*self.queues;
-        lock.lock().fetched.push_back(Fetched { asked, found });
+        lock.lock()
+            .fetched
+            .push_back(Fetched { asked, found, room });
         wake.notify_one();
     }
 
@@ -152,6 +172,7 @@ fn next_job(queues: &(Mutex<Queues>, Condvar)) -> Option<Job> {
 
 fn run(
     shared: &Shared,
+    sizes: &Sizes,
     queues: &(Mutex<Queues>, Condvar),
     verdicts: &mpsc::UnboundedSender<Verdict>,
 ) {
@@ -185,9 +206,27 @@ fn run(
                     }
                 }
             },
-            Job::Fetched(Fetched { asked, found }) => {
+            Job::Fetched(Fetched { asked, found, room }) => {
+                let found: Vec<(Hash, Vec<u8>)> = found
+                    .into_iter()
+                    .map(|bytes| (Hash::digest(&bytes), bytes))
+                    .filter(|(digest, _)| asked.contains(digest))
+                    .collect();
+                if let Some(sized) = over_room(&found, room) {
+                    let mut memo = sizes.lock();
+                    if memo.len() + sized.len() > MAX_SIZED {
+                        memo.clear();
+                    }
+                    memo.extend(sized);
+                    shared
+                        .metrics
+                        .consensus_refused_by("over_limit_unverified", 1);
+                    // The driver checks the proposal again and finds it over the limit.
+                    return_verdict(verdicts, Verdict::Fetched { asked, any: true });
+                    continue;
+                }
                 let mut any = false;
-                for bytes in found {
+                for (_, bytes) in found {
                     let digest = Hash::digest(&bytes);
                     if !asked.contains(&digest) {
                         continue;
@@ -209,21 +248,49 @@ fn run(
     }
 }
 
+fn return_verdict(verdicts: &mpsc::UnboundedSender<Verdict>, verdict: Verdict) {
+    let _ = verdicts.send(verdict);
+}
+
+/// The sizes of `found` when together they pass `room` (an undecodable batch counts its bytes
+/// and no items; it is refused later if it is ever verified).
+fn over_room(
+    found: &[(Hash, Vec<u8>)],
+    (items_left, bytes_left): Room,
+) -> Option<Vec<(Hash, (usize, usize))>> {
+    let bytes: usize = found.iter().map(|(_, b)| b.len()).sum();
+    let mut sized = Vec::with_capacity(found.len());
+    let mut items = 0usize;
+    for (digest, b) in found {
+        let n = Batch::decode(b).map_or(0, |batch| batch.len());
+        items = items.saturating_add(n);
+        sized.push((*digest, (n, b.len())));
+    }
+    (items > items_left || bytes > bytes_left).then_some(sized)
+}
+
 /// Screen under the lock, verify outside it, store under it (screened against committed state
 /// when pushed; a fetched batch may take the store past its bound: a vote waits for it).
 fn admit(shared: &Shared, bytes: Vec<u8>, source: Source) -> Result<Received, BatchRejected> {
-    let (digest, chain_id, allow_raw) = {
+    let (digest, chain_id, allow_raw, max_items) = {
         let mut mempool = shared.mempool.lock();
         let digest = match mempool.screen_batch(&bytes, source)? {
             Screened::Done(received) => return Ok(received),
             Screened::Verify(digest) => digest,
         };
+        let config = mempool.config();
         (
             digest,
-            mempool.config().chain_id.clone(),
+            config.chain_id.clone(),
             mempool.allow_raw(),
+            config.max_block_items,
         )
     };
+    if let Source::Pushed(_) = source
+        && let Err(error) = prescreen(&bytes, max_items)
+    {
+        return Err(shared.mempool.lock().rejected(error));
+    }
     match verify_screened_batch(&bytes, digest, &chain_id, allow_raw) {
         Ok(verified) => shared.mempool.lock().store_verified(
             bytes,
@@ -234,6 +301,31 @@ fn admit(shared: &Shared, bytes: Vec<u8>, source: Source) -> Result<Received, Ba
         ),
         Err(error) => Err(shared.mempool.lock().rejected(error)),
     }
+}
+
+/// What the store's screen of a pushed batch refuses anyway, found before any signature is
+/// checked: more items than a block, or one transaction twice. A validator's batch of thousands
+/// of copies of one transaction (the `junk-batches` attack) was verified copy by copy first,
+/// and the verifier fell behind the honest batches queued after it.
+fn prescreen(bytes: &[u8], max_items: usize) -> Result<(), BatchRejected> {
+    let Ok(batch) = Batch::decode(bytes) else {
+        // Undecodable: the verification says so and scores it.
+        return Ok(());
+    };
+    let items = batch.len();
+    if items > max_items {
+        return Err(BatchRejected::TooManyItems {
+            items,
+            limit: max_items,
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(batch.txs.len());
+    for (position, tx) in batch.txs.iter().enumerate() {
+        if !seen.insert(tx.hash()) {
+            return Err(BatchRejected::Duplicate { position });
+        }
+    }
+    Ok(())
 }
 
 /// A batch from a peer that is no validator: its transactions are admitted one by one, like
@@ -249,7 +341,16 @@ fn relay(shared: &Shared, from: PeerId, bytes: &[u8]) -> Option<Verdict> {
             return Some(Verdict::Offence(from, Offence::Malformed));
         }
     };
-    let frames: Vec<Vec<u8>> = batch.txs.iter().map(|tx| tx.encode()).collect();
+    // Each transaction once: copies would be refused as already pending, after their
+    // signatures were checked one by one. Copies are the sender's doing and count as spam.
+    let mut seen = std::collections::HashSet::with_capacity(batch.txs.len());
+    let frames: Vec<Vec<u8>> = batch
+        .txs
+        .iter()
+        .filter(|tx| seen.insert(tx.hash()))
+        .map(|tx| tx.encode())
+        .collect();
+    let copies = batch.txs.len() - frames.len();
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
     let view = StateView(&shared.executor);
     let prechecked = shared.mempool.lock().precheck_many(&refs, &view);
@@ -266,13 +367,14 @@ fn relay(shared: &Shared, from: PeerId, bytes: &[u8]) -> Option<Verdict> {
     // One bad transaction among honest ones may be a client's (or a race); a majority is the
     // sender's doing. A full mempool is this node's state, not the sender's fault.
     let forged = results.iter().filter(|r| is_forgery(r)).count();
-    let spam = results
-        .iter()
-        .filter(|r| r.as_ref().is_err_and(|e| !e.is_busy()))
-        .count();
+    let spam = copies
+        + results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(|e| !e.is_busy()))
+            .count();
     if forged * 2 > results.len() {
         Some(Verdict::Offence(from, Offence::BadSignature))
-    } else if spam * 2 > results.len() {
+    } else if spam * 2 > results.len() + copies {
         Some(Verdict::Offence(from, Offence::Spam))
     } else {
         None
@@ -284,4 +386,63 @@ fn is_forgery(result: &Result<Hash, AdmitError>) -> bool {
         result,
         Err(AdmitError::BadSignature | AdmitError::WrongChainId { .. } | AdmitError::Decode(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runnet_types::{Payload, SecretKey, TxBody};
+
+    fn batch_of(copies: usize, seed: u8) -> (Hash, Vec<u8>) {
+        let key = SecretKey::from_seed([seed; 32]);
+        let tx = TxBody {
+            chain_id: "c".into(),
+            sender: key.public(),
+            nonce: 0,
+            gas_limit: 100_000,
+            gas_price: 1,
+            payload: Payload::Transfer {
+                to: key.public().address(),
+                amount: 1,
+            },
+        }
+        .sign(&key);
+        let bytes = Batch {
+            txs: vec![tx; copies],
+            raw: vec![],
+        }
+        .encode();
+        (Hash::digest(&bytes), bytes)
+    }
+
+    #[test]
+    fn fetched_batches_past_the_room_are_sized_not_verified() {
+        let found = vec![batch_of(600, 1), batch_of(500, 2)];
+        let bytes: usize = found.iter().map(|(_, b)| b.len()).sum();
+        // Within the room: verified as usual.
+        assert!(over_room(&found, (1_100, bytes)).is_none());
+        // One item too many, or one byte: sized, with each batch's items and bytes.
+        let sized = over_room(&found, (1_099, bytes)).expect("over the items");
+        assert_eq!(sized[0], (found[0].0, (600, found[0].1.len())));
+        assert_eq!(sized[1].1.0, 500);
+        assert!(over_room(&found, (1_100, bytes - 1)).is_some());
+        // Bytes that do not decode count their length and no items.
+        let junk = vec![(Hash::digest(b"x"), b"x".to_vec())];
+        assert_eq!(over_room(&junk, (0, 0)).unwrap()[0].1, (0, 1));
+    }
+
+    #[test]
+    fn a_pushed_batch_repeating_a_transaction_is_refused_before_verification() {
+        let (_, repeated) = batch_of(3, 1);
+        assert!(matches!(
+            prescreen(&repeated, 20_000),
+            Err(BatchRejected::Duplicate { position: 1 })
+        ));
+        let (_, single) = batch_of(1, 1);
+        assert!(prescreen(&single, 20_000).is_ok());
+        assert!(matches!(
+            prescreen(&repeated, 2),
+            Err(BatchRejected::TooManyItems { items: 3, limit: 2 })
+        ));
+    }
 }

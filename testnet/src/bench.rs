@@ -339,6 +339,8 @@ fn measure(
             chain_id: "runnet-bench".into(),
             mempool: bench_mempool(&args.mempool, args.payload),
             genesis_params: Vec::new(),
+            full_nodes: 0,
+            byzantine: Default::default(),
         },
     )?;
     network.wait_ready(Duration::from_secs(120))?;

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod byzantine;
 pub mod economy;
 pub mod error;
 pub mod hist;

@@ -44,6 +44,11 @@ pub struct NetOptions {
     pub mempool: Vec<(String, i64)>,
     /// `params.NAME = VALUE` set in every home's genesis.json before the first start.
     pub genesis_params: Vec<(String, serde_json::Value)>,
+    /// Full nodes after the validators (they link to the validators directly, not through the
+    /// relay).
+    pub full_nodes: usize,
+    /// `[byzantine]` modes written into these nodes' config.toml (byzantine.rs).
+    pub byzantine: std::collections::BTreeMap<usize, Vec<String>>,
 }
 
 /// The TCP port of `/ip4/127.0.0.1/tcp/PORT[/p2p/..]` or `HOST:PORT`.
@@ -80,12 +85,15 @@ pub fn init(
     binary: &Path,
     dir: &Path,
     validators: usize,
+    full_nodes: usize,
     base_port: u16,
     chain_id: &str,
 ) -> Result<InitOutput, TestnetError> {
     let output = Command::new(binary)
         .args(["testnet", "init", "--validators"])
         .arg(validators.to_string())
+        .arg("--full-nodes")
+        .arg(full_nodes.to_string())
         .arg("--dir")
         .arg(dir)
         .arg("--base-port")
@@ -182,7 +190,7 @@ impl Network {
                 "--validators must be at least 1".into(),
             ));
         }
-        check_ports_free(opts.base_port, 2 * opts.validators)?;
+        check_ports_free(opts.base_port, 2 * (opts.validators + opts.full_nodes))?;
         let (dir, temp) = match &opts.keep {
             Some(dir) => {
                 if dir.join("node0").exists() {
@@ -206,6 +214,7 @@ impl Network {
             binary,
             &dir,
             opts.validators,
+            opts.full_nodes,
             opts.base_port,
             &opts.chain_id,
         )?;
@@ -242,7 +251,9 @@ impl Network {
             None
         };
         for (i, node) in init.nodes.iter().enumerate() {
-            let bootstrap = relay.as_ref().map(|relay| {
+            // A full node keeps the direct links `testnet init` gave it.
+            let relay = relay.as_ref().filter(|_| node.validator);
+            let bootstrap = relay.map(|relay| {
                 validators
                     .iter()
                     .enumerate()
@@ -258,6 +269,15 @@ impl Network {
                     .collect()
             });
             rewrite_config(&node.home, bootstrap, opts.allow_raw, &opts.mempool)?;
+            if let Some(modes) = opts.byzantine.get(&i) {
+                crate::byzantine::write_config(&node.home, modes)?;
+                // A full node has no account: its junk repeats a transaction the faucet pays.
+                let account = node.home.join("account.key");
+                if !account.exists() {
+                    std::fs::copy(&init.faucet_key, &account)
+                        .map_err(io(format!("write {}", account.display())))?;
+                }
+            }
             crate::economy::set_genesis_params(&node.home, &opts.genesis_params)?;
         }
         let apis = init

@@ -56,6 +56,11 @@ impl Guarded {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Sends SIGUSR1 (a `[byzantine]` node starts its attacks).
+    pub fn signal_usr1(&self) -> std::io::Result<()> {
+        self.signal(Signal::SIGUSR1)
+    }
+
     fn signal(&self, signal: Signal) -> std::io::Result<()> {
         let pid = self
             .pid()
@@ -147,6 +152,19 @@ impl NodeProcess {
 
     pub fn log_path(&self) -> PathBuf {
         self.home.join("node.log")
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Guarded::pid)
+    }
+
+    /// SIGUSR1 to the running process.
+    pub fn signal_usr1(&self) -> std::io::Result<()> {
+        match &self.process {
+            Some(p) => p.signal_usr1(),
+            None => Err(std::io::Error::other("node is not running")),
+        }
     }
 
     /// `runnet start --home HOME`, stderr appended to HOME/node.log.

@@ -57,6 +57,13 @@ pub struct UpSummary {
     /// The ticker's process when process events were on (`event` in `--mix`), else null.
     #[serde(default)]
     pub process: Option<ProcessRuns>,
+    /// `--byzantine`: each attacker's modes, what the honest nodes refused, scored and slashed,
+    /// and the commit rate they kept (the run's second half against its first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attacks: Vec<crate::byzantine::AttackReport>,
+    /// `--byzantine`: the largest the honest nodes' stores grew, against their bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<crate::byzantine::Bounds>,
     /// Disagreements and other findings, in words.
     pub problems: Vec<String>,
 }
@@ -136,6 +143,26 @@ impl UpSummary {
         }
         if !self.faults.is_empty() {
             out.push_str(&format!("\nfaults: {}", self.faults.join("; ")));
+        }
+        for a in &self.attacks {
+            out.push_str(&a.to_text());
+        }
+        if let Some(b) = &self.bounds {
+            out.push_str(&format!(
+                "\nhonest nodes' peaks: stored batches {} of {} bytes, mempool {} of {} bytes, \
+                 memory {} MiB, data {} MiB: {}",
+                b.stored_batch_bytes,
+                b.stored_batch_bytes_bound,
+                b.mempool_bytes,
+                b.mempool_bytes_bound,
+                b.rss_bytes >> 20,
+                b.data_bytes >> 20,
+                if b.within {
+                    "within bounds"
+                } else {
+                    "OVER A BOUND"
+                }
+            ));
         }
         if let Some(dir) = &self.dir {
             out.push_str(&format!("\nhomes and logs kept in {dir}"));

@@ -2,6 +2,7 @@
 //! live table on stderr, faults on a schedule, and a summary that checks safety itself.
 
 use crate::api::{Api, Status};
+use crate::byzantine::{self as byz, AttackReport, Bounds, ByzantineSpec, Rate};
 use crate::economy;
 use crate::error::{TestnetError, io};
 use crate::hist::Percentiles;
@@ -54,6 +55,13 @@ pub struct UpArgs {
     /// Program run as `PROGRAM testnet load ...` for the workload (default: the runnet binary).
     #[arg(long, hide = true)]
     pub load_binary: Option<PathBuf>,
+    /// Full nodes besides the validators (nodes VALIDATORS.., linked directly, no relay).
+    #[arg(long, default_value_t = 0)]
+    pub full_nodes: usize,
+    /// Node I attacks the chain on purpose in MODE from halfway through the run (repeatable):
+    /// junk-batches, poison-block, equivocate, fetch-flood, withhold (docs/testnet.md).
+    #[arg(long = "byzantine", value_name = "I:MODE")]
+    pub byzantine: Vec<ByzantineSpec>,
 }
 
 impl Default for UpArgs {
@@ -68,6 +76,8 @@ impl Default for UpArgs {
             json: false,
             base_port: 26600,
             load_binary: None,
+            full_nodes: 0,
+            byzantine: Vec::new(),
         }
     }
 }
@@ -408,6 +418,13 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         economy::tick_period(args.load, share, args.validators)
     });
     let generator_mix = Mix { event: 0, ..mix };
+    let attackers = byz::plan(&args.byzantine, args.validators, args.full_nodes)?;
+    if !attackers.is_empty() && args.duration.is_none_or(|d| d < 4) {
+        return Err(TestnetError::Usage(
+            "--byzantine needs --duration of at least 4 s: the attack starts halfway through"
+                .into(),
+        ));
+    }
     let faults = match args.faults.as_deref() {
         None => FaultSchedule::default(),
         Some("default") => {
@@ -430,6 +447,8 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
             } else {
                 Vec::new()
             },
+            full_nodes: args.full_nodes,
+            byzantine: attackers.clone(),
         },
     )?;
     eprintln!(
@@ -449,12 +468,15 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
     let mut load = None;
     if args.load > 0 && generator_mix.total() > 0 {
         let load_args = LoadArgs {
+            // Clients of an attacker are at its mercy: the workload goes to the honest validators,
+            // whose commit rate is what an attack is measured by.
             nodes: network
                 .init
                 .nodes
                 .iter()
-                .filter(|n| n.validator)
-                .map(|n| n.api.clone())
+                .enumerate()
+                .filter(|(i, n)| n.validator && !attackers.contains_key(i))
+                .map(|(_, n)| n.api.clone())
                 .collect(),
             payload: PayloadMode::Signed,
             rate: args.load,
@@ -491,6 +513,7 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
     }
 
     let start = Instant::now();
+    let mut problems_early: Vec<String> = Vec::new();
     let first = sample(&mut network);
     let height_at_start = first
         .statuses
@@ -505,6 +528,19 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
     let mut last_advance = Instant::now();
     let mut max_gap = 0.0f64;
     let mut last = first;
+    let honest: Vec<usize> = (0..network.nodes.len())
+        .filter(|i| !attackers.contains_key(i))
+        .collect();
+    let attack_at = args
+        .duration
+        .filter(|_| !attackers.is_empty())
+        .map(|d| Duration::from_secs(d) / 2);
+    let mut phases = Phases::new(&honest, &last);
+    let mut bounds = Bounds {
+        stored_batch_bytes_bound: stored_bound(&network),
+        mempool_bytes_bound: 64 << 20,
+        ..Bounds::default()
+    };
     eprintln!(
         "{:>6} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>5} {:>7}  nodes (committed height)",
         "t(s)", "height", "tx/s", "p50ms", "p99ms", "mempool", "peers", "exec", "slashes"
@@ -518,6 +554,31 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
                 .is_some_and(|d| elapsed >= Duration::from_secs(d))
         {
             break;
+        }
+        if let Some(at) = attack_at
+            && elapsed >= at
+            && phases.attack_started.is_none()
+        {
+            let s = sample(&mut network);
+            phases.start_attack(&honest, &s, elapsed);
+            for i in attackers.keys() {
+                let stake = validator_standing(&network, &honest, *i).1;
+                phases.stake_before.insert(*i, stake);
+                if let Some(node) = network.nodes.get(*i)
+                    && let Err(e) = node.signal_usr1()
+                {
+                    problems_early.push(format!("node{i}: cannot start the attack: {e}"));
+                }
+            }
+            eprintln!(
+                "{:>6.1} attack: {}",
+                elapsed.as_secs_f64(),
+                attackers
+                    .iter()
+                    .map(|(i, m)| format!("node{i} {}", m.join("+")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         while let Some(event) = faults.events.get(next_fault) {
             if event.at > elapsed {
@@ -548,6 +609,7 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
                 last_advance = Instant::now();
             }
             max_gap = max_gap.max(last_advance.elapsed().as_secs_f64());
+            track_bounds(&mut bounds, &network, &honest, &s);
             let progress = load
                 .as_ref()
                 .and_then(|l| l.last_progress.clone())
@@ -588,11 +650,32 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         std::thread::sleep(Duration::from_millis(50));
     }
     let duration_s = start.elapsed().as_secs();
+    let end_sample = sample(&mut network);
+    phases.finish(&honest, &end_sample, start.elapsed());
     eprintln!("testnet: stopping the workload and checking the chains...");
     let report = load
         .as_mut()
         .and_then(|l| l.finish(Duration::from_secs(30)));
-    let mut problems = Vec::new();
+    let attacks = if attackers.is_empty() {
+        Vec::new()
+    } else {
+        // The attack's transactions are counted once the workload has drained (5 s), so those
+        // still in flight when the run ends count for it, as those in flight when it began do.
+        let drained = sample(&mut network);
+        phases.drained(&honest, &drained);
+        attackers
+            .iter()
+            .map(|(i, modes)| phases.report(&network, &honest, &drained, *i, modes))
+            .collect()
+    };
+    for i in &honest {
+        if let Some(home) = network.init.nodes.get(*i).map(|n| n.home.join("data")) {
+            bounds.data_bytes = bounds.data_bytes.max(byz::dir_bytes(&home));
+        }
+    }
+    bounds.within = bounds.stored_batch_bytes <= bounds.stored_batch_bytes_bound
+        && bounds.mempool_bytes <= bounds.mempool_bytes_bound;
+    let mut problems = std::mem::take(&mut problems_early);
     if args.load > 0 && report.is_none() {
         problems.push(format!(
             "the load generator sent no report (see {})",
@@ -698,8 +781,239 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         refused: report.refused,
         dir: args.keep.as_ref().map(|d| d.display().to_string()),
         process,
+        attacks,
+        bounds: (!attackers.is_empty()).then_some(bounds),
         problems,
     })
+}
+
+/// The honest nodes' counters at the start, when the attack began and at the end.
+struct Phases {
+    started: Snapshot,
+    attack_started: Option<(Duration, Snapshot)>,
+    ended: Option<(Duration, Snapshot)>,
+    stake_before: BTreeMap<usize, Option<u64>>,
+}
+
+#[derive(Clone, Default)]
+struct Snapshot {
+    /// Highest committed height of an honest node.
+    height: u64,
+    /// Most transactions executed by an honest node.
+    txs: u64,
+    batch_refusals: BTreeMap<String, u64>,
+    consensus_refused: BTreeMap<String, u64>,
+    fetches_refused: u64,
+    syncs_refused: u64,
+    txs_relayed: u64,
+    offences: u64,
+}
+
+impl Snapshot {
+    fn of(honest: &[usize], s: &Sample) -> Snapshot {
+        let metrics: Vec<&BTreeMap<String, f64>> =
+            honest.iter().filter_map(|i| s.metrics.get(*i)).collect();
+        let height = honest
+            .iter()
+            .filter_map(|i| s.statuses.get(*i).cloned().flatten())
+            .map(|st| st.committed_height)
+            .max()
+            .unwrap_or(0);
+        Snapshot {
+            height,
+            txs: metrics
+                .iter()
+                .filter_map(|m| m.get("runnet_txs_committed"))
+                .fold(0.0f64, |a, &b| a.max(b)) as u64,
+            batch_refusals: byz::by_label(&metrics, "runnet_batch_refusals"),
+            consensus_refused: byz::by_label(&metrics, "runnet_consensus_refused"),
+            fetches_refused: byz::sum(&metrics, "runnet_fetches_refused"),
+            syncs_refused: byz::sum(&metrics, "runnet_syncs_refused"),
+            txs_relayed: byz::sum(&metrics, "runnet_txs_relayed"),
+            offences: byz::sum(&metrics, "runnet_peer_offences"),
+        }
+    }
+}
+
+fn rate(from: &(Duration, Snapshot), to: &(Duration, Snapshot)) -> Rate {
+    let seconds = to.0.saturating_sub(from.0).as_secs_f64();
+    let blocks = to.1.height.saturating_sub(from.1.height);
+    let per_s = |n: u64| {
+        if seconds > 0.0 {
+            n as f64 / seconds
+        } else {
+            0.0
+        }
+    };
+    Rate {
+        seconds: (seconds * 10.0).round() / 10.0,
+        blocks,
+        blocks_per_s: per_s(blocks),
+        txs_per_s: per_s(to.1.txs.saturating_sub(from.1.txs)),
+    }
+}
+
+impl Phases {
+    fn new(honest: &[usize], s: &Sample) -> Phases {
+        Phases {
+            started: Snapshot::of(honest, s),
+            attack_started: None,
+            ended: None,
+            stake_before: BTreeMap::new(),
+        }
+    }
+
+    fn start_attack(&mut self, honest: &[usize], s: &Sample, at: Duration) {
+        self.attack_started = Some((at, Snapshot::of(honest, s)));
+    }
+
+    fn finish(&mut self, honest: &[usize], s: &Sample, at: Duration) {
+        self.ended = Some((at, Snapshot::of(honest, s)));
+    }
+
+    /// The counters once the workload drained: everything but the height (the blocks count up
+    /// to the end of the run).
+    fn drained(&mut self, honest: &[usize], s: &Sample) {
+        if let Some((_, ended)) = &mut self.ended {
+            let height = ended.height;
+            *ended = Snapshot {
+                height,
+                ..Snapshot::of(honest, s)
+            };
+        }
+    }
+
+    fn report(
+        &mut self,
+        network: &Network,
+        honest: &[usize],
+        end: &Sample,
+        node: usize,
+        modes: &[String],
+    ) -> AttackReport {
+        let begin = (Duration::ZERO, self.started.clone());
+        let attack = self.attack_started.clone().unwrap_or_else(|| begin.clone());
+        let ended = self.ended.clone().unwrap_or_else(|| attack.clone());
+        let (before, during) = (rate(&begin, &attack), rate(&attack, &ended));
+        let ratio = |d: f64, b: f64| {
+            if b > 0.0 {
+                (d / b * 100.0).round() / 100.0
+            } else {
+                0.0
+            }
+        };
+        let validator = network.init.nodes.get(node).is_some_and(|n| n.validator);
+        let (a, e) = (&attack.1, &ended.1);
+        let sent = end
+            .metrics
+            .get(node)
+            .map(|m| byz::by_label(&[m], "runnet_attacks"))
+            .unwrap_or_default();
+        let (status, stake_after) = validator_standing(network, honest, node);
+        let stake_before = self.stake_before.get(&node).copied().flatten();
+        AttackReport {
+            node,
+            validator,
+            modes: modes.to_vec(),
+            sent,
+            refused_batches: byz::delta(&e.batch_refusals, &a.batch_refusals),
+            refused_consensus: byz::delta(&e.consensus_refused, &a.consensus_refused),
+            fetches_refused: e.fetches_refused.saturating_sub(a.fetches_refused),
+            syncs_refused: e.syncs_refused.saturating_sub(a.syncs_refused),
+            txs_relayed: e.txs_relayed.saturating_sub(a.txs_relayed),
+            offences: e.offences.saturating_sub(a.offences),
+            double_sign_slashes: slashes_by_reason(&end.metrics)
+                .get("double_sign")
+                .copied()
+                .unwrap_or(0),
+            status,
+            stake_before,
+            stake_after,
+            before,
+            during,
+            kept_txs: ratio(during.txs_per_s, before.txs_per_s),
+            kept_blocks: ratio(during.blocks_per_s, before.blocks_per_s),
+        }
+    }
+}
+
+/// Node `node`'s validator status and stake, as an honest node's state says.
+fn validator_standing(
+    network: &Network,
+    honest: &[usize],
+    node: usize,
+) -> (Option<String>, Option<u64>) {
+    let Some(init) = network.init.nodes.get(node) else {
+        return (None, None);
+    };
+    let Some(address) = validator_address(&init.home, &init.peer_id) else {
+        return (None, None);
+    };
+    for i in honest {
+        let Some(api) = network.apis.get(*i) else {
+            continue;
+        };
+        let path = format!("/v1/account/{address}");
+        let Ok(Some(account)) = api.get_optional::<serde_json::Value>(&path) else {
+            continue;
+        };
+        let Some(v) = account.get("validator") else {
+            return (Some("none".into()), None);
+        };
+        let status = v.get("status").map(|s| match s {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
+            other => other.to_string(),
+        });
+        let stake = v.get("stake").and_then(|s| {
+            s.as_u64()
+                .or_else(|| s.as_str().and_then(|s| s.parse().ok()))
+        });
+        return (status.map(|s| s.to_lowercase()), stake);
+    }
+    (None, None)
+}
+
+/// The address of the genesis validator with this peer id.
+fn validator_address(home: &Path, peer_id: &str) -> Option<String> {
+    let text = std::fs::read_to_string(home.join("genesis.json")).ok()?;
+    let genesis: serde_json::Value = serde_json::from_str(&text).ok()?;
+    genesis
+        .get("validators")?
+        .as_array()?
+        .iter()
+        .find(|v| v.get("peer_id").and_then(|p| p.as_str()) == Some(peer_id))?
+        .get("address")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The honest nodes' stored-batch bound: the store plus the overflow one block may need.
+fn stored_bound(network: &Network) -> u64 {
+    let overflow = network
+        .init
+        .nodes
+        .first()
+        .and_then(|n| std::fs::read_to_string(n.home.join("genesis.json")).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|g| g.get("params")?.get("max_block_bytes")?.as_u64())
+        .unwrap_or(64 << 20);
+    (1u64 << 30) + overflow
+}
+
+fn track_bounds(bounds: &mut Bounds, network: &Network, honest: &[usize], s: &Sample) {
+    for i in honest {
+        if let Some(m) = s.metrics.get(*i) {
+            let get = |name: &str| m.get(name).copied().unwrap_or(0.0) as u64;
+            bounds.stored_batch_bytes = bounds
+                .stored_batch_bytes
+                .max(get("runnet_stored_batch_bytes"));
+            bounds.mempool_bytes = bounds.mempool_bytes.max(get("runnet_mempool_bytes"));
+        }
+        if let Some(pid) = network.nodes.get(*i).and_then(|n| n.pid()) {
+            bounds.rss_bytes = bounds.rss_bytes.max(byz::rss_bytes(pid));
+        }
+    }
 }
 
 #[cfg(test)]
