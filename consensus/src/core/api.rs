@@ -275,6 +275,9 @@ pub struct Stats {
     pub votes: u64,
     pub timeouts: u64,
     pub qcs_formed: u64,
+    /// Votes that arrived after this node formed their certificate and were counted into it
+    /// before the proposal on it.
+    pub late_votes: u64,
     pub tcs_formed: u64,
     pub blocks_committed: u64,
     pub evidence: u64,
