@@ -253,7 +253,7 @@ impl Metrics {
         );
         registry.register(
             "slashes_by_reason",
-            "Slashes by rule: wrong_result, missed_deadline, verifier_fault, verifier_absent, double_sign",
+            "Slashes by rule: wrong_result, withheld_reveal, verifier_fault, double_sign",
             m.slashes_by_reason.clone(),
         );
         registry.register(

@@ -45,6 +45,9 @@ pub fn genesis_params() -> Vec<(String, serde_json::Value)> {
     vec![
         ("commit_window".into(), 30.into()),
         ("reveal_window".into(), 100.into()),
+        // A jailed runner is back within a short run (600 blocks is about a minute at the
+        // block pace).
+        ("downtime_jail_blocks".into(), 100.into()),
     ]
 }
 

@@ -26,8 +26,8 @@ pub struct UpSummary {
     /// Workload transactions seen committed.
     pub txs_committed: u64,
     pub slashes: u64,
-    /// The slashes by rule (`wrong_result`, `missed_deadline`, `verifier_fault`,
-    /// `verifier_absent`, `double_sign`); reasons that never happened are absent.
+    /// The slashes by rule (`wrong_result`, `withheld_reveal`, `verifier_fault`,
+    /// `double_sign`); reasons that never happened are absent.
     #[serde(default)]
     pub slashes_by_reason: BTreeMap<String, u64>,
     /// `txs_committed / duration_s`.
