@@ -116,6 +116,12 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the economic simulation of the market: every strategy's profit per duty and stake
+    /// kept, against honest play (flags: see `--help`; docs/economy.md).
+    EconSim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -313,6 +319,9 @@ pub fn run(cli: Cli) -> Result<Output, String> {
         | Command::Testnet(TestnetCommand::Up(_) | TestnetCommand::Load(_))
         | Command::Bench(_) => Err("this command is run by main".into()),
         Command::Simulate { args } => simulate(args),
+        Command::EconSim { args } => {
+            runnet_econ_sim::run(&args).map(|text| Output::new(json!({ "table": text }), text))
+        }
         Command::Tx(tx) => transaction(tx),
         Command::Query(q) => query(q),
     }
