@@ -33,17 +33,6 @@ fn params() -> Params {
     }
 }
 
-fn example(name: &str) -> (Vec<u8>, Vec<u8>) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services");
-    let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
-    let definition: ServiceDefinition = serde_json::from_str(&json).unwrap();
-    let wat = std::fs::read_to_string(dir.join(format!("{name}.wat"))).unwrap();
-    (
-        definition.to_canonical_bytes(),
-        runnet_vm_exec::wat_to_wasm(&wat).unwrap(),
-    )
-}
-
 /// Account 0 is the developer, 1..=runners register runners, account 9 requests.
 const PAYER: usize = 9;
 

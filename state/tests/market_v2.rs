@@ -8,7 +8,7 @@ use runnet_state::objects::{Execution, runner_id};
 use runnet_state::{ExecutionStatus, Outcome, Receipt};
 use runnet_types::execution::{TaskResult, Verdict, result_commitment, verdict_commitment};
 use runnet_types::genesis::Params;
-use runnet_types::service::{Bundle, ServiceDefinition};
+use runnet_types::service::Bundle;
 use runnet_types::{Address, Hash, Payload};
 
 const STAKE: u64 = 1_000_000;
@@ -25,17 +25,6 @@ fn params() -> Params {
         retention_blocks: 50,
         ..test_params()
     }
-}
-
-fn example(name: &str) -> (Vec<u8>, Vec<u8>) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services");
-    let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
-    let definition: ServiceDefinition = serde_json::from_str(&json).unwrap();
-    let wat = std::fs::read_to_string(dir.join(format!("{name}.wat"))).unwrap();
-    (
-        definition.to_canonical_bytes(),
-        runnet_vm_exec::wat_to_wasm(&wat).unwrap(),
-    )
 }
 
 fn ints(a: i64, b: i64) -> Vec<u8> {

@@ -240,3 +240,17 @@ impl Chain {
         service
     }
 }
+
+/// An example service of the repository (examples/services/NAME.json and NAME.wat): its
+/// canonical definition bytes and its WebAssembly module.
+#[allow(dead_code)]
+pub fn example(name: &str) -> (Vec<u8>, Vec<u8>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services");
+    let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+    let definition: runnet_types::service::ServiceDefinition = serde_json::from_str(&json).unwrap();
+    let wat = std::fs::read_to_string(dir.join(format!("{name}.wat"))).unwrap();
+    (
+        definition.to_canonical_bytes(),
+        runnet_vm_exec::wat_to_wasm(&wat).unwrap(),
+    )
+}
