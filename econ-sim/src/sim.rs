@@ -797,17 +797,7 @@ impl Sim {
                 Strategy::FalseEvents => {
                     for i in 0..self.agents[a].ids.len() {
                         let who = self.agents[a].ids[i];
-                        let seq = 1_000_000_000 + height as i64;
-                        let tx = self.tx(
-                            who,
-                            Payload::EmitEvent {
-                                service: self.service,
-                                event: "tick".into(),
-                                data: seq.to_le_bytes().to_vec(),
-                            },
-                            GAS_LIMIT,
-                        );
-                        txs.push((who, tx, Purpose::Plain));
+                        self.report_tick(who, 1_000_000_000 + height as i64, txs);
                     }
                 }
                 Strategy::WalkSpammer
@@ -872,17 +862,19 @@ impl Sim {
         self.rng.shuffle(&mut reporters);
         let seq = (height / self.cfg.tick_every) as i64;
         for who in reporters {
-            let tx = self.tx(
-                who,
-                Payload::EmitEvent {
-                    service: self.service,
-                    event: "tick".into(),
-                    data: seq.to_le_bytes().to_vec(),
-                },
-                GAS_LIMIT,
-            );
-            txs.push((who, tx, Purpose::Plain));
+            self.report_tick(who, seq, txs);
         }
+    }
+
+    /// `who` reports tick number `seq` of the service.
+    fn report_tick(&mut self, who: usize, seq: i64, txs: &mut Vec<(usize, SignedTx, Purpose)>) {
+        let payload = Payload::EmitEvent {
+            service: self.service,
+            event: "tick".into(),
+            data: seq.to_le_bytes().to_vec(),
+        };
+        let tx = self.tx(who, payload, GAS_LIMIT);
+        txs.push((who, tx, Purpose::Plain));
     }
 
     /// Runs the whole simulation and reports.

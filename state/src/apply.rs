@@ -326,16 +326,7 @@ impl BlockRun<'_> {
     /// A jailed runner's owner returns it to work once its jail is over, adding `stake` from its
     /// balance; it must then hold at least `min_runner_stake`. Its duty record starts afresh.
     pub(crate) fn unjail_runner(&mut self, sender: &Address, id: &Hash, stake: Amount) -> Applied {
-        let key = keys::runner(id);
-        let Some(mut runner) = self.overlay.get::<Runner>(&key)? else {
-            return fail(ErrorCode::RunnerNotFound, format!("no runner {id}"))?;
-        };
-        if runner.owner != *sender {
-            return fail(
-                ErrorCode::NotRunnerOwner,
-                "only the runner's owner may unjail it",
-            )?;
-        }
+        let (key, mut runner) = self.owned_runner(sender, id, "unjail")?;
         let RunnerStatus::Jailed { until } = runner.status else {
             return fail(
                 ErrorCode::NotJailed,
@@ -370,17 +361,29 @@ impl BlockRun<'_> {
         Ok(())
     }
 
-    pub(crate) fn unregister_runner(&mut self, sender: &Address, id: &Hash) -> Applied {
+    /// The runner `id` with its key, when `sender` owns it (`action` names what it asked, for
+    /// the refusal).
+    fn owned_runner(
+        &mut self,
+        sender: &Address,
+        id: &Hash,
+        action: &str,
+    ) -> Result<(Vec<u8>, Runner), ApplyError> {
         let key = keys::runner(id);
-        let Some(mut runner) = self.overlay.get::<Runner>(&key)? else {
+        let Some(runner) = self.overlay.get::<Runner>(&key)? else {
             return fail(ErrorCode::RunnerNotFound, format!("no runner {id}"))?;
         };
         if runner.owner != *sender {
             return fail(
                 ErrorCode::NotRunnerOwner,
-                "only the runner's owner may unregister it",
+                format!("only the runner's owner may {action} it"),
             )?;
         }
+        Ok((key, runner))
+    }
+
+    pub(crate) fn unregister_runner(&mut self, sender: &Address, id: &Hash) -> Applied {
+        let (key, mut runner) = self.owned_runner(sender, id, "unregister")?;
         // A jailed runner may leave too: its downtime slash is already taken.
         if !matches!(
             runner.status,

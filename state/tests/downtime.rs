@@ -30,18 +30,6 @@ fn params() -> Params {
     }
 }
 
-fn ints(a: i64, b: i64) -> Vec<u8> {
-    [a.to_le_bytes(), b.to_le_bytes()].concat()
-}
-
-fn out(v: i64) -> TaskResult {
-    TaskResult::Output(v.to_le_bytes().to_vec())
-}
-
-fn ok(r: &Receipt) {
-    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
-}
-
 struct Market {
     chain: Chain,
     service: Hash,

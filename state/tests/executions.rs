@@ -178,10 +178,6 @@ impl Market {
     }
 }
 
-fn ints(a: i64, b: i64) -> Vec<u8> {
-    [a.to_le_bytes(), b.to_le_bytes()].concat()
-}
-
 /// Runs a full round: the runner commits `result`, each drawn verifier answers with the given
 /// function of its account, then everyone reveals.
 fn round(

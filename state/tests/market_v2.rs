@@ -27,14 +27,6 @@ fn params() -> Params {
     }
 }
 
-fn ints(a: i64, b: i64) -> Vec<u8> {
-    [a.to_le_bytes(), b.to_le_bytes()].concat()
-}
-
-fn out(v: i64) -> TaskResult {
-    TaskResult::Output(v.to_le_bytes().to_vec())
-}
-
 struct Market {
     chain: Chain,
     service: Hash,
@@ -396,10 +388,6 @@ fn rerun_verdicts(verifiers: &[usize], result: &TaskResult) -> Vec<(usize, Verdi
         .iter()
         .map(|v| (*v, Verdict::Rerun(result.clone())))
         .collect()
-}
-
-fn ok(r: &Receipt) {
-    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
 }
 
 /// The runner's reveal window comes first: verifiers cannot reveal before the runner has. A

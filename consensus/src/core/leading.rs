@@ -8,6 +8,13 @@ use runnet_types::consensus::ProposedBlock;
 use runnet_types::{Address, Hash};
 use std::collections::BTreeSet;
 
+/// A round's leader and the blames its block carries.
+pub(super) struct RoundPlan {
+    pub(super) leader: u32,
+    /// Committee indexes, ascending: the header's `failed_leaders`.
+    pub(super) blamed: Vec<u32>,
+}
+
 impl<E: Environment, P: PayloadSource> Core<E, P> {
     /// Which committee members may lead a round whose block extends `certified`: seen at work
     /// in the last blocks of its chain and not excluded by it. `None` when that block is not
@@ -57,43 +64,44 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
     /// Who leads `round` when its block extends `certified`. `None` when that block is not
     /// known here.
     pub fn leader_extending(&self, round: u64, certified: &Hash) -> Option<u32> {
+        self.round_plan(round, certified).map(|plan| plan.leader)
+    }
+
+    /// Who leads `round` when its block extends `certified`, and whom that block blames for
+    /// the rounds in between (of the last [`crate::leader::TRIED_ROUNDS`]): each failed round's
+    /// leader, and each validator passed over since because it was to collect a failed round's
+    /// votes. One of the two may be innocent; a failed round cannot tell which. Both from one
+    /// reading of the chain. `None` when `certified` is not known here.
+    pub(super) fn round_plan(&self, round: u64, certified: &Hash) -> Option<RoundPlan> {
         #[cfg(test)]
         if self.config.flaw == crate::safety::Flaw::IgnoreLock {
             // The flawed core of the simulator's own test leads by the plain schedule too:
             // under the reputation rule a forking leader seldom leads a round on an old
             // certificate, and the broken vote rule would go unexercised.
-            return Some(self.leaders.leader(round));
+            return Some(RoundPlan {
+                leader: self.leaders.leader(round),
+                blamed: Vec::new(),
+            });
         }
         let (eligible, certified_round) = self.eligible(certified)?;
         let first = certified_round.saturating_add(1);
         let leaders = self
             .leaders
             .leaders_from(first, round.max(first), &eligible);
-        leaders.last().map(|l| l.leader)
-    }
-
-    /// The validators a block of `round` extending `certified` blames for the rounds in
-    /// between (of the last [`crate::leader::TRIED_ROUNDS`]): each failed round's leader, and
-    /// each validator passed over since because it was to collect a failed round's votes. One
-    /// of the two may be innocent; a failed round cannot tell which.
-    pub(super) fn blame(&self, round: u64, certified: &Hash) -> Option<Vec<u32>> {
-        #[cfg(test)]
-        if self.config.flaw == crate::safety::Flaw::IgnoreLock {
-            return Some(Vec::new());
-        }
-        let (eligible, certified_round) = self.eligible(certified)?;
-        let first = certified_round.saturating_add(1);
-        if round <= first {
-            return Some(Vec::new());
-        }
+        let leader = leaders.last()?.leader;
         let mut blamed = BTreeSet::new();
-        for l in self.leaders.leaders_from(first, round, &eligible) {
-            if l.round < round {
-                blamed.insert(l.leader);
+        if round > first {
+            for l in &leaders {
+                if l.round < round {
+                    blamed.insert(l.leader);
+                }
+                blamed.extend(l.passed_over);
             }
-            blamed.extend(l.passed_over);
         }
-        Some(blamed.into_iter().collect())
+        Some(RoundPlan {
+            leader,
+            blamed: blamed.into_iter().collect(),
+        })
     }
 
     /// The exclusions a block of `height` blaming `blamed` (committee indexes) must carry on

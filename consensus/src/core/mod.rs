@@ -943,13 +943,13 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         if h.failed_leaders.len() as u64 > MAX_BLAMED {
             return Err(Refusal::BadBlock("the header blames too many leaders"));
         }
-        let leader = self
-            .leader_extending(h.round, &h.parent)
+        let plan = self
+            .round_plan(h.round, &h.parent)
             .ok_or(Refusal::MissingParent(h.parent))?;
-        if leader != index {
+        if plan.leader != index {
             return Err(Refusal::NotLeader { round: h.round });
         }
-        if self.blame(h.round, &h.parent).as_ref() != Some(&h.failed_leaders) {
+        if plan.blamed != h.failed_leaders {
             return Err(Refusal::BadBlock("the header blames the wrong leaders"));
         }
         if self
@@ -1309,7 +1309,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let crypto = self.env.crypto();
         let (_, vrf) = crypto.vrf_prove(&parent.seed.0);
         let height = parent.height.checked_add(1)?;
-        let failed_leaders = self.blame(round, &parent.hash)?;
+        let failed_leaders = self.round_plan(round, &parent.hash)?.blamed;
         // Claim a root a few heights back, never beyond the parent (the driver may run ahead
         // of us): voters check the claim against their own root and wait until they have
         // executed that height, and the lag keeps them from waiting behind a proposer that

@@ -254,3 +254,21 @@ pub fn example(name: &str) -> (Vec<u8>, Vec<u8>) {
         runnet_vm_exec::wat_to_wasm(&wat).unwrap(),
     )
 }
+
+/// Two task inputs of the example `arith` service.
+#[allow(dead_code)]
+pub fn ints(a: i64, b: i64) -> Vec<u8> {
+    [a.to_le_bytes(), b.to_le_bytes()].concat()
+}
+
+/// A task result of one 8-byte integer.
+#[allow(dead_code)]
+pub fn out(v: i64) -> runnet_types::execution::TaskResult {
+    runnet_types::execution::TaskResult::Output(v.to_le_bytes().to_vec())
+}
+
+/// Insists the transaction applied.
+#[allow(dead_code)]
+pub fn ok(r: &runnet_state::Receipt) {
+    assert_eq!(r.outcome, runnet_state::Outcome::Success, "{r:?}");
+}
