@@ -282,6 +282,7 @@ impl Bench {
             height,
             proposer: self.keys[0].public().address(),
             vrf_output: Hash::digest(&height.to_le_bytes()),
+            timestamp_ms: height * 100,
         };
         let start = Instant::now();
         let outcome = self

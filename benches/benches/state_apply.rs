@@ -96,6 +96,7 @@ impl Bench {
             height: self.executor.height() + 1,
             proposer: self.addresses[0],
             vrf_output: Hash::ZERO,
+            timestamp_ms: (self.executor.height() + 1) * 100,
         };
         let start = Instant::now();
         let outcome = self

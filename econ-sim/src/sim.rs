@@ -400,6 +400,7 @@ impl Sim {
             height,
             proposer: self.proposer,
             vrf_output: Hash::digest(vrf.finalize().as_bytes()),
+            timestamp_ms: height * 100,
         };
         let signed: Vec<SignedTx> = txs.iter().map(|(_, t, _)| t.clone()).collect();
         let outcome = self

@@ -101,6 +101,7 @@ fn execute_next(
         height,
         proposer: stored.block.header().proposer,
         vrf_output: stored.vrf_output,
+        timestamp_ms: stored.block.header().timestamp_ms,
     };
     let started = Instant::now();
     // The receipts commit in the state's own write: a kill cannot keep one without the other

@@ -50,6 +50,7 @@ impl Demo {
             height,
             proposer: self.proposer,
             vrf_output: Hash::digest(&height.to_le_bytes()),
+            timestamp_ms: height * 100,
         };
         let outcome = self
             .executor

@@ -69,6 +69,10 @@ pub struct BlockContext {
     pub proposer: Address,
     /// The proposer's verified VRF output; it advances the randomness beacon.
     pub vrf_output: Hash,
+    /// Chain time: the committed header's `timestamp_ms` (milliseconds since the Unix epoch, set
+    /// by the proposer and bounded by the voters, docs/consensus.md). The state transition's only
+    /// clock; it never reads the wall clock.
+    pub timestamp_ms: u64,
 }
 
 /// Whether the executor checks transaction signatures itself.
@@ -286,6 +290,7 @@ impl Executor {
             params: &self.params,
             chain_id: &self.chain_id,
             height: ctx.height,
+            now_ms: ctx.timestamp_ms,
             proposer: ctx.proposer,
             vm: &self.vm,
             definitions: &self.definitions,
@@ -602,6 +607,8 @@ pub(crate) struct BlockRun<'a> {
     pub params: &'a Params,
     pub chain_id: &'a str,
     pub height: u64,
+    /// Chain time of this block ([`BlockContext::timestamp_ms`]).
+    pub now_ms: u64,
     pub proposer: Address,
     pub vm: &'a runnet_vm_exec::Vm,
     pub definitions: &'a DefinitionCache,
@@ -910,6 +917,7 @@ mod tests {
         height: 1,
         proposer: Address([3; 20]),
         vrf_output: Hash::ZERO,
+        timestamp_ms: 100,
     };
 
     #[test]

@@ -626,6 +626,7 @@ fn wrong_height_and_wrong_genesis_are_refused() {
         height: 5,
         proposer: Address([1; 20]),
         vrf_output: Hash::ZERO,
+        timestamp_ms: 500,
     };
     let root = chain.exec.state_root();
     assert!(matches!(

@@ -123,6 +123,8 @@ impl Chain {
             height,
             proposer: self.proposer,
             vrf_output: Hash::digest(&height.to_le_bytes()),
+            // The block pace's default interval (docs/consensus.md): 10 blocks a second.
+            timestamp_ms: height * 100,
         };
         let outcome = self
             .exec
