@@ -40,7 +40,7 @@ fn arith() -> (Vec<u8>, Vec<u8>) {
         outputs: Schema::new([(output, FieldType::Int)]),
         max_output_bytes: 64,
         verification: Verification::Deterministic,
-        timeout_blocks: 10,
+        timeout_ms: 10_000,
     };
     let definition = ServiceDefinition {
         name: "arith".into(),

@@ -9,6 +9,7 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use runnet_mempool::{Mempool, MempoolConfig, Received, Source};
 use runnet_types::{Address, Amount, Batch, Payload, SecretKey, SignedTx, TxBody};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const CHAIN: &str = "runnet-bench";
@@ -41,6 +42,20 @@ fn transfers() -> Vec<SignedTx> {
         .collect()
 }
 
+/// The validator that pushes the peer's batch, and signs it.
+const PEER: Address = Address([0xAA; 20]);
+
+fn peer_key() -> SecretKey {
+    SecretKey::from_seed([0xAA; 32])
+}
+
+/// A mempool that seals with its own key and knows the peer as a batch author.
+fn pool() -> Mempool {
+    let mut pool = Mempool::new(config(), SecretKey::from_seed([0xA0; 32]));
+    pool.set_authors(BTreeMap::from([(peer_key().public(), PEER)]));
+    pool
+}
+
 fn config() -> MempoolConfig {
     MempoolConfig {
         chain_id: CHAIN.into(),
@@ -57,20 +72,17 @@ fn mempool_admit(c: &mut Criterion) {
     let txs = transfers();
     let encoded: Vec<Vec<u8>> = txs.iter().map(SignedTx::encode).collect();
     let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
-    let batch = Batch {
-        txs: txs.clone(),
-        raw: vec![],
-    };
+    let batch = Batch::signed(txs.clone(), vec![], CHAIN, &peer_key());
     let batch_bytes = batch.encode();
 
     // Check once that each path admits everything it is timed on.
-    let mut probe = Mempool::new(config());
+    let mut probe = pool();
     assert!(refs.iter().all(|tx| probe.admit(tx, &view, 0).is_ok()));
-    let mut probe = Mempool::new(config());
+    let mut probe = pool();
     assert!(probe.admit_many(&refs, &view, 0).iter().all(Result::is_ok));
-    let mut probe = Mempool::new(config());
+    let mut probe = pool();
     assert_eq!(
-        probe.receive_batch(&batch_bytes, Source::Pushed(Address([0xAA; 20])), &view, 0),
+        probe.receive_batch(&batch_bytes, Source::Pushed(PEER), &view, 0),
         Ok(Received::New(batch.digest()))
     );
 
@@ -80,7 +92,7 @@ fn mempool_admit(c: &mut Criterion) {
     group.throughput(Throughput::Elements(TXS as u64));
     group.bench_function(format!("admit_one_by_one/{TXS}"), |b| {
         b.iter_batched(
-            || Mempool::new(config()),
+            pool,
             |mut pool| {
                 for tx in &refs {
                     let _ = pool.admit(tx, &view, 0);
@@ -92,7 +104,7 @@ fn mempool_admit(c: &mut Criterion) {
     });
     group.bench_function(format!("admit_many/{TXS}"), |b| {
         b.iter_batched(
-            || Mempool::new(config()),
+            pool,
             |mut pool| {
                 let _ = pool.admit_many(&refs, &view, 0);
                 pool
@@ -102,10 +114,9 @@ fn mempool_admit(c: &mut Criterion) {
     });
     group.bench_function(format!("receive_batch/{TXS}"), |b| {
         b.iter_batched(
-            || Mempool::new(config()),
+            pool,
             |mut pool| {
-                let _ =
-                    pool.receive_batch(&batch_bytes, Source::Pushed(Address([0xAA; 20])), &view, 0);
+                let _ = pool.receive_batch(&batch_bytes, Source::Pushed(PEER), &view, 0);
                 pool
             },
             BatchSize::PerIteration,

@@ -26,7 +26,7 @@ pub struct SimArgs {
 
 pub const USAGE: &str = "usage: runnet econ-sim [--seed N[,N...]] [--blocks N] [--drain N] \
 [--demand REQUESTS_PER_BLOCK_x100] [--stake N] [--max-open N] [--sybils N] [--outage-mean BLOCKS] \
-[--tick-every BLOCKS] [--filler-per-block N] [--spam-every BLOCKS]";
+[--tick-every BLOCKS] [--filler-per-block N] [--spam-every BLOCKS] [--block-ms MS]";
 
 impl SimArgs {
     pub fn parse(args: &[String]) -> Result<SimArgs, String> {
@@ -66,6 +66,7 @@ impl SimArgs {
                 "--tick-every" => c.tick_every = num()?,
                 "--filler-per-block" => c.filler_per_block = num()? as usize,
                 "--spam-every" => c.spam_every = num()?,
+                "--block-ms" => c.block_ms = num()?,
                 _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
             }
         }

@@ -35,8 +35,13 @@ pub struct Config {
     pub seed: u64,
     /// Blocks of activity after the two setup blocks.
     pub blocks: u64,
-    /// Blocks at the end with no new requests, events or processes, so that open work settles.
+    /// Blocks at the end with no new requests, events or processes, so that open work settles:
+    /// at 100 ms a block, 1,200 blocks are two minutes of chain time, more than a task timeout
+    /// (10 s), the commit window and both reveal windows (30 s each) of the defaults.
     pub drain_blocks: u64,
+    /// Chain time each block adds (the block pace's default, 100 ms): every duration of the
+    /// rules is chain time, so this sets how many blocks a window lasts.
+    pub block_ms: u64,
     /// Payers' requests per block, in hundredths (150: 1.5 a block on average).
     pub demand_centi: u64,
     /// Stake of each agent (split over its identities).
@@ -45,7 +50,7 @@ pub struct Config {
     pub price_per_kib: u64,
     pub max_open: u32,
     pub sybil_identities: usize,
-    /// Mean length of a flaky agent's outages, in blocks.
+    /// Mean length of a flaky agent's outages, in blocks (30: 3 s at 100 ms a block).
     pub outage_mean_blocks: u64,
     /// True `tick` events are reported every this many blocks (0: never).
     pub tick_every: u64,
@@ -63,7 +68,8 @@ impl Default for Config {
         Config {
             seed: 1,
             blocks: 100_000,
-            drain_blocks: 60,
+            drain_blocks: 1_200,
+            block_ms: 100,
             demand_centi: 100,
             stake: 10_000_000,
             // Above a runner's own gas for a commit and a reveal (about 14,000 at min_gas_price):
@@ -400,7 +406,7 @@ impl Sim {
             height,
             proposer: self.proposer,
             vrf_output: Hash::digest(vrf.finalize().as_bytes()),
-            timestamp_ms: height * 100,
+            timestamp_ms: height * self.cfg.block_ms.max(1),
         };
         let signed: Vec<SignedTx> = txs.iter().map(|(_, t, _)| t.clone()).collect();
         let outcome = self
@@ -773,8 +779,10 @@ impl Sim {
             for i in 0..self.agents[a].ids.len() {
                 let who = self.agents[a].ids[i];
                 let (stake, status) = self.last_runner[&who];
+                // The jail is chain time; the unjail lands in this block, stamped after the
+                // last one.
                 if let RunnerStatus::Jailed { until } = status
-                    && height >= until
+                    && self.exec.chain_time_ms().map_err(err)? >= until
                 {
                     let topup = self.cfg.params.min_runner_stake.saturating_sub(stake);
                     let runner = runner_id(&self.service, &self.accounts[who].address);

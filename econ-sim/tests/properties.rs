@@ -82,13 +82,13 @@ fn cheats_are_caught_and_lose_stake() {
     }
 }
 
-/// Issue 15 asks that an honest node down 5% of the time keep at least 99% of its stake. Under
-/// today's rules it does not (a verdict committed before an outage and not revealed in the
-/// verifiers' window costs `verifier_fault_slash`, 20%): reported in docs/economy.md. What holds
-/// today, asserted here: it keeps its stake when it is never down, and it loses stake only
-/// through verdicts committed and not revealed, or reveals it missed, or jailings.
+/// Issue 15: an honest node down 5% of the time keeps at least 99% of its stake. With the
+/// windows in chain time (tens of seconds) an outage of a few seconds no longer spans a whole
+/// reveal window, so a committed verdict is revealed when the node is back; before (5-block
+/// windows, half a second) it kept 8% (docs/economy.md, "The economic simulation"). Downtime
+/// costs stake only through missed duties, and no flaky node is ever expelled.
 #[test]
-fn downtime_costs_stake_only_through_missed_duties() {
+fn an_honest_node_down_5_percent_keeps_99_percent_of_its_stake() {
     for report in reports() {
         for s in [
             Strategy::Flaky(100),
@@ -103,10 +103,29 @@ fn downtime_costs_stake_only_through_missed_duties() {
                     report.table()
                 );
             }
+            assert_eq!(r.ejected, 0, "{s} was expelled:\n{}", report.table());
         }
         let flaky = row(report, Strategy::Flaky(500));
+        let down: u64 = report
+            .agents
+            .iter()
+            .filter(|a| a.strategy == Strategy::Flaky(500))
+            .map(|a| a.blocks_down)
+            .sum();
+        assert!(
+            down > 0,
+            "the 5% node was never down: the run tests nothing\n{}",
+            report.table()
+        );
+        assert!(
+            flaky.stake_kept_bps() >= 9_900,
+            "seed {}: honest down 5% kept {} bps of its stake, issue 15 asks for 9,900:\n{}",
+            report.seed,
+            flaky.stake_kept_bps(),
+            report.table()
+        );
         eprintln!(
-            "seed {}: honest down 5% kept {} bps of its stake (issue 15 asks for 9,900)",
+            "seed {}: honest down 5% kept {} bps of its stake",
             report.seed,
             flaky.stake_kept_bps()
         );

@@ -19,6 +19,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(verified.digest, batch.digest());
         assert!(!batch.is_empty());
         assert!(allow_raw || batch.raw.is_empty());
+        assert!(
+            batch.verify_author(CHAIN_ID).is_ok(),
+            "a verified batch's author signature does not verify"
+        );
         for tx in &batch.txs {
             assert_eq!(tx.body.chain_id, CHAIN_ID);
             assert!(
@@ -42,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
     // accepted where raw payloads are.
     let acceptable = !batch.is_empty()
         && batch.txs.iter().all(|tx| tx.body.chain_id == CHAIN_ID)
+        && batch.verify_author(CHAIN_ID).is_ok()
         && batch.verify_signatures().is_ok();
     assert_eq!(acceptable, verify_batch_bytes(data, CHAIN_ID, true).is_ok());
 });

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         "validate lets the supply overflow"
     );
     let limits = genesis.params.definition_limits();
-    assert!(limits.min_task_timeout <= limits.max_task_timeout);
+    assert!(limits.min_task_timeout_ms <= limits.max_task_timeout_ms);
     let again = Genesis::from_json(&genesis.to_json()).expect("a valid genesis reloads");
     assert_eq!(again, genesis);
     assert_eq!(again.hash(), genesis.hash());

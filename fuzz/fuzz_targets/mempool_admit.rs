@@ -25,17 +25,20 @@ fn frames(mut rest: &[u8]) -> Vec<&[u8]> {
 
 /// Small limits, so a few kilobytes of input reach the full-mempool and eviction paths.
 fn mempool(allow_raw: bool) -> Mempool {
-    Mempool::new(MempoolConfig {
-        chain_id: CHAIN_ID.into(),
-        max_pending_txs: 4,
-        max_pending_bytes: 4_096,
-        max_batch_txs: 3,
-        max_batch_bytes: 2_048,
-        nonce_window: 8,
-        max_recent_committed: 16,
-        allow_raw,
-        ..MempoolConfig::default()
-    })
+    Mempool::new(
+        MempoolConfig {
+            chain_id: CHAIN_ID.into(),
+            max_pending_txs: 4,
+            max_pending_bytes: 4_096,
+            max_batch_txs: 3,
+            max_batch_bytes: 2_048,
+            nonce_window: 8,
+            max_recent_committed: 16,
+            allow_raw,
+            ..MempoolConfig::default()
+        },
+        runnet_types::SecretKey::from_seed([0xA0; 32]),
+    )
 }
 
 /// Every account holds plenty and expects nonce 0.

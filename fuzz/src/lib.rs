@@ -54,7 +54,7 @@ pub fn service_texts() -> Vec<(Hash, Vec<u8>)> {
         "description": "emits ticks and adds",
         "tasks": [{
             "key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
-            "max_output_bytes": 64, "verification": "deterministic", "timeout_blocks": 10
+            "max_output_bytes": 64, "verification": "deterministic", "timeout_ms": 10000
         }],
         "events": [{"key": "tick", "data": {
             "seq": "int", "up": "bool", "note": "string", "blob": "bytes",
@@ -67,11 +67,11 @@ pub fn service_texts() -> Vec<(Hash, Vec<u8>)> {
         "tasks": [
             {"key": "double", "inputs": {"x": "int"}, "outputs": {"y": "int"},
              "max_output_bytes": 16, "verification": {"public_effect": {"check": "check_double"}},
-             "timeout_blocks": 20},
+             "timeout_ms": 20000},
             {"key": "check_double",
              "inputs": {"inputs": {"record": {"x": "int"}}, "outputs": {"record": {"y": "int"}}},
              "outputs": {"valid": "bool"}, "max_output_bytes": 1, "verification": "trusted",
-             "timeout_blocks": 20}
+             "timeout_ms": 20000}
         ]
     });
     [(TICKER, ticker), (DOUBLER, doubler)]

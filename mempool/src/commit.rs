@@ -11,6 +11,9 @@ pub struct PayloadSize {
     pub bytes: usize,
     /// The batches not held here, in the order named.
     pub missing: Vec<Hash>,
+    /// Held batches whose author is no longer a validator of the current or previous epoch
+    /// (it was when the batch was stored): a voter refuses a proposal naming one.
+    pub unknown_authors: Vec<Hash>,
 }
 use crate::{AccountView, Mempool};
 use runnet_types::{Address, Hash};
@@ -65,6 +68,9 @@ impl Mempool {
                 Some(stored) => {
                     size.items = size.items.saturating_add(stored.batch.len());
                     size.bytes = size.bytes.saturating_add(stored.bytes.len());
+                    if self.author_address(&stored.batch.author).is_none() {
+                        size.unknown_authors.push(*digest);
+                    }
                 }
                 None => size.missing.push(*digest),
             }

@@ -106,6 +106,12 @@ pub enum BatchRejected {
     RawDisabled,
     #[error("bad signatures on transactions at positions {0:?}")]
     BadSignatures(Vec<usize>),
+    #[error("the batch author's signature does not verify")]
+    BadAuthorSignature,
+    #[error("the batch's author {author} is no validator of the current or previous epoch")]
+    UnknownAuthor { author: runnet_types::PublicKey },
+    #[error("the batch names author {author}, not the validator that pushed it")]
+    WrongAuthor { author: runnet_types::PublicKey },
     #[error("batch store is full ({batches} batches, {bytes} bytes)")]
     StoreFull { batches: usize, bytes: usize },
     #[error("the author's stored batches take {bytes} bytes, its quota is {quota} bytes")]
@@ -133,6 +139,9 @@ impl BatchRejected {
             BatchRejected::WrongChainId { .. } => "wrong_chain_id",
             BatchRejected::RawDisabled => "raw_disabled",
             BatchRejected::BadSignatures(_) => "bad_signatures",
+            BatchRejected::BadAuthorSignature => "bad_author_signature",
+            BatchRejected::UnknownAuthor { .. } => "unknown_author",
+            BatchRejected::WrongAuthor { .. } => "wrong_author",
             BatchRejected::StoreFull { .. } => "store_full",
             BatchRejected::AuthorQuota { .. } => "author_quota",
             BatchRejected::TooManyItems { .. } => "too_many_items",

@@ -45,7 +45,8 @@ pub use verify::{VerifiedBatch, verify_batch_bytes, verify_screened_batch};
 
 use index::TxIndex;
 use queue::Queue;
-use runnet_types::{Address, Batch, Hash};
+use runnet_types::{Address, Batch, Hash, PublicKey, SecretKey};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use store::{BatchStore, RecentSet};
 
@@ -74,10 +75,18 @@ pub struct Mempool {
     next_seq: u64,
     /// Counters; the sizes are filled in by [`Mempool::stats`].
     stats: MempoolStats,
+    /// Signs every batch this node seals: the validator's consensus key (a full node's is one
+    /// no committee holds, and validators take its batches apart).
+    signer: SecretKey,
+    /// Who may author a stored batch: the consensus keys of the validators of the current and
+    /// the previous epoch, with their addresses ([`Mempool::set_authors`]).
+    authors: BTreeMap<PublicKey, Address>,
 }
 
 impl Mempool {
-    pub fn new(config: MempoolConfig) -> Mempool {
+    /// A mempool whose batches `signer` seals and signs (the validator's consensus key).
+    /// Nobody may author a peer's batch until [`Mempool::set_authors`] names the validators.
+    pub fn new(config: MempoolConfig, signer: SecretKey) -> Mempool {
         let recent = RecentSet::new(config.max_recent_committed);
         Mempool {
             config,
@@ -89,7 +98,31 @@ impl Mempool {
             own_bytes: 0,
             next_seq: 0,
             stats: MempoolStats::default(),
+            signer,
+            authors: BTreeMap::new(),
         }
+    }
+
+    /// The validators that may author a batch this node stores, by consensus key: those of the
+    /// current and the previous epoch (the node sets them at start and at each epoch change).
+    pub fn set_authors(&mut self, authors: BTreeMap<PublicKey, Address>) {
+        self.authors = authors;
+    }
+
+    /// The validator a batch author's key belongs to, if it may author batches now.
+    pub fn author_address(&self, author: &PublicKey) -> Option<Address> {
+        self.authors.get(author).copied()
+    }
+
+    /// The key this node's batches name as their author.
+    pub fn author_key(&self) -> PublicKey {
+        self.signer.public()
+    }
+
+    /// Names this node as the author of `batch` and signs it, as [`Mempool::seal_due`] does
+    /// (for batches built outside the mempool: the byzantine test modes').
+    pub fn sign_batch(&self, batch: &mut Batch) {
+        batch.sign(&self.config.chain_id, &self.signer);
     }
 
     pub fn config(&self) -> &MempoolConfig {

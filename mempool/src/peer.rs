@@ -161,6 +161,19 @@ impl Mempool {
         Ok(())
     }
 
+    /// The author is a validator of the current or previous epoch, and a pushed batch's author
+    /// is the validator that pushed it: nobody else answers for it (docs/economy.md).
+    fn check_author(&self, batch: &Batch, source: Source) -> Result<(), BatchRejected> {
+        let author = batch.author;
+        match (self.author_address(&author), source) {
+            (None, _) => Err(BatchRejected::UnknownAuthor { author }),
+            (Some(address), Source::Pushed(pusher)) if address != pusher => {
+                Err(BatchRejected::WrongAuthor { author })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The screen of a pushed batch against committed state (the module comment says why).
     /// `txs`: each transaction's id and sender, computed once by the caller.
     fn check_contents(
@@ -242,6 +255,9 @@ impl Mempool {
         let VerifiedBatch { digest, batch } = verified;
         if let Some(done) = self.already_here(&digest) {
             return Ok(done);
+        }
+        if let Err(error) = self.check_author(&batch, source) {
+            return Err(self.rejected(error));
         }
         // Each transaction is hashed once, here, for the screen and the index alike.
         let txs: Vec<(Hash, Address)> = batch

@@ -13,8 +13,9 @@ use runnet_types::{Batch, Hash, PublicKey, SignedTx};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Two length prefixes: the batch's transactions and its raw payloads.
-const BATCH_OVERHEAD_BYTES: usize = 16;
+/// Two length prefixes (the batch's transactions and its raw payloads), the author's key and
+/// its signature.
+const BATCH_OVERHEAD_BYTES: usize = 16 + 32 + 64;
 
 /// A batch this node sealed: to broadcast.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,10 +119,13 @@ impl Mempool {
                 Item::Raw(payload) => raw.push(payload),
             }
         }
-        let batch = Batch {
-            txs: nonces_in_order(txs),
+        // One signature per sealed batch: the author answers for what it chose to carry.
+        let batch = Batch::signed(
+            nonces_in_order(txs),
             raw,
-        };
+            &self.config.chain_id,
+            &self.signer,
+        );
         let bytes = batch.encode();
         let digest = Hash::digest(&bytes);
         if self.store.contains(&digest) || self.recent.contains(&digest) {

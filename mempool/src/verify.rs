@@ -1,5 +1,7 @@
 //! The one acceptance rule for a batch that comes from outside, shared by gossip, fetches and
-//! block sync: bounded decode, chain id, raw payloads only where enabled, one batch verification.
+//! block sync: bounded decode, chain id, raw payloads only where enabled, the author's signature,
+//! one batch verification. Whether the author may author batches is the store's question
+//! ([`crate::Mempool::store_verified`]): it needs the validator sets.
 
 use crate::error::{BatchRejected, quoted};
 use runnet_types::batch::{BatchError, MAX_BATCH_BYTES};
@@ -75,6 +77,10 @@ fn decode_and_verify(
             got: quoted(&tx.body.chain_id),
         });
     }
+    // The author's signature before the transactions': one check refuses a forged batch.
+    batch
+        .verify_author_encoded(bytes, chain_id)
+        .map_err(|_| BatchRejected::BadAuthorSignature)?;
     batch.verify_signatures().map_err(|error| match error {
         BatchError::BadSignatures(positions) => BatchRejected::BadSignatures(positions),
         other => BatchRejected::Decode(other),

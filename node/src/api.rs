@@ -712,7 +712,7 @@ async fn get_process(
         Ok(h) => h,
         Err(r) => return r,
     };
-    // A closed process pruned after `retention_blocks` still has its summary.
+    // A closed process pruned after `retention_ms` still has its summary.
     let found = match shared.executor.process(&id) {
         Ok(Some(p)) => Ok(Some(json!(p))),
         Ok(None) => shared

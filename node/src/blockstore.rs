@@ -646,10 +646,7 @@ mod tests {
 
     /// Stores block `height` with one batch of `txs`, as the driver does before execution.
     fn store_block(blocks: &BlockStore, height: u64, txs: &[runnet_types::SignedTx]) {
-        let batch = runnet_types::Batch {
-            txs: txs.to_vec(),
-            raw: Vec::new(),
-        };
+        let batch = runnet_types::Batch::unsigned(txs.to_vec(), Vec::new());
         blocks.put_batch(&batch.digest(), &batch.encode()).unwrap();
         let header = runnet_types::BlockHeader {
             chain_id: "test".into(),
@@ -842,11 +839,7 @@ mod tests {
     fn pruning_keeps_a_batch_a_retained_block_names() {
         let (_dir, rocks, blocks) = open();
         let t = tx(0);
-        let digest = runnet_types::Batch {
-            txs: vec![t.clone()],
-            raw: Vec::new(),
-        }
-        .digest();
+        let digest = runnet_types::Batch::unsigned(vec![t.clone()], Vec::new()).digest();
         store_block(&blocks, 1, std::slice::from_ref(&t));
         execute(&rocks, &blocks, 1, &[applied(&t)]);
         store_block(&blocks, 2, std::slice::from_ref(&t));

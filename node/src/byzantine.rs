@@ -272,10 +272,10 @@ impl Attacks {
             self.poison = (0..POISON_BATCHES)
                 .map(|i| {
                     // Distinct digests: a different number of copies each.
-                    let batch = Batch {
-                        txs: vec![tx.clone(); POISON_COPIES.min(fit).saturating_sub(i).max(2)],
-                        raw: vec![],
-                    };
+                    let copies = POISON_COPIES.min(fit).saturating_sub(i).max(2);
+                    let mut batch = Batch::unsigned(vec![tx.clone(); copies], vec![]);
+                    // Signed as this validator: the junk must pass for its batch.
+                    self.shared.mempool.lock().sign_batch(&mut batch);
                     let bytes = batch.encode();
                     (Hash::digest(&bytes), bytes, batch)
                 })
@@ -380,10 +380,9 @@ impl Attacks {
         let Some(tx) = self.junk_tx() else { return };
         for _ in 0..JUNK_BATCHES_PER_TICK {
             let n = self.next();
-            let batch = Batch {
-                txs: vec![tx.clone(); JUNK_COPIES + (n % 1_000) as usize],
-                raw: vec![],
-            };
+            let copies = JUNK_COPIES + (n % 1_000) as usize;
+            let mut batch = Batch::unsigned(vec![tx.clone(); copies], vec![]);
+            self.shared.mempool.lock().sign_batch(&mut batch);
             self.shared
                 .network
                 .broadcast_batch(Arc::new(batch.encode()));

@@ -9,6 +9,7 @@ use crate::blockstore::StoredBlock;
 use crate::byzantine::Attacks;
 use crate::runtime::{Shared, StateView, now_ms};
 use crate::serve::{PeerBuckets, SyncBudget, SyncVerdict, USELESS_PER_ROUND, USELESS_TOLERANCE};
+use crate::sync_serve::{Admit, SyncServer, TIP_GAP};
 use crate::verifier::{Room, Sizes, Verdict, Verifier};
 use libp2p::PeerId;
 use parking_lot::Mutex;
@@ -18,11 +19,11 @@ use runnet_consensus::{
 };
 use runnet_p2p::{NetworkEvent, NetworkEvents, Offence};
 use runnet_types::consensus::{
-    CommitProof, Committee, ConsensusMessage, MessageBody, ProposedBlock,
+    CommitProof, Committee, ConsensusMessage, MessageBody, ProposedBlock, SyncInfo, SyncRequest,
 };
 use runnet_types::{Hash, SecretKey};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +50,33 @@ pub struct NodeEnv {
     /// Committees once known never change; caching also keeps an ended epoch's committee after
     /// the state moved on to the next set.
     committees: RefCell<BTreeMap<u64, Arc<Committee>>>,
+    /// The last [`RECENT_BLOCKS`] committed blocks, in height order: the core serves sync
+    /// requests near the tip (sync_serve.rs) and reads the latest blocks' signers from memory,
+    /// not from RocksDB on the driver.
+    recent: RefCell<VecDeque<Arc<ProposedBlock>>>,
+}
+
+/// Committed blocks [`NodeEnv`] keeps in memory: past [`TIP_GAP`], with room for a commit of a
+/// few blocks at once.
+const RECENT_BLOCKS: usize = 2 * TIP_GAP as usize;
+
+impl NodeEnv {
+    fn remember(&self, blocks: &[CommittedBlock]) {
+        let mut recent = self.recent.borrow_mut();
+        for b in blocks {
+            // Heights stay consecutive, so a lookup is an offset.
+            if recent
+                .back()
+                .is_some_and(|last| last.height().checked_add(1) != Some(b.block.height()))
+            {
+                recent.clear();
+            }
+            recent.push_back(b.block.clone());
+            if recent.len() > RECENT_BLOCKS {
+                recent.pop_front();
+            }
+        }
+    }
 }
 
 impl Environment for NodeEnv {
@@ -68,6 +96,15 @@ impl Environment for NodeEnv {
     }
 
     fn committed_block(&self, height: u64) -> Option<Arc<ProposedBlock>> {
+        {
+            let recent = self.recent.borrow();
+            if let Some(first) = recent.front().map(|b| b.height())
+                && let Some(offset) = height.checked_sub(first)
+                && let Some(block) = usize::try_from(offset).ok().and_then(|i| recent.get(i))
+            {
+                return Some(block.clone());
+            }
+        }
         self.shared
             .blocks
             .block(height)
@@ -113,12 +150,36 @@ impl PayloadSource for NodePayload {
             mut items,
             mut bytes,
             missing,
+            unknown_authors,
         } = self.shared.mempool.lock().payload_size(batches);
+        // A batch whose author is no validator of the current or previous epoch: nobody
+        // answers for its skipped transactions (docs/economy.md, "Skipped transactions"). The
+        // core has no refusal of its own for it; over the limit is the refusal it has.
+        if !unknown_authors.is_empty() {
+            self.shared
+                .metrics
+                .consensus_refused_by("unknown_batch_author", 1);
+            return PayloadCheck::OverLimit { items, bytes };
+        }
         let mut absent = Vec::new();
         for digest in missing {
             match self.shared.blocks.batch(&digest) {
                 Ok(Some(stored)) => {
-                    // Committed before: its transactions are skipped, but its bytes count.
+                    // Committed before: its transactions are skipped, but its bytes count. Its
+                    // author pays nothing again only while the state remembers the batch (this
+                    // epoch's blocks and the previous one's); named later, it would pay again
+                    // for an old batch, so no vote.
+                    if !self
+                        .shared
+                        .executor
+                        .batch_remembered(&digest)
+                        .unwrap_or(false)
+                    {
+                        self.shared
+                            .metrics
+                            .consensus_refused_by("stale_committed_batch", 1);
+                        return PayloadCheck::OverLimit { items, bytes };
+                    }
                     bytes = bytes.saturating_add(stored.len());
                     items = items.saturating_add(
                         runnet_types::Batch::decode(&stored).map_or(0, |b| b.len()),
@@ -187,8 +248,14 @@ pub struct Driver {
     /// without copying the counters for every message.
     refused_seen: BTreeMap<&'static str, u64>,
     refused_seen_total: u64,
-    /// Peers' sync requests the core may serve (serve.rs).
+    /// Peers' sync requests this node serves (serve.rs).
     sync_budget: SyncBudget,
+    /// Builds the answers to sync requests off this task (sync_serve.rs).
+    syncs: SyncServer,
+    /// The sync info of the latest message the core sent, which answers built off this task
+    /// carry; and the core's `sync_batch_blocks`.
+    last_sync: Option<SyncInfo>,
+    sync_soft: usize,
     /// Stale messages each peer may send a second, and in the current round, before they
     /// cost it score (both must be spent: see [`USELESS_PER_ROUND`]).
     useless: PeerBuckets,
@@ -224,7 +291,11 @@ impl Driver {
             shared: shared.clone(),
             crypto,
             committees: RefCell::new(BTreeMap::new()),
+            recent: RefCell::new(VecDeque::new()),
         };
+        let sync_soft = config.sync_batch_blocks;
+        let syncs = SyncServer::start(shared.clone())
+            .map_err(|e| format!("cannot start the sync server: {e}"))?;
         let is_validator = genesis
             .validators
             .iter()
@@ -259,6 +330,9 @@ impl Driver {
             refused_seen: BTreeMap::new(),
             refused_seen_total: 0,
             sync_budget: SyncBudget::new(Instant::now()),
+            syncs,
+            last_sync: None,
+            sync_soft,
             useless: PeerBuckets::new(USELESS_TOLERANCE.0, USELESS_TOLERANCE.1),
             useless_round: ((0, 0), BTreeMap::new()),
             attacks,
@@ -333,6 +407,7 @@ impl Driver {
                     })?;
                 }
                 Action::Send { to, message } => {
+                    self.last_sync = Some(message.sync.clone());
                     let peer = self.shared.peers.lock().peer_of(&to);
                     let twins = self.twins(&message);
                     for message in std::iter::once(message).chain(twins) {
@@ -351,6 +426,7 @@ impl Driver {
                     }
                 }
                 Action::Broadcast { message } => {
+                    self.last_sync = Some(message.sync.clone());
                     let twins = self.twins(&message);
                     for message in std::iter::once(message).chain(twins) {
                         self.shared
@@ -393,6 +469,7 @@ impl Driver {
         proof: CommitProof,
         ends_epoch: Option<u64>,
     ) -> Result<(), String> {
+        self.core.env().remember(&blocks);
         let stored: Vec<StoredBlock> = blocks
             .iter()
             .map(|b| StoredBlock {
@@ -466,20 +543,30 @@ impl Driver {
                         return Ok(());
                     }
                 };
-                if let MessageBody::SyncRequest(_) = &message.body {
-                    match self.sync_budget.check(from, Instant::now()) {
-                        SyncVerdict::Serve => {}
-                        SyncVerdict::Refuse => {
-                            self.shared.metrics.syncs_refused.inc();
-                            return Ok(());
+                let message = match message.body {
+                    MessageBody::SyncRequest(req) => {
+                        match self.sync_budget.check(from, Instant::now()) {
+                            SyncVerdict::Serve => {}
+                            SyncVerdict::Refuse => {
+                                self.shared.metrics.syncs_refused.inc();
+                                return Ok(());
+                            }
+                            SyncVerdict::Penalise => {
+                                self.shared.metrics.syncs_refused.inc();
+                                self.offence(from, Offence::OverRate);
+                                return Ok(());
+                            }
                         }
-                        SyncVerdict::Penalise => {
-                            self.shared.metrics.syncs_refused.inc();
-                            self.offence(from, Offence::OverRate);
-                            return Ok(());
+                        match self.serve_sync(from, message.sync, req) {
+                            Some(message) => message,
+                            None => return Ok(()),
                         }
                     }
-                }
+                    body => ConsensusMessage {
+                        sync: message.sync,
+                        body,
+                    },
+                };
                 let address = self.shared.peers.lock().address_of(&from);
                 self.count_refusals(None);
                 if let MessageBody::Proposal(p) = &message.body
@@ -521,6 +608,56 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// A sync request within its sender's budget: the answer is built off this task by the
+    /// sync server, unless the request is near the tip, whose uncommitted part only the core
+    /// holds (sync_serve.rs). Returns what the core still gets: the request itself (near the
+    /// tip), the news that the sender is ahead (so the core asks it in turn), or nothing.
+    fn serve_sync(
+        &mut self,
+        from: PeerId,
+        sync: SyncInfo,
+        req: SyncRequest,
+    ) -> Option<ConsensusMessage> {
+        let (epoch, root) = (self.core.epoch(), self.core.committed_height());
+        let near_tip = req.epoch == epoch && req.committed_height.saturating_add(TIP_GAP) >= root;
+        let Some(view_sync) = self
+            .last_sync
+            .clone()
+            .filter(|_| !near_tip && req.epoch <= epoch)
+        else {
+            // Near the tip, or from a later epoch (the core answers nothing and asks the
+            // sender), or before the core said anything.
+            return Some(ConsensusMessage {
+                sync,
+                body: MessageBody::SyncRequest(req),
+            });
+        };
+        let view = crate::sync_serve::View {
+            epoch,
+            committed_height: root,
+            sync: view_sync,
+            soft: self.sync_soft,
+        };
+        let validator = self.shared.peers.lock().validator(&from).is_some();
+        match self.syncs.submit(from, validator, req, view) {
+            Admit::Queued => {}
+            Admit::Busy | Admit::Duplicate => {
+                self.shared.metrics.syncs_busy.inc();
+            }
+        }
+        // A sender whose sync info is of a later epoch is ahead of this node: the core asks it
+        // for what it lacks, as it would on its request, and has nothing to serve for an epoch
+        // it has not reached.
+        let sync_epoch = sync.highest_qc.epoch().max(sync.highest_commit.epoch());
+        (sync_epoch > epoch).then(|| ConsensusMessage {
+            sync,
+            body: MessageBody::SyncRequest(SyncRequest {
+                epoch: epoch.saturating_add(1),
+                committed_height: 0,
+            }),
+        })
     }
 
     /// Refusals that only a forger or a broken peer causes cost the sender. With no sender,

@@ -7,12 +7,15 @@
 //! holds when it commits); a batch it lacks (a block learnt by sync) is fetched from peers and
 //! checked against its digest and its signatures before it is stored. Execution itself never
 //! checks a signature: only verified batches reach the block store. A block's receipts commit in
-//! the same atomic write as its state.
+//! the same atomic write as its state. The state receives the block's transactions by batch,
+//! with each batch's author, who pays the skip fee of what it batched and execution skips
+//! (docs/economy.md, "Skipped transactions").
 
 use crate::agent::{AgentHandle, BlockReport};
 use crate::runtime::Shared;
-use runnet_state::{BlockContext, Signatures};
-use runnet_types::{Batch, Hash, SignedTx};
+use runnet_state::{BlockBatch, BlockContext, Signatures};
+use runnet_types::{Address, Batch, Hash, PublicKey};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -33,6 +36,34 @@ enum Step {
     Fetched,
     /// Nothing to do until a commit (or a retry).
     Idle,
+}
+
+/// Tells the mempool who may author the batches it stores: the validators of the latest set
+/// and of the one before it, by consensus key, as the executed state holds them. At start and
+/// after each block that ends an epoch.
+pub fn refresh_batch_authors(shared: &Shared) {
+    match batch_authors(shared) {
+        Ok(authors) => shared.mempool.lock().set_authors(authors),
+        Err(e) => tracing::warn!("cannot read the validator sets for batch authors: {e}"),
+    }
+}
+
+fn batch_authors(shared: &Shared) -> Result<BTreeMap<PublicKey, Address>, String> {
+    let executor = &shared.executor;
+    let latest = executor.validator_set().map_err(|e| e.to_string())?;
+    let mut authors: BTreeMap<PublicKey, Address> = latest
+        .members
+        .iter()
+        .map(|m| (m.consensus_key, m.address))
+        .collect();
+    if let Some(previous) = latest.epoch.checked_sub(1)
+        && let Some(committee) = executor.committee(previous).map_err(|e| e.to_string())?
+    {
+        for v in committee.validators() {
+            authors.entry(v.consensus_key).or_insert(v.address);
+        }
+    }
+    Ok(authors)
 }
 
 pub fn run(
@@ -78,12 +109,14 @@ fn execute_next(
         return Ok(Step::Idle);
     };
     let digests = &stored.block.block.batches;
-    let mut batches = Vec::with_capacity(digests.len());
+    let mut batches: Vec<(Hash, Batch)> = Vec::with_capacity(digests.len());
     let mut missing = Vec::new();
     for digest in digests {
         match shared.blocks.batch(digest).map_err(|e| e.to_string())? {
-            Some(bytes) => batches
-                .push(Batch::decode(&bytes).map_err(|e| format!("stored batch {digest}: {e}"))?),
+            Some(bytes) => batches.push((
+                *digest,
+                Batch::decode(&bytes).map_err(|e| format!("stored batch {digest}: {e}"))?,
+            )),
             None => missing.push(*digest),
         }
     }
@@ -96,7 +129,11 @@ fn execute_next(
             Step::Idle
         });
     }
-    let txs: Vec<SignedTx> = batches.into_iter().flat_map(|b| b.txs).collect();
+    let named: Vec<BlockBatch<'_>> = batches
+        .iter()
+        .map(|(digest, batch)| BlockBatch::of(*digest, batch))
+        .collect();
+    let tx_count: usize = batches.iter().map(|(_, b)| b.txs.len()).sum();
     let ctx = BlockContext {
         height,
         proposer: stored.block.header().proposer,
@@ -112,7 +149,7 @@ fn execute_next(
         .execute_block_with_signers(
             &ctx,
             Some(&signers),
-            &txs,
+            &named,
             Signatures::AlreadyVerified,
             |receipts| Ok(shared.blocks.executed_writes(height, receipts)?),
         )
@@ -121,7 +158,7 @@ fn execute_next(
         .metrics
         .execution_seconds
         .observe(started.elapsed().as_secs_f64());
-    shared.metrics.txs_committed.inc_by(txs.len() as u64);
+    shared.metrics.txs_committed.inc_by(tx_count as u64);
     shared.metrics.height.set(height as i64);
     {
         let mut status = shared.status.write();
@@ -135,8 +172,12 @@ fn execute_next(
     {
         tracing::warn!("pruning old blocks: {e}");
     }
-    tracing::debug!(height, txs = txs.len(), root = %outcome.state_root, "executed");
+    tracing::debug!(height, txs = tx_count, root = %outcome.state_root, "executed");
+    if height.is_multiple_of(shared.genesis.params.epoch_blocks.max(1)) {
+        refresh_batch_authors(shared);
+    }
     // Before the next block: it consumes the queue entries the report reads.
+    let txs: Vec<runnet_types::SignedTx> = batches.into_iter().flat_map(|(_, b)| b.txs).collect();
     agent.block_executed(BlockReport::collect(shared, height, &txs, outcome.receipts));
     Ok(Step::Executed(height, outcome.state_root))
 }
@@ -210,7 +251,10 @@ fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Has
             tracing::warn!(%digest, "a peer answered with a batch not asked for");
             continue;
         }
-        if let Err(e) = batch.verify_signatures() {
+        if let Err(e) = batch
+            .verify_author(&shared.chain_id)
+            .and_then(|()| batch.verify_signatures())
+        {
             tracing::warn!(%digest, "a fetched batch does not verify: {e}");
             continue;
         }

@@ -18,6 +18,27 @@ pub const VALIDATOR_BALANCE: Amount = 1_000_000_000_000;
 pub const VALIDATOR_STAKE: Amount = 10_000_000;
 pub const FAUCET_BALANCE: Amount = 1_000_000_000_000_000;
 
+/// The genesis parameters of a local network: the defaults (a public chain's), with every
+/// duration in seconds, so a run of a minute shows the whole lifecycle (jail and unjail, a
+/// leaving runner's release, unbonding) instead of waiting days. Windows stay a few seconds:
+/// an agent on a busy machine must still re-run a task and commit within them.
+pub fn local_params() -> Params {
+    const SECOND: u64 = runnet_types::genesis::SECOND_MS;
+    Params {
+        // Longer than max_evidence_age (100 blocks) at a block a second (genesis validation).
+        unbonding_ms: 120 * SECOND,
+        jail_ms: 30 * SECOND,
+        min_task_timeout_ms: SECOND,
+        runner_unbonding_ms: 5 * SECOND,
+        commit_window_ms: 5 * SECOND,
+        reveal_window_ms: 10 * SECOND,
+        downtime_jail_ms: 10 * SECOND,
+        event_window_ms: 10 * SECOND,
+        retention_ms: 600 * SECOND,
+        ..Params::default()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct InitOptions {
     pub validators: usize,
@@ -40,7 +61,7 @@ impl InitOptions {
             base_port: 26600,
             chain_id: "runnet-local".into(),
             allow_raw: false,
-            params: Params::default(),
+            params: local_params(),
             consensus: ConsensusParams::default(),
         }
     }
@@ -287,6 +308,10 @@ mod tests {
             );
         }
         let genesis = Home::new(&summary.nodes[0].home).load_genesis().unwrap();
+        // A local network's durations are seconds, not a public chain's days.
+        assert_eq!(genesis.params, local_params());
+        assert!(genesis.params.unbonding_ms <= 120_000);
+        assert!(genesis.params.downtime_jail_ms < Params::default().downtime_jail_ms);
         assert!(
             genesis
                 .accounts

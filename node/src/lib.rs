@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod peers;
 pub mod runtime;
 pub mod serve;
+pub mod sync_serve;
 pub mod verifier;
 
 use config::LogFormat;

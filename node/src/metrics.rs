@@ -32,6 +32,11 @@ pub struct Metrics {
     pub fetches_refused: Counter,
     /// Peers' sync requests dropped unserved: the peer was over its sync budget.
     pub syncs_refused: Counter,
+    /// Sync answers built off the driver (sync_serve.rs) and sent.
+    pub syncs_served: Counter,
+    /// Peers' sync requests within their budget dropped unserved: the sync server's queue was
+    /// at its bound for the peer or for all, or the same request of the peer was still waiting.
+    pub syncs_busy: Counter,
     /// Test networks only: what this node's `[byzantine]` modes did, by mode.
     pub attacks: Family<Labels, Counter>,
     pub mempool_txs: Gauge,
@@ -89,6 +94,8 @@ impl Metrics {
             txs_relayed: Counter::default(),
             fetches_refused: Counter::default(),
             syncs_refused: Counter::default(),
+            syncs_served: Counter::default(),
+            syncs_busy: Counter::default(),
             attacks: Family::default(),
             mempool_txs: Gauge::default(),
             stored_batches: Gauge::default(),
@@ -177,6 +184,16 @@ impl Metrics {
             "syncs_refused",
             "Peers' sync requests dropped unserved: the peer was over its sync budget",
             m.syncs_refused.clone(),
+        );
+        registry.register(
+            "syncs_served",
+            "Sync answers built off the consensus driver and sent",
+            m.syncs_served.clone(),
+        );
+        registry.register(
+            "syncs_busy",
+            "Peers' sync requests within budget dropped: the sync server was at its bound, or the request repeated one still waiting",
+            m.syncs_busy.clone(),
         );
         registry.register(
             "attacks",

@@ -197,7 +197,15 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         peer_id: network.local_peer_id().to_string(),
         ..Status::default()
     };
-    let mempool = Mempool::new(config.mempool_config(&genesis));
+    // The mempool signs what it seals with the validator's consensus key: it answers for the
+    // batches it authors (docs/economy.md, "Skipped transactions"). A full node's batches name
+    // a throwaway key no committee holds; validators take them apart.
+    let batch_signer = match &validator {
+        Some(keys) => keys.consensus.clone(),
+        None => SecretKey::generate()
+            .map_err(|e| StartError::Consensus(format!("cannot make a batch key: {e}")))?,
+    };
+    let mempool = Mempool::new(config.mempool_config(&genesis), batch_signer);
     let shared = Arc::new(Shared {
         chain_id: chain_id.clone(),
         genesis: genesis.clone(),
@@ -215,6 +223,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         shutdown: Notify::new(),
     });
     crate::driver::refresh_peer_book(&shared);
+    crate::execution::refresh_batch_authors(&shared);
 
     // Consensus: a full node runs the core with a throwaway key that is in no committee, so it
     // follows and verifies the chain without ever voting.

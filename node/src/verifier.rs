@@ -199,7 +199,7 @@ fn run(
                     shared.metrics.batch_refused_by(error.kind());
                     match error {
                         _ if error.is_busy() => None,
-                        BatchRejected::BadSignatures(_) => {
+                        BatchRejected::BadSignatures(_) | BatchRejected::BadAuthorSignature => {
                             Some(Verdict::Offence(from, Offence::BadSignature))
                         }
                         _ => Some(Verdict::Offence(from, Offence::Malformed)),
@@ -407,11 +407,7 @@ mod tests {
             },
         }
         .sign(&key);
-        let bytes = Batch {
-            txs: vec![tx; copies],
-            raw: vec![],
-        }
-        .encode();
+        let bytes = Batch::unsigned(vec![tx; copies], vec![]).encode();
         (Hash::digest(&bytes), bytes)
     }
 

@@ -392,7 +392,7 @@ fn bad_files_keys_and_inputs_are_refused_and_change_nothing() {
     definition["tasks"][1]
         .as_object_mut()
         .unwrap()
-        .remove("timeout_blocks");
+        .remove("timeout_ms");
     std::fs::write(
         &bad_definition,
         serde_json::to_string_pretty(&definition).unwrap(),
@@ -403,7 +403,7 @@ fn bad_files_keys_and_inputs_are_refused_and_change_nothing() {
         &[&bad_definition, &wat, &key],
         &[
             &bad_definition,
-            "tasks[1] ('mul'): missing field `timeout_blocks`",
+            "tasks[1] ('mul'): missing field `timeout_ms`",
             "line ",
         ],
     );

@@ -34,8 +34,8 @@ const PRICE: u64 = 1_000;
 const PRICE_KIB: u64 = 100;
 const MAX_FEE: u64 = 1_000_000;
 const VERIFIER_FEE: u64 = 1_000;
-/// Blocks from assignment to the runner's deadline.
-const TIMEOUT: u64 = 25;
+/// Chain time (ms) from assignment to the runner's deadline: 20 to 100 blocks at the pace.
+const TIMEOUT: u64 = 10_000;
 const LONG: Duration = Duration::from_secs(90);
 
 fn params() -> Params {
@@ -69,10 +69,10 @@ fn params() -> Params {
         // Wide enough that a verifier on a slow, loaded machine (CI runs debug builds on 2 cores)
         // still commits in time: a missed commit forfeits the verifier's fee, and the payouts the
         // test asserts would change. Commits close the window early once all are in.
-        commit_window: 40,
+        commit_window_ms: 8_000,
         // Reveals settle early once all are in; a long window leaves a restarted node time.
-        reveal_window: 100,
-        event_window_blocks: 30,
+        reveal_window_ms: 20_000,
+        event_window_ms: 10_000,
         ..Params::default()
     }
 }
@@ -93,7 +93,7 @@ fn arith(name: &str) -> (Vec<u8>, Bundle) {
     let mut definition: ServiceDefinition = serde_json::from_str(&json).unwrap();
     definition.name = name.into();
     for task in &mut definition.tasks {
-        task.timeout_blocks = TIMEOUT;
+        task.timeout_ms = TIMEOUT;
     }
     let wat = std::fs::read_to_string(dir.join("arith.wat")).unwrap();
     let module = runnet_vm_exec::wat_to_wasm(&wat).unwrap();
@@ -106,7 +106,7 @@ fn external(name: &str, script: &str) -> (Vec<u8>, Bundle) {
     let definition: ServiceDefinition = serde_json::from_value(serde_json::json!({
         "name": name,
         "tasks": [{"key": "double", "inputs": {"x": "int"}, "outputs": {"y": "int"},
-                   "max_output_bytes": 64, "verification": "trusted", "timeout_blocks": TIMEOUT}],
+                   "max_output_bytes": 64, "verification": "trusted", "timeout_ms": TIMEOUT}],
         "events": [{"key": "tick", "data": {"seq": "int"}}]
     }))
     .unwrap();

@@ -97,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = Params {
         epoch_blocks: 4,
         min_runner_stake: 10_000,
-        runner_unbonding_blocks: 2,
+        runner_unbonding_ms: 200,
         ..Params::default()
     };
     let genesis = Genesis {
@@ -175,7 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let definition: ServiceDefinition = serde_json::from_value(serde_json::json!({
         "name": "arithmetic",
         "tasks": [{"key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
-                   "max_output_bytes": 64, "verification": "deterministic", "timeout_blocks": 10}]
+                   "max_output_bytes": 64, "verification": "deterministic", "timeout_ms": 10000}]
     }))?;
     let definition = definition.to_canonical_bytes();
     let bundle = Bundle::External {

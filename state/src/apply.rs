@@ -166,9 +166,9 @@ impl BlockRun<'_> {
             validator.status = ValidatorStatus::Unbonding;
         }
         self.overlay.put(key, &validator);
-        // Unbonds of one validator released at the same height share one entry.
-        let release_height = self.height + self.params.unbonding_blocks;
-        let release_key = keys::validator_release(release_height, sender);
+        // Unbonds of one validator released at the same chain time share one entry.
+        let release_at = self.now_ms.saturating_add(self.params.unbonding_ms);
+        let release_key = keys::validator_release(release_at, sender);
         let pending: Amount = self.overlay.get(&release_key)?.unwrap_or(0);
         self.overlay.put(release_key, &(pending + amount));
         Ok(())
@@ -185,10 +185,10 @@ impl BlockRun<'_> {
         let ValidatorStatus::Jailed { until } = validator.status else {
             return fail(ErrorCode::NotJailed, "validator is not jailed")?;
         };
-        if self.height < until {
+        if self.now_ms < until {
             return fail(
                 ErrorCode::JailNotOver,
-                format!("jailed until height {until}, now {}", self.height),
+                format!("jailed until chain time {until} ms, now {} ms", self.now_ms),
             )?;
         }
         validator.status = if validator.stake > 0 {
@@ -333,10 +333,10 @@ impl BlockRun<'_> {
                 format!("runner is {:?}", runner.status),
             )?;
         };
-        if self.height < until {
+        if self.now_ms < until {
             return fail(
                 ErrorCode::JailNotOver,
-                format!("jailed until height {until}, now {}", self.height),
+                format!("jailed until chain time {until} ms, now {} ms", self.now_ms),
             )?;
         }
         let Some(total) = runner.stake.checked_add(stake) else {
@@ -402,18 +402,28 @@ impl BlockRun<'_> {
         Ok(())
     }
 
-    /// A leaving runner with no open duty gets its stake back `runner_unbonding_blocks` later.
+    /// A leaving runner with no open duty gets its stake back `runner_unbonding_ms` of chain
+    /// time later.
     pub(crate) fn schedule_runner_release(&mut self, runner: &mut Runner) {
-        let at = self.height + self.params.runner_unbonding_blocks;
+        let at = self.now_ms.saturating_add(self.params.runner_unbonding_ms);
         runner.release_at = Some(at);
         self.overlay.put(keys::runner_release(at, &runner.id), &());
     }
 
-    /// End of block, step 4: stake whose unbonding period ends at this height goes home.
+    /// End of block, step 4: stake whose unbonding period ended by this block's chain time goes
+    /// home, in (release time, kind, id) order: the head of the releases by time.
     pub(crate) fn release_due(&mut self) -> Applied {
-        let prefix = keys::releases_at(self.height);
-        for (key, value) in self.overlay.scan(&prefix)? {
-            let rest = &key[prefix.len()..];
+        let mut cursor: Option<Vec<u8>> = None;
+        while let Some((key, value)) = self
+            .overlay
+            .first_after(keys::RELEASES, cursor.as_deref())?
+        {
+            let at = keys::due_of(keys::RELEASES, &key)
+                .ok_or_else(|| StoreError::Corrupt("release key".into()))?;
+            if at > self.now_ms {
+                break;
+            }
+            let rest = &key[keys::RELEASES.len() + 8..];
             match rest.split_first() {
                 Some((&keys::RELEASE_VALIDATOR, address)) => {
                     let address = Address::from_slice(address)
@@ -429,7 +439,8 @@ impl BlockRun<'_> {
                 }
                 _ => return Err(StoreError::Corrupt("unknown release kind".into()).into()),
             }
-            self.overlay.delete(key);
+            self.overlay.delete(key.clone());
+            cursor = Some(key);
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
-//! Emitters (docs/economy.md, "Emitters"): runners report their service's events; an event fires
-//! once enough distinct eligible runners holding enough of the service's eligible stake reported
-//! it within its window, and then queues the walks of the processes it triggers.
+//! Emitters (docs/economy.md, "Emitters"): runners report their service's events, each report
+//! burning a bond; an event fires once enough distinct eligible runners holding enough of the
+//! service's eligible stake reported it within `event_window_ms` of each other, and then queues
+//! the walks of the processes it triggers, which reimburse its quorum's gas and bonds. Reports
+//! older than the window are forgotten.
 
 use crate::execution::corrupt;
 use crate::executor::{ApplyError, BlockRun};
@@ -65,34 +67,28 @@ impl BlockRun<'_> {
             )?;
         }
         let id = event_id(service_id, key, data);
-        if self.overlay.get_raw(&keys::event_summary(&id))?.is_some() {
+        let summary = self
+            .overlay
+            .get::<EventSummary>(&keys::event_summary(&id))?;
+        if summary.is_some_and(|s| s.fired_at.is_some()) {
             return fail(
                 ErrorCode::EventWindowClosed,
-                format!("event {id} was reported long ago; put what makes it unique in its data"),
+                format!("event {id} fired long ago; put what makes it unique in its data"),
             )?;
         }
         let record_key = keys::event(&id);
         let mut record = match self.overlay.get::<EventRecord>(&record_key)? {
             Some(record) => record,
-            None => {
-                self.overlay.put(
-                    keys::queue_entry(
-                        self.height.saturating_add(self.params.retention_blocks),
-                        QueueKind::PruneEvent,
-                        &id,
-                    ),
-                    &(),
-                );
-                EventRecord {
-                    id,
-                    service: *service_id,
-                    key: key.to_string(),
-                    data: data.to_vec(),
-                    first_height: self.height,
-                    reports: Vec::new(),
-                    fired_at: None,
-                }
-            }
+            None => EventRecord {
+                id,
+                service: *service_id,
+                key: key.to_string(),
+                data: data.to_vec(),
+                first_height: self.height,
+                first_ms: self.now_ms,
+                reports: Vec::new(),
+                fired_at: None,
+            },
         };
         if record.fired_at.is_some() {
             return fail(
@@ -100,14 +96,16 @@ impl BlockRun<'_> {
                 format!("event {id} already fired"),
             )?;
         }
-        let closes = record
-            .first_height
-            .saturating_add(self.params.event_window_blocks);
-        if self.height > closes {
-            return fail(
-                ErrorCode::EventWindowClosed,
-                format!("reports for event {id} closed at height {closes}"),
-            )?;
+        // A report counts for `event_window_ms`; one older is forgotten (its bond stays burned).
+        // When none counts any more the window closed without a quorum: the record starts afresh.
+        let now = self.now_ms;
+        let window = self.params.event_window_ms;
+        record
+            .reports
+            .retain(|r| r.at_ms.saturating_add(window) >= now);
+        if record.reports.is_empty() {
+            record.first_height = self.height;
+            record.first_ms = now;
         }
         if record.reports.iter().any(|r| r.runner == runner_id) {
             return fail(
@@ -115,11 +113,29 @@ impl BlockRun<'_> {
                 "this runner reported this event already",
             )?;
         }
+        // The bond: burned now, reimbursed by the processes the event fires if this report is
+        // part of its quorum, lost otherwise.
+        let bond = self.params.event_report_bond;
+        if bond > 0 {
+            self.debit(sender, bond, "the report bond")?;
+            self.burn(bond)?;
+        }
         record.reports.push(EventReport {
             runner: runner_id,
             owner: *sender,
             gas: gas_used,
+            at_ms: now,
         });
+        // Pruned `retention_ms` after its last report: to a summary if it fired, to nothing if
+        // it did not (the id may open again).
+        self.overlay.put(
+            keys::queue_entry(
+                now.saturating_add(self.params.retention_ms),
+                QueueKind::PruneEvent,
+                &id,
+            ),
+            &(),
+        );
         if let Some(reporters) = self.quorum(&record)? {
             record.fired_at = Some(self.height);
             self.queue_walk(&WalkJob::Event(EventWalks {
@@ -151,7 +167,8 @@ impl BlockRun<'_> {
                 continue;
             };
             stake += u128::from(runner.stake);
-            let gas_cost = u128::from(report.gas) * u128::from(self.params.min_gas_price);
+            let gas_cost = u128::from(report.gas) * u128::from(self.params.min_gas_price)
+                + u128::from(self.params.event_report_bond);
             reporters.push(Reporter {
                 owner: report.owner,
                 gas_cost: u64::try_from(gas_cost)
@@ -164,23 +181,32 @@ impl BlockRun<'_> {
         Ok((enough_runners && enough_stake && total > 0).then_some(reporters))
     }
 
-    /// An event record past its retention shrinks to its summary; the id never fires again.
+    /// An event record `retention_ms` after its last report: one that fired shrinks to its
+    /// summary, whose id never fires again; one that did not is dropped (its reports stopped
+    /// counting long ago) and its id may open again. Earlier entries of a record that took
+    /// reports since are not due yet.
     pub(crate) fn prune_event(&mut self, id: &Hash) -> Applied {
         let key = keys::event(id);
         let Some(record) = self.overlay.get::<EventRecord>(&key)? else {
             return Ok(());
         };
-        self.overlay.put(
-            keys::event_summary(id),
-            &EventSummary {
-                id: *id,
-                service: record.service,
-                key: record.key,
-                first_height: record.first_height,
-                reports: record.reports.len() as u32,
-                fired_at: record.fired_at,
-            },
-        );
+        let last = record.reports.last().map_or(record.first_ms, |r| r.at_ms);
+        if last.saturating_add(self.params.retention_ms) > self.now_ms {
+            return Ok(());
+        }
+        if record.fired_at.is_some() {
+            self.overlay.put(
+                keys::event_summary(id),
+                &EventSummary {
+                    id: *id,
+                    service: record.service,
+                    key: record.key,
+                    first_height: record.first_height,
+                    reports: record.reports.len() as u32,
+                    fired_at: record.fired_at,
+                },
+            );
+        }
         self.overlay.delete(key);
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! Equivocation evidence (docs/economy.md, "Validators and epochs"): two conflicting signed consensus
 //! messages of one validator for one round of one epoch. Checked against the committee of that
 //! epoch; punished once per (validator, epoch, round) by slashing `double_sign_slash` of its
-//! bonded and unbonding stake (burned) and jailing it for `jail_blocks`. Any account may submit
-//! it; there is no reward (docs/economy.md names none, and a reward would pay validators to provoke
+//! bonded and unbonding stake (burned) and jailing it for `jail_ms` of chain time. Any account may
+//! submit it; there is no reward (docs/economy.md names none, and a reward would pay validators to provoke
 //! each other's faults).
 
 use crate::execution::{corrupt, share};
@@ -92,7 +92,7 @@ impl BlockRun<'_> {
         let from_unbonding = share(validator.unbonding, self.params.double_sign_slash);
         validator.stake -= from_stake;
         validator.unbonding -= from_unbonding;
-        let mut jailed_until = self.height.saturating_add(self.params.jail_blocks);
+        let mut jailed_until = self.now_ms.saturating_add(self.params.jail_ms);
         if let ValidatorStatus::Jailed { until } = validator.status {
             jailed_until = jailed_until.max(until);
         }

@@ -2,8 +2,11 @@
 //! the verifier draw, settlement for each verification kind (with the chain's own re-run of a
 //! disputed WebAssembly task), payouts, slashes, expiry and pruning.
 //!
-//! Every deadline and window is an entry in the queue by height ([`keys::queue_entry`]), so the end
-//! of a block touches only what is due, never all executions. Disputes that need the chain's re-run
+//! Every deadline and window is chain time (ms, the block's `now_ms`) and an entry in the queue by
+//! due time ([`keys::queue_entry`]): the first block whose timestamp reaches it handles it, and a
+//! transaction in a block stamped after it is late. Draws are due in the next block, whatever its
+//! time ([`keys::draw_entry`]). So the end of a block touches only what is due, never all
+//! executions. Disputes that need the chain's re-run
 //! wait in their own queue ([`keys::rerun_entry`]), drained within `max_rerun_fuel_per_block`.
 
 use crate::draw::draw;
@@ -19,10 +22,14 @@ use runnet_types::execution::{TaskResult, Verdict, result_commitment, verdict_co
 use runnet_types::genesis::BPS;
 use runnet_types::service::{ServiceDefinition, TaskDefinition, Verification};
 use runnet_types::{Address, Amount, Hash};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 type Applied = Result<(), ApplyError>;
+
+// Random audits of settled WebAssembly executions: a child module, so that it shares this
+// module's private settlement steps (`complete`, `slash`, `rerun`, ...).
+#[path = "audit.rs"]
+pub(crate) mod audit;
 
 pub(crate) fn corrupt(what: impl Into<String>) -> ApplyError {
     ApplyError::Fatal(StoreError::Corrupt(what.into()).into())
@@ -73,12 +80,35 @@ impl BlockRun<'_> {
         self.overlay.put(keys::runner(&runner.id), runner);
     }
 
-    fn queue(&mut self, height: u64, kind: QueueKind, id: &Hash) {
-        self.overlay.put(keys::queue_entry(height, kind, id), &());
+    /// Queues what falls due at chain time `due_ms`.
+    fn queue(&mut self, due_ms: u64, kind: QueueKind, id: &Hash) {
+        self.overlay.put(keys::queue_entry(due_ms, kind, id), &());
     }
 
-    fn unqueue(&mut self, height: u64, kind: QueueKind, id: &Hash) {
-        self.overlay.delete(keys::queue_entry(height, kind, id));
+    fn unqueue(&mut self, due_ms: u64, kind: QueueKind, id: &Hash) {
+        self.overlay.delete(keys::queue_entry(due_ms, kind, id));
+    }
+
+    /// Queues a draw for the end of the next block, which brings the seed nobody knows yet.
+    fn queue_draw(&mut self, kind: QueueKind, id: &Hash) {
+        self.overlay.put(
+            keys::draw_entry(self.height.saturating_add(1), kind, id),
+            &(),
+        );
+    }
+
+    /// Chain time `duration_ms` from this block's.
+    fn after(&self, duration_ms: u64) -> u64 {
+        self.now_ms.saturating_add(duration_ms)
+    }
+
+    /// Deadlines are inclusive: a transaction in a block stamped after one is late, even if no
+    /// block has handled the deadline yet (the first block stamped at or after it does).
+    fn check_deadline(&self, deadline: Option<u64>, what: &str) -> Applied {
+        if deadline.is_some_and(|d| self.now_ms > d) {
+            return fail(ErrorCode::DeadlinePassed, format!("{what} has passed"))?;
+        }
+        Ok(())
     }
 
     fn verifier_count(&self, verification: VerificationKind) -> u64 {
@@ -298,7 +328,7 @@ impl BlockRun<'_> {
     /// Stores an escrowed execution; its runner is assigned at the end of the next block.
     pub(crate) fn open_execution(&mut self, execution: &Execution) {
         self.save_execution(execution);
-        self.queue(self.height + 1, QueueKind::Assign, &execution.id);
+        self.queue_draw(QueueKind::Assign, &execution.id);
     }
 
     /// The sender's runner for an execution's service.
@@ -326,15 +356,16 @@ impl BlockRun<'_> {
                 format!("execution is {:?}", execution.status),
             )?;
         }
+        self.check_deadline(execution.deadline, "the runner's deadline")?;
         let deadline = execution.deadline.unwrap_or(0);
         execution.commitment = Some(commitment);
         self.unqueue(deadline, QueueKind::Expire, id);
         if execution.verification == VerificationKind::PublicEffect {
             // Its verifiers judge the revealed outputs: the runner reveals first.
-            self.open_reveals(&mut execution, self.height);
+            self.open_reveals(&mut execution);
         } else {
             execution.status = ExecutionStatus::Committed;
-            self.queue(self.height + 1, QueueKind::DrawVerifiers, id);
+            self.queue_draw(QueueKind::DrawVerifiers, id);
         }
         self.save_execution(&execution);
         Ok(())
@@ -395,17 +426,17 @@ impl BlockRun<'_> {
         }
         self.check_result(&execution, &result)?;
         execution.result = Some(result);
-        let window_closes = execution.reveal_deadline.unwrap_or(self.height);
+        let window_closes = execution.reveal_deadline.unwrap_or(self.now_ms);
         self.unqueue(window_closes, QueueKind::Settle, id);
         if execution.verification == VerificationKind::PublicEffect {
             // Now the verifiers can be drawn to judge it.
             execution.status = ExecutionStatus::Committed;
             execution.reveal_deadline = None;
-            self.queue(self.height + 1, QueueKind::DrawVerifiers, id);
+            self.queue_draw(QueueKind::DrawVerifiers, id);
         } else {
             // The verifiers' reveal window opens at once (they committed already); with nobody
             // committed there is nothing to wait for.
-            self.open_reveals(&mut execution, self.height);
+            self.open_reveals(&mut execution);
             self.settle_early_if_all_revealed(&mut execution);
         }
         self.save_execution(&execution);
@@ -425,10 +456,7 @@ impl BlockRun<'_> {
                 format!("execution is {:?}, not in {whose}", execution.status),
             )?;
         }
-        if execution.reveal_deadline.is_some_and(|d| self.height > d) {
-            return fail(ErrorCode::DeadlinePassed, "the reveal window has closed")?;
-        }
-        Ok(())
+        self.check_deadline(execution.reveal_deadline, "the reveal window")
     }
 
     /// In the verifiers' reveal window: settle at the end of this block once every verifier who
@@ -440,11 +468,11 @@ impl BlockRun<'_> {
                 .iter()
                 .all(|v| v.commitment.is_none() || v.verdict.is_some());
         if let (true, Some(deadline)) = (all, execution.reveal_deadline)
-            && deadline > self.height
+            && deadline > self.now_ms
         {
             self.unqueue(deadline, QueueKind::Settle, &execution.id);
-            self.queue(self.height, QueueKind::Settle, &execution.id);
-            execution.reveal_deadline = Some(self.height);
+            self.queue(self.now_ms, QueueKind::Settle, &execution.id);
+            execution.reveal_deadline = Some(self.now_ms);
         }
     }
 
@@ -468,6 +496,7 @@ impl BlockRun<'_> {
                 format!("execution is {:?}", execution.status),
             )?;
         }
+        self.check_deadline(execution.deadline, "the runner's deadline")?;
         self.check_result(&execution, &result)?;
         let deadline = execution.deadline.unwrap_or(0);
         self.unqueue(deadline, QueueKind::Expire, id);
@@ -508,11 +537,12 @@ impl BlockRun<'_> {
                 "this verifier already committed",
             )?;
         }
+        self.check_deadline(execution.commit_deadline, "the commit window")?;
         execution.verifiers[i].commitment = Some(commitment);
         if execution.verifiers.iter().all(|v| v.commitment.is_some()) {
-            let close = execution.commit_deadline.unwrap_or(self.height);
+            let close = execution.commit_deadline.unwrap_or(self.now_ms);
             self.unqueue(close, QueueKind::CloseCommits, id);
-            self.open_reveals(&mut execution, self.height);
+            self.open_reveals(&mut execution);
         }
         self.save_execution(&execution);
         Ok(())
@@ -557,10 +587,10 @@ impl BlockRun<'_> {
         Ok(())
     }
 
-    /// Opens the next reveal window: the runner's while its result is hidden, then the
-    /// verifiers'. Either closes `reveal_window` blocks after it opens.
-    fn open_reveals(&mut self, execution: &mut Execution, opened_at: u64) {
-        let deadline = opened_at + self.params.reveal_window;
+    /// Opens the next reveal window, now: the runner's while its result is hidden, then the
+    /// verifiers'. Either closes `reveal_window_ms` of chain time after it opens.
+    fn open_reveals(&mut self, execution: &mut Execution) {
+        let deadline = self.after(self.params.reveal_window_ms);
         execution.status = if execution.result.is_some() {
             ExecutionStatus::Revealing
         } else {
@@ -572,21 +602,29 @@ impl BlockRun<'_> {
 
     // ---- end of block -------------------------------------------------------------------
 
-    /// Takes this block's entries off the queue in one scan. Nothing the end of a block does
-    /// queues anything for its own height, so one scan serves every step.
+    /// Takes this block's entries off the queues: the draws caused by the previous block, and
+    /// everything due by this block's chain time (the head of the queue by due time, however
+    /// many blocks' worth of time this block's stamp skipped). Nothing the end of a block does
+    /// queues anything due by its own time (every duration is at least 1 ms), so one read serves
+    /// every step.
     pub(crate) fn take_queue(&mut self) -> Result<Due, ApplyError> {
-        let prefix = keys::queue_at(self.height);
         let mut due = Due::default();
+        let prefix = keys::draws_at(self.height);
         for (key, _) in self.overlay.scan(&prefix)? {
-            let rest = &key[prefix.len()..];
-            let (Some(kind), Some(id)) = (
-                rest.first().and_then(|b| QueueKind::from_byte(*b)),
-                rest.get(1..).and_then(Hash::from_slice),
-            ) else {
-                return Err(corrupt("queue key"));
-            };
+            let (kind, id) = parse_queue_rest(&key[prefix.len()..])?;
             self.overlay.delete(key);
-            due.entries.entry(kind).or_default().push(id);
+            due.entries.push((self.height, kind, id));
+        }
+        let mut cursor: Option<Vec<u8>> = None;
+        while let Some((key, _)) = self.overlay.first_after(keys::QUEUE, cursor.as_deref())? {
+            let at = keys::due_of(keys::QUEUE, &key).ok_or_else(|| corrupt("queue key"))?;
+            if at > self.now_ms {
+                break;
+            }
+            let (kind, id) = parse_queue_rest(&key[keys::QUEUE.len() + 8..])?;
+            self.overlay.delete(key.clone());
+            due.entries.push((at, kind, id));
+            cursor = Some(key);
         }
         Ok(due)
     }
@@ -626,7 +664,7 @@ impl BlockRun<'_> {
                     self.expire(&mut execution)?
                 }
                 QueueKind::CloseCommits if execution.status == ExecutionStatus::Verifying => {
-                    self.open_reveals(&mut execution, self.height)
+                    self.open_reveals(&mut execution)
                 }
                 QueueKind::Settle if execution.status == ExecutionStatus::Revealing => {
                     self.settle(&mut execution)?
@@ -730,7 +768,7 @@ impl BlockRun<'_> {
         runner.open_executions += 1;
         runner.open_duties += 1;
         self.save_runner(&runner);
-        let deadline = self.height + task.timeout_blocks;
+        let deadline = self.after(task.timeout_ms);
         execution.runner = Some(runner.id);
         execution.runner_owner = Some(runner.owner);
         execution.assigned_at = Some(self.height);
@@ -776,10 +814,10 @@ impl BlockRun<'_> {
             } else {
                 // Nobody to wait for: the runner reveals at once and the execution ends
                 // unverified.
-                self.open_reveals(execution, self.height);
+                self.open_reveals(execution);
             }
         } else {
-            let close = self.height + self.params.commit_window;
+            let close = self.after(self.params.commit_window_ms);
             execution.commit_deadline = Some(close);
             execution.status = ExecutionStatus::Verifying;
             self.queue(close, QueueKind::CloseCommits, &execution.id);
@@ -812,6 +850,9 @@ impl BlockRun<'_> {
         revealed: &[usize],
     ) -> Applied {
         if revealed.is_empty() {
+            if self.audit_at_settlement(execution)? {
+                return Ok(());
+            }
             return self.complete(execution, ExecutionStatus::CompletedUnverified, &[]);
         }
         let agree: Vec<usize> = revealed
@@ -820,6 +861,9 @@ impl BlockRun<'_> {
             .filter(|i| rerun_of(&execution.verifiers[*i]) == Some(result))
             .collect();
         if agree.len() == revealed.len() {
+            if self.audit_at_settlement(execution)? {
+                return Ok(());
+            }
             return self.complete(execution, ExecutionStatus::Completed, revealed);
         }
         // A dispute: the chain must run the task itself. Re-runs cost every validator, so they
@@ -862,7 +906,11 @@ impl BlockRun<'_> {
                     execution.status
                 )));
             }
-            self.judge_dispute(&mut execution)?;
+            if self.take_audit(&id)? {
+                self.judge_audit(&mut execution)?;
+            } else {
+                self.judge_dispute(&mut execution)?;
+            }
             self.save_execution(&execution);
         }
         Ok(())
@@ -1059,10 +1107,12 @@ impl BlockRun<'_> {
             price = share(price, self.params.unverified_share);
         }
         let developer = share(price, self.params.developer_share);
-        let to_runner = price - developer;
+        let to_audit_pool = self.audit_premium(execution, price, developer);
+        let to_runner = price - developer - to_audit_pool;
         escrow -= price;
         self.credit_existing(&runner.owner, to_runner)?;
         self.credit_existing(&service.owner, developer)?;
+        self.credit_existing(&audit::audit_pool_address(), to_audit_pool)?;
         let escrow = self.pay_verifiers(execution, paid, escrow)?;
         execution.escrow = escrow;
         self.refund(execution, escrow)?;
@@ -1110,14 +1160,20 @@ impl BlockRun<'_> {
     /// A verifier who committed and withheld its reveal after the runner's result was revealed
     /// loses `verifier_fault_slash`, as for a wrong verdict: it saw the result and could choose.
     /// Drawn verifiers who never committed lose nothing but their fee (a missed duty, recorded
-    /// by `release_duties`); nor do those who committed when the runner never revealed.
+    /// by `release_duties`); nor do those who committed when the runner never revealed. The
+    /// chain cannot tell a withheld reveal from an outage, so one left below `min_runner_stake`
+    /// is jailed (it comes back with a top-up), not expelled like a proven cheat.
     fn slash_withholding_verifiers(&mut self, execution: &Execution) -> Applied {
         if execution.result.is_none() {
             return Ok(());
         }
         for slot in &execution.verifiers {
             if slot.verdict.is_none() && slot.commitment.is_some() {
-                let slashed = self.slash(&slot.runner, self.params.verifier_fault_slash)?;
+                let slashed = self.slash_with(
+                    &slot.runner,
+                    self.params.verifier_fault_slash,
+                    BelowMinimum::Jail,
+                )?;
                 self.burn(slashed)?;
             }
         }
@@ -1134,7 +1190,7 @@ impl BlockRun<'_> {
         let taken = amount.min(runner.stake);
         runner.stake -= taken;
         if runner.status == RunnerStatus::Active && runner.stake < self.params.min_runner_stake {
-            runner.status = RunnerStatus::Jailed { until: self.height };
+            runner.status = RunnerStatus::Jailed { until: self.now_ms };
         }
         self.save_runner(&runner);
         Ok(taken)
@@ -1142,7 +1198,7 @@ impl BlockRun<'_> {
 
     /// Records one duty of a runner, done or missed. An active runner with more than
     /// `max_missed_duties` misses among its last `duty_window` duties is jailed until
-    /// `downtime_jail_blocks` from now and loses `downtime_slash` of its stake (burned), once;
+    /// `downtime_jail_ms` of chain time from now and loses `downtime_slash` of its stake (burned), once;
     /// its record starts afresh.
     fn record_duty(&mut self, runner: &mut Runner, missed: bool) -> Applied {
         runner.duties = runner.duties.saturating_add(1);
@@ -1158,23 +1214,39 @@ impl BlockRun<'_> {
             runner.stake -= slashed;
             self.burn(slashed)?;
             runner.status = RunnerStatus::Jailed {
-                until: self.height.saturating_add(self.params.downtime_jail_blocks),
+                until: self.after(self.params.downtime_jail_ms),
             };
             runner.missed_log = 0;
         }
         Ok(())
     }
 
-    /// Takes `bps` of a runner's stake and returns it (the caller decides where it goes). A
-    /// runner left below the minimum stake leaves: it is drawn for nothing more.
+    /// Takes `bps` of a runner's stake for a proven cheat and returns it (the caller decides
+    /// where it goes). A runner left below the minimum stake leaves: it is drawn for nothing
+    /// more.
     fn slash(&mut self, id: &Hash, bps: u64) -> Result<Amount, ApplyError> {
+        self.slash_with(id, bps, BelowMinimum::Expel)
+    }
+
+    /// Takes `bps` of a runner's stake; an active runner left below `min_runner_stake` is
+    /// expelled (`Leaving`) or jailed with no jail period (`Jailed { until: now }`), as `below`
+    /// says.
+    fn slash_with(
+        &mut self,
+        id: &Hash,
+        bps: u64,
+        below: BelowMinimum,
+    ) -> Result<Amount, ApplyError> {
         let Some(mut runner) = self.load_runner(id)? else {
             return Err(corrupt(format!("slash of missing runner {id}")));
         };
         let amount = share(runner.stake, bps);
         runner.stake -= amount;
         if runner.status == RunnerStatus::Active && runner.stake < self.params.min_runner_stake {
-            runner.status = RunnerStatus::Leaving;
+            runner.status = match below {
+                BelowMinimum::Expel => RunnerStatus::Leaving,
+                BelowMinimum::Jail => RunnerStatus::Jailed { until: self.now_ms },
+            };
         }
         self.save_runner(&runner);
         Ok(amount)
@@ -1197,7 +1269,7 @@ impl BlockRun<'_> {
     fn finish(&mut self, execution: &mut Execution, status: ExecutionStatus) -> Applied {
         execution.status = status;
         execution.settled_at = Some(self.height);
-        let prune_at = self.height.saturating_add(self.params.retention_blocks);
+        let prune_at = self.after(self.params.retention_ms);
         self.queue(prune_at, QueueKind::Prune, &execution.id);
         if let Payer::Process(process) = execution.payer {
             self.process_execution_ended(&process, execution)?;
@@ -1276,22 +1348,41 @@ impl crate::executor::Executor {
     }
 }
 
-/// This block's queue entries by kind, taken off the queue.
+/// What a slash below `min_runner_stake` does to an active runner.
+#[derive(Clone, Copy)]
+enum BelowMinimum {
+    /// A proven cheat: the runner leaves.
+    Expel,
+    /// A liveness fault the chain cannot tell from an outage: jailed, back with a top-up.
+    Jail,
+}
+
+/// The kind byte and object id after a queue key's due time or height.
+fn parse_queue_rest(rest: &[u8]) -> Result<(QueueKind, Hash), ApplyError> {
+    match (
+        rest.first().and_then(|b| QueueKind::from_byte(*b)),
+        rest.get(1..).and_then(Hash::from_slice),
+    ) {
+        (Some(kind), Some(id)) => Ok((kind, id)),
+        _ => Err(corrupt("queue key")),
+    }
+}
+
+/// This block's queue entries, (due time or height, kind, id), taken off the queues.
 #[derive(Default)]
 pub(crate) struct Due {
-    entries: BTreeMap<QueueKind, Vec<Hash>>,
+    entries: Vec<(u64, QueueKind, Hash)>,
 }
 
 impl Due {
-    /// The entries of `kinds`, in execution id order (then kind): the order docs/economy.md gives
-    /// for each end-of-block step.
+    /// The entries of `kinds`, by (due, execution id, kind): the order docs/economy.md gives for
+    /// each end-of-block step (one block may take several due times when its stamp skipped).
     fn take(&mut self, kinds: &[QueueKind]) -> Vec<(Hash, QueueKind)> {
-        let mut out: Vec<(Hash, QueueKind)> = kinds
-            .iter()
-            .filter_map(|kind| self.entries.remove(kind).map(|ids| (kind, ids)))
-            .flat_map(|(kind, ids)| ids.into_iter().map(move |id| (id, *kind)))
-            .collect();
-        out.sort_unstable();
-        out
+        let (mut out, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|(_, kind, _)| kinds.contains(kind));
+        self.entries = rest;
+        out.sort_unstable_by_key(|(at, kind, id)| (*at, *id, *kind));
+        out.into_iter().map(|(_, kind, id)| (id, kind)).collect()
     }
 }

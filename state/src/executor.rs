@@ -9,9 +9,10 @@ use crate::objects::{
 };
 use crate::overlay::{Overlay, ValueCache, decode_value};
 use crate::receipt::{ErrorCode, Outcome, Receipt, SkipReason, TxFailure};
+use crate::skip_fee::{self, Candidate};
 use crate::store::{ChangeSet, Proof, SideWrite, Store, StoreError};
 use runnet_types::genesis::{Genesis, Params, VmParams};
-use runnet_types::{Address, Amount, Hash, Payload, SignedTx, block, encoding};
+use runnet_types::{Address, Amount, Hash, Payload, PublicKey, SignedTx, block, encoding};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -97,6 +98,41 @@ pub struct BlockOutcome {
     /// The process walks of the end of the block, in the order they ran: the executions they
     /// created and the task nodes they skipped.
     pub walks: Vec<WalkReport>,
+    /// Skip fees the authors of the block's batches paid, burned (docs/economy.md, "Skipped
+    /// transactions").
+    #[serde(default)]
+    pub skip_fees: Amount,
+}
+
+/// One batch a block names, in the block's order: its digest, its author and its transactions.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockBatch<'a> {
+    pub digest: Hash,
+    /// The consensus key that signed the batch (`Batch::author`), which pays the skip fee of
+    /// the transactions of it that are skipped for a reason it could have seen. `None` for bare
+    /// transactions (tools, tests): nobody is charged for them.
+    pub author: Option<PublicKey>,
+    pub txs: &'a [SignedTx],
+}
+
+impl<'a> BlockBatch<'a> {
+    /// Transactions that no batch carries: nobody pays for their skips.
+    pub fn bare(txs: &'a [SignedTx]) -> BlockBatch<'a> {
+        BlockBatch {
+            digest: Hash::ZERO,
+            author: None,
+            txs,
+        }
+    }
+
+    /// A batch as a block names it: its digest and author.
+    pub fn of(digest: Hash, batch: &'a runnet_types::Batch) -> BlockBatch<'a> {
+        BlockBatch {
+            digest,
+            author: Some(batch.author),
+            txs: &batch.txs,
+        }
+    }
 }
 
 /// A value from the committed state with its proof against the state root.
@@ -167,6 +203,13 @@ impl Executor {
 
     pub fn state_root(&self) -> Hash {
         self.store.root()
+    }
+
+    /// Chain time (ms) of the last executed block, 0 before the first: the clock every deadline,
+    /// window, jail and release of the state is measured against (readers such as the runner
+    /// agent schedule by it; the next block's time is later).
+    pub fn chain_time_ms(&self) -> Result<u64, ExecError> {
+        Ok(self.read(&keys::meta(meta_names::TIME))?.unwrap_or(0))
     }
 
     fn write_genesis(&self, genesis: &Genesis) -> Result<(), ExecError> {
@@ -241,22 +284,44 @@ impl Executor {
         signatures: Signatures,
         side: impl FnOnce(&[Receipt]) -> Result<Vec<SideWrite>, StoreError>,
     ) -> Result<BlockOutcome, ExecError> {
-        self.execute_block_with_signers(ctx, None, txs, signatures, side)
+        let bare = [BlockBatch::bare(txs)];
+        self.execute_block_with_signers(ctx, None, &bare, signatures, side)
+    }
+
+    /// As [`Executor::execute_block`], with the block's transactions by batch.
+    pub fn execute_batches(
+        &self,
+        ctx: &BlockContext,
+        batches: &[BlockBatch<'_>],
+        signatures: Signatures,
+    ) -> Result<BlockOutcome, ExecError> {
+        self.execute_block_with_signers(ctx, None, batches, signatures, |_| Ok(Vec::new()))
+    }
+
+    /// Whether a block of the epoch of the next height, or of the one before, committed the
+    /// batch `digest`: named again, it costs its author nothing. Voters accept a proposal that
+    /// names a committed batch only while the state remembers it.
+    pub fn batch_remembered(&self, digest: &Hash) -> Result<bool, ExecError> {
+        let overlay = Overlay::new(self.store.as_ref(), &self.cache);
+        let epoch = skip_fee::epoch_of(self.height() + 1, self.params.epoch_blocks);
+        Ok(skip_fee::remembered(&overlay, epoch, digest)?)
     }
 
     /// As [`Executor::execute_block_with`], with the block header's `justify_signers` (the
     /// committee indexes of the signers of its parent's certificate), which validator downtime
     /// is counted from (docs/economy.md, "Downtime"). `None` counts the height as signed by
-    /// every validator: every node must pass the same.
+    /// every validator: every node must pass the same. The block's transactions come by batch,
+    /// in the block's order, with their authors, who pay for what they batched and execution
+    /// skips (docs/economy.md, "Skipped transactions").
     pub fn execute_block_with_signers(
         &self,
         ctx: &BlockContext,
         justify_signers: Option<&[u32]>,
-        txs: &[SignedTx],
+        batches: &[BlockBatch<'_>],
         signatures: Signatures,
         side: impl FnOnce(&[Receipt]) -> Result<Vec<SideWrite>, StoreError>,
     ) -> Result<BlockOutcome, ExecError> {
-        let (changes, mut outcome) = self.run_block(ctx, justify_signers, txs, signatures)?;
+        let (changes, mut outcome) = self.run_block(ctx, justify_signers, batches, signatures)?;
         let side = side(&outcome.receipts)?;
         outcome.state_root = match self.store.commit_with(ctx.height + 1, &changes, &side) {
             Ok(root) => root,
@@ -275,7 +340,7 @@ impl Executor {
         &self,
         ctx: &BlockContext,
         justify_signers: Option<&[u32]>,
-        txs: &[SignedTx],
+        batches: &[BlockBatch<'_>],
         signatures: Signatures,
     ) -> Result<(ChangeSet, BlockOutcome), ExecError> {
         let executed = self.height();
@@ -285,29 +350,71 @@ impl Executor {
                 got: ctx.height,
             });
         }
+        let overlay = Overlay::new(self.store.as_ref(), &self.cache);
+        // Voters keep stamps increasing; the state holds its clock monotone anyway, so that no
+        // block's input can move a deadline or a jail back in time.
+        let previous_ms: u64 = overlay
+            .get(&keys::meta(meta_names::TIME))
+            .map_err(ExecError::from)?
+            .unwrap_or(0);
         let mut run = BlockRun {
-            overlay: Overlay::new(self.store.as_ref(), &self.cache),
+            overlay,
             params: &self.params,
             chain_id: &self.chain_id,
             height: ctx.height,
-            now_ms: ctx.timestamp_ms,
+            now_ms: ctx.timestamp_ms.max(previous_ms),
             proposer: ctx.proposer,
             vm: &self.vm,
             definitions: &self.definitions,
         };
-        let valid_signatures = match signatures {
-            Signatures::AlreadyVerified => None,
-            Signatures::Verify => Some(runnet_types::tx::verify_txs(txs)),
-        };
-        let mut receipts = Vec::with_capacity(txs.len());
+        // The state before the block: whether a sender could pay at its start.
+        let start = Overlay::new(self.store.as_ref(), &self.cache);
+        let count = batches.iter().map(|b| b.txs.len()).sum();
+        let mut receipts = Vec::with_capacity(count);
+        let mut candidates = Vec::new();
+        let mut named = std::collections::BTreeSet::new();
         let (mut block_gas, mut block_bytes, mut gas_used, mut fees) = (0u64, 0u64, 0u64, 0u64);
-        for (i, tx) in txs.iter().enumerate() {
-            let signature_ok = valid_signatures.as_ref().is_none_or(|ok| ok[i]);
-            let receipt = run.apply_tx(tx, signature_ok, &mut block_gas, &mut block_bytes)?;
-            gas_used = gas_used.saturating_add(receipt.gas_used);
-            fees = fees.saturating_add(receipt.fee);
-            receipts.push(receipt);
+        for batch in batches {
+            // Who answers for this batch's skips: its author, unless a block of this epoch or
+            // the previous one committed it, or this block named it already.
+            let payer = match batch.author {
+                Some(author) if named.insert(batch.digest) => {
+                    if run.batch_remembered(&batch.digest)? {
+                        None
+                    } else {
+                        run.remember_batch(&batch.digest);
+                        Some(author)
+                    }
+                }
+                _ => None,
+            };
+            let valid_signatures = match signatures {
+                Signatures::AlreadyVerified => None,
+                Signatures::Verify => Some(runnet_types::tx::verify_txs(batch.txs)),
+            };
+            for (i, tx) in batch.txs.iter().enumerate() {
+                let signature_ok = valid_signatures.as_ref().is_none_or(|ok| ok[i]);
+                let receipt = run.apply_tx(tx, signature_ok, &mut block_gas, &mut block_bytes)?;
+                gas_used = gas_used.saturating_add(receipt.gas_used);
+                fees = fees.saturating_add(receipt.fee);
+                if let (Some(author), Outcome::Skipped { reason }) = (payer, &receipt.outcome)
+                    && skip_fee::charges_author(*reason)
+                {
+                    candidates.push(Candidate {
+                        author,
+                        sender: tx.body.sender.address(),
+                        nonce: tx.body.nonce,
+                        max_fee: u128::from(tx.body.gas_limit) * u128::from(tx.body.gas_price),
+                        bytes: encoding::encoded_len(tx),
+                        reason: *reason,
+                    });
+                }
+                receipts.push(receipt);
+            }
         }
+        // Skip fees after the block's transactions, in block order, burned.
+        let skip_fees = run.charge_skips(&start, &candidates)?;
+        run.forget_old_batches()?;
         // Fees reach the proposer after the block's transactions, in one credit.
         if fees > 0 {
             let key = keys::account(&ctx.proposer);
@@ -326,6 +433,7 @@ impl Executor {
             fees,
             new_validator_set,
             walks,
+            skip_fees,
         };
         Ok((run.overlay.into_changes(), outcome))
     }
@@ -391,7 +499,7 @@ impl Executor {
         self.prove(keys::execution(id))
     }
 
-    /// A process by id while it lives (open, or closed within `retention_blocks`).
+    /// A process by id while it lives (open, or closed within `retention_ms` of chain time).
     pub fn process(&self, id: &Hash) -> Result<Option<Process>, ExecError> {
         self.read(&keys::process(id))
     }
@@ -405,7 +513,7 @@ impl Executor {
         self.read(&keys::process_summary(id))
     }
 
-    /// An event's reports while they are kept (`retention_blocks` after the first).
+    /// An event's reports while they are kept (`retention_ms` after the first).
     pub fn event(&self, id: &Hash) -> Result<Option<EventRecord>, ExecError> {
         self.read(&keys::event(id))
     }
@@ -607,7 +715,8 @@ pub(crate) struct BlockRun<'a> {
     pub params: &'a Params,
     pub chain_id: &'a str,
     pub height: u64,
-    /// Chain time of this block ([`BlockContext::timestamp_ms`]).
+    /// Chain time of this block ([`BlockContext::timestamp_ms`], never below the previous
+    /// block's).
     pub now_ms: u64,
     pub proposer: Address,
     pub vm: &'a runnet_vm_exec::Vm,
@@ -687,6 +796,8 @@ impl BlockRun<'_> {
         // gas_used <= gas_limit, and gas_limit * gas_price <= balance: no overflow, no underflow.
         let fee = (u128::from(gas_used) * u128::from(body.gas_price)) as u64;
         account.balance -= fee;
+        // The marks the recent nonce floor is read from (skip fees, docs/economy.md).
+        self.mark_nonce(&sender, account.nonce)?;
         account.nonce += 1;
         self.overlay.put(sender_key, &account);
 
@@ -826,10 +937,11 @@ impl BlockRun<'_> {
         self.record_signers(justify_signers)?;
         self.release_due()?;
         let new_set = self.change_epoch()?;
-        // 5. pruning of what is older than retention_blocks.
+        // 5. pruning of what is older than retention_ms of chain time.
         self.run_pruning(&mut due)?;
         self.overlay
             .put(keys::meta(meta_names::HEIGHT), &self.height);
+        self.overlay.put(keys::meta(meta_names::TIME), &self.now_ms);
         Ok((new_set, walks))
     }
 }
@@ -864,6 +976,8 @@ pub fn intrinsic_gas(params: &Params, payload: &Payload, encoded_len: usize) -> 
             (definition.len() + bundle.stored_len()) as u128
         }
         Payload::CreateProcess { definition, .. } => encoding::encode(definition).len() as u128,
+        // The event's data, kept in its record (docs/economy.md, "Emitters").
+        Payload::EmitEvent { data, .. } => data.len() as u128,
         _ => 0,
     };
     u128::from(gas.base(payload.kind()))

@@ -15,7 +15,9 @@ pub const META: &[u8] = b"m/";
 pub const EXECUTION: &[u8] = b"x/";
 pub const EXECUTION_SUMMARY: &[u8] = b"xf/";
 pub const QUEUE: &[u8] = b"q/";
+pub const DRAWS: &[u8] = b"qd/";
 pub const RERUNS: &[u8] = b"xr/";
+pub const AUDITS: &[u8] = b"xa/";
 pub const PROCESS: &[u8] = b"p/";
 pub const PROCESS_SUMMARY: &[u8] = b"pf/";
 pub const TRIGGERS: &[u8] = b"pt/";
@@ -26,6 +28,10 @@ pub const WALKS: &[u8] = b"w/";
 pub const EVIDENCE: &[u8] = b"d/";
 pub const VALIDATOR_SETS: &[u8] = b"vs/";
 pub const VALIDATOR_LIVENESS: &[u8] = b"vl/";
+/// The batches blocks of the current and the previous epoch committed, by epoch then digest.
+pub const COMMITTED_BATCHES: &[u8] = b"cb/";
+/// Each sender's nonce at the start of recent epochs (the recent nonce floor).
+pub const NONCE_MARKS: &[u8] = b"nm/";
 
 fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -72,23 +78,27 @@ pub fn service_runners_prefix(service: &Hash) -> Vec<u8> {
     join(SERVICE_RUNNERS, &[&service.0])
 }
 
-/// What is released at a height. Big-endian height, so one height's releases are one prefix.
-pub fn releases_at(height: u64) -> Vec<u8> {
-    join(RELEASES, &[&height.to_be_bytes()])
-}
-
-pub fn validator_release(height: u64, address: &Address) -> Vec<u8> {
+/// Stake released at a chain time (ms). Big-endian, so the releases due by a time are the head
+/// of the prefix, in (time, kind, id) order.
+pub fn validator_release(at_ms: u64, address: &Address) -> Vec<u8> {
     join(
         RELEASES,
-        &[&height.to_be_bytes(), &[RELEASE_VALIDATOR], &address.0],
+        &[&at_ms.to_be_bytes(), &[RELEASE_VALIDATOR], &address.0],
     )
 }
 
-pub fn runner_release(height: u64, runner: &Hash) -> Vec<u8> {
+pub fn runner_release(at_ms: u64, runner: &Hash) -> Vec<u8> {
     join(
         RELEASES,
-        &[&height.to_be_bytes(), &[RELEASE_RUNNER], &runner.0],
+        &[&at_ms.to_be_bytes(), &[RELEASE_RUNNER], &runner.0],
     )
+}
+
+/// The big-endian u64 that follows `prefix` in a key: the due time of a [`queue_entry`] or a
+/// release.
+pub fn due_of(prefix: &[u8], key: &[u8]) -> Option<u64> {
+    let bytes = key.strip_prefix(prefix)?.get(..8)?;
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
 pub const RELEASE_VALIDATOR: u8 = 1;
@@ -109,6 +119,8 @@ pub mod meta_names {
     pub const VALIDATOR_SET: &str = "validator_set";
     /// The sequence number the next queued walk takes.
     pub const WALK_SEQ: &str = "walk_seq";
+    /// Chain time (ms) of the last executed block: the clock of readers (the runner agent).
+    pub const TIME: &str = "time";
 }
 
 pub fn execution(id: &Hash) -> Vec<u8> {
@@ -119,14 +131,21 @@ pub fn execution_summary(id: &Hash) -> Vec<u8> {
     join(EXECUTION_SUMMARY, &[&id.0])
 }
 
-/// What the end of block `height` must do, by kind then object id: the index by height that
-/// finds deadlines and windows without scanning executions.
-pub fn queue_at(height: u64) -> Vec<u8> {
-    join(QUEUE, &[&height.to_be_bytes()])
+/// A deadline, window or retention that ends at chain time `due_ms`, by kind then object id:
+/// the index by due time that finds them without scanning executions. The first block whose
+/// timestamp is at least `due_ms` takes it (the head of the prefix, in (due, kind, id) order).
+pub fn queue_entry(due_ms: u64, kind: QueueKind, id: &Hash) -> Vec<u8> {
+    join(QUEUE, &[&due_ms.to_be_bytes(), &[kind as u8], &id.0])
 }
 
-pub fn queue_entry(height: u64, kind: QueueKind, id: &Hash) -> Vec<u8> {
-    join(QUEUE, &[&height.to_be_bytes(), &[kind as u8], &id.0])
+/// Draws are due in the block after their cause, whatever its time (they need its seed): by
+/// height, then kind and execution id.
+pub fn draws_at(height: u64) -> Vec<u8> {
+    join(DRAWS, &[&height.to_be_bytes()])
+}
+
+pub fn draw_entry(height: u64, kind: QueueKind, id: &Hash) -> Vec<u8> {
+    join(DRAWS, &[&height.to_be_bytes(), &[kind as u8], &id.0])
 }
 
 /// A disputed WebAssembly execution waiting for the chain's re-run, by the height its settlement
@@ -134,6 +153,12 @@ pub fn queue_entry(height: u64, kind: QueueKind, id: &Hash) -> Vec<u8> {
 /// prefix from its head is first come, first served across blocks.
 pub fn rerun_entry(due_height: u64, id: &Hash) -> Vec<u8> {
     join(RERUNS, &[&due_height.to_be_bytes(), &id.0])
+}
+
+/// An execution drawn for an audit (docs/economy.md, "Audits") while it waits in the re-run
+/// queue: tells its re-run apart from a dispute's. Removed when the audit runs.
+pub fn audit(id: &Hash) -> Vec<u8> {
+    join(AUDITS, &[&id.0])
 }
 
 /// The (due height, execution id) of a [`rerun_entry`] key.
@@ -229,6 +254,21 @@ pub fn walk(seq: u64) -> Vec<u8> {
 /// A validator's record of the certificates it was missing from (docs/economy.md, "Downtime").
 pub fn validator_liveness(validator: &Address) -> Vec<u8> {
     join(VALIDATOR_LIVENESS, &[&validator.0])
+}
+
+/// A batch a block of `epoch` committed (docs/economy.md, "Skipped transactions"): named again,
+/// it costs its author nothing.
+pub fn committed_batch(epoch: u64, digest: &Hash) -> Vec<u8> {
+    join(COMMITTED_BATCHES, &[&epoch.to_be_bytes(), &digest.0])
+}
+
+/// The batches blocks of `epoch` committed, to drop them all at once.
+pub fn committed_batches_of(epoch: u64) -> Vec<u8> {
+    join(COMMITTED_BATCHES, &[&epoch.to_be_bytes()])
+}
+
+pub fn nonce_marks(sender: &Address) -> Vec<u8> {
+    join(NONCE_MARKS, &[&sender.0])
 }
 
 pub fn evidence(validator: &Address, epoch: u64, round: u64) -> Vec<u8> {

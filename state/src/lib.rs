@@ -24,11 +24,12 @@ pub mod objects;
 mod overlay;
 mod process;
 pub mod receipt;
+mod skip_fee;
 pub mod store;
 mod walk;
 
 pub use executor::{
-    BlockContext, BlockOutcome, ExecError, Executor, Proved, Signatures, SupplyAudit,
+    BlockBatch, BlockContext, BlockOutcome, ExecError, Executor, Proved, Signatures, SupplyAudit,
 };
 pub use objects::{
     Account, EventRecord, Execution, ExecutionStatus, Process, ProcessStatus, Runner, RunnerStatus,
@@ -36,3 +37,5 @@ pub use objects::{
     WalkSkip,
 };
 pub use receipt::{ErrorCode, Outcome, Receipt, SkipReason};
+/// Random audits of settled WebAssembly executions (docs/economy.md, "Audits").
+pub use execution::audit::{audit_drawn, audit_pool_address};

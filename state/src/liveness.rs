@@ -3,7 +3,7 @@
 //! of the parent's committee that is neither among them nor the block's proposer missed that
 //! height. Its record keeps the last `signed_blocks_window` heights as bits (`h % window`),
 //! written only when a bit changes; more than `max_missed_blocks` set jails it for
-//! `downtime_jail_blocks` with one `downtime_slash` of its bonded and unbonding stake (burned).
+//! `downtime_jail_ms` of chain time with one `downtime_slash` of its bonded and unbonding stake (burned).
 //! A jailed validator leaves the next epoch's set (the current committee cannot change under
 //! consensus) and returns with Unjail after the jail, with a fresh record.
 
@@ -84,7 +84,7 @@ impl BlockRun<'_> {
         validator.stake -= from_stake;
         validator.unbonding -= from_unbonding;
         validator.status = ValidatorStatus::Jailed {
-            until: self.height.saturating_add(self.params.downtime_jail_blocks),
+            until: self.now_ms.saturating_add(self.params.downtime_jail_ms),
         };
         self.burn(from_stake + from_unbonding)?;
         self.overlay.put(key, &validator);

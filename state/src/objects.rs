@@ -21,7 +21,8 @@ pub enum ValidatorStatus {
     Active,
     /// Has unbonded all its stake; the tokens come back at their release heights.
     Unbonding,
-    /// Out of the validator set until `until`; returns with an Unjail transaction after that.
+    /// Out of the validator set until chain time `until` (ms); returns with an Unjail
+    /// transaction in a block stamped at or after it.
     Jailed {
         until: u64,
     },
@@ -90,13 +91,13 @@ pub fn stored_bundle(bundle: &Bundle) -> Option<&[u8]> {
 #[serde(rename_all = "snake_case")]
 pub enum RunnerStatus {
     Active,
-    /// Takes no new work; its stake returns `runner_unbonding_blocks` after its last duty.
+    /// Takes no new work; its stake returns `runner_unbonding_ms` after its last duty.
     Leaving,
     /// Its stake has been returned (or slashed away). It may register again.
     Left,
     /// Missed more than `max_missed_duties` of its last `duty_window` duties: takes no new work
-    /// (no assignment, no verifier draw, no event quorum) until its owner sends UnjailRunner at
-    /// or after `until`. It still finishes the duties it holds. Appended: the canonical
+    /// (no assignment, no verifier draw, no event quorum) until its owner sends UnjailRunner in
+    /// a block stamped at or after chain time `until` (ms). It still finishes the duties it holds. Appended: the canonical
     /// encoding numbers variants by position.
     Jailed {
         until: u64,
@@ -117,7 +118,7 @@ pub struct Runner {
     pub open_executions: u32,
     /// Executions it runs or verifies that have not settled: a leaving runner waits for zero.
     pub open_duties: u32,
-    /// When a leaving runner's stake comes back, once scheduled.
+    /// When (chain time, ms) a leaving runner's stake comes back, once scheduled.
     pub release_at: Option<u64>,
     /// Its last duties as runner or drawn verifier, newest in bit 0, a 1 for each one missed;
     /// only the last `duty_window` bits count. Cleared when it is jailed and when it unjails.
@@ -241,12 +242,14 @@ pub struct Execution {
     pub runner: Option<Hash>,
     pub runner_owner: Option<Address>,
     pub assigned_at: Option<u64>,
-    /// The runner's deadline for its commitment (or trusted result).
+    /// The runner's deadline for its commitment (or trusted result), chain time (ms), inclusive.
     pub deadline: Option<u64>,
     pub commitment: Option<Hash>,
     pub result: Option<TaskResult>,
     pub verifiers: Vec<VerifierSlot>,
     pub drawn_at: Option<u64>,
+    /// Ends of the verifiers' commit window and of the open reveal window: chain time (ms),
+    /// inclusive. (`assigned_at`, `drawn_at` and `settled_at` are heights.)
     pub commit_deadline: Option<u64>,
     pub reveal_deadline: Option<u64>,
     pub status: ExecutionStatus,
@@ -270,6 +273,10 @@ pub enum ProcessStatus {
     Open,
     /// Its owner closed it: it walks no more; refunds of its executions go to the owner.
     Closed,
+    /// Its balance or its spend cap is below the price of one walk step: out of its trigger's
+    /// index (no event looks at it) until funding or a refund lets it pay one again. Appended:
+    /// the canonical encoding numbers variants by position.
+    Paused,
 }
 
 /// Why a walk skipped a task node (and the subtree below it).
@@ -333,7 +340,7 @@ impl Process {
     }
 }
 
-/// What stays of a closed process after `retention_blocks`.
+/// What stays of a closed process after `retention_ms`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessSummary {
     pub id: Hash,
@@ -351,8 +358,10 @@ pub struct ProcessSummary {
 pub struct EventReport {
     pub runner: Hash,
     pub owner: Address,
-    /// Gas its EmitEvent used: what the processes that fire reimburse.
+    /// Gas its EmitEvent used: what the processes that fire reimburse, with the report bond.
     pub gas: u64,
+    /// Chain time (ms) of the report: it counts toward the quorum for `event_window_ms` after.
+    pub at_ms: u64,
 }
 
 /// The reports of one event id while they may still count, and whether it fired.
@@ -363,6 +372,8 @@ pub struct EventRecord {
     pub key: String,
     pub data: Vec<u8>,
     pub first_height: u64,
+    /// Chain time (ms) of the first report: the event window counts from it.
+    pub first_ms: u64,
     pub reports: Vec<EventReport>,
     pub fired_at: Option<u64>,
 }
@@ -378,7 +389,7 @@ pub struct EventSummary {
     pub fired_at: Option<u64>,
 }
 
-/// A reporter a firing pays: its address and its gas at `min_gas_price`.
+/// A reporter a firing pays: its address, and its gas at `min_gas_price` plus the report bond.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reporter {
     pub owner: Address,
@@ -433,6 +444,8 @@ pub struct WalkReport {
     /// Paid to reporters: reimbursements, then incentives.
     pub reimbursed: Amount,
     pub incentives: Amount,
+    /// Paid (burned) for its walk steps, `gas.walk_step` at `min_gas_price` each.
+    pub step_fees: Amount,
 }
 
 /// Which of the last `signed_blocks_window` heights a validator of their committee was missing
@@ -455,5 +468,6 @@ pub struct EvidenceRecord {
     pub applied_at: u64,
     /// Bonded and unbonding stake taken, burned.
     pub slashed: Amount,
+    /// Chain time (ms).
     pub jailed_until: u64,
 }

@@ -63,10 +63,13 @@ impl BlockRun<'_> {
             }
             Err(e) => return fail(ErrorCode::InvalidProcess, e.to_string())?,
         };
-        if spend_cap == 0 {
+        let step = self.walk_step_price();
+        if spend_cap == 0 || spend_cap < step {
             return fail(
                 ErrorCode::InvalidProcess,
-                "spend_cap of 0: the process could never spend",
+                format!(
+                    "spend_cap of {spend_cap} is below the price of one walk step ({step}): the process could never walk"
+                ),
             )?;
         }
         let deposit = self.params.process_deposit;
@@ -81,9 +84,15 @@ impl BlockRun<'_> {
         else {
             return Err(corrupt("a compiled process without its trigger"));
         };
-        let trigger = keys::trigger_id(service, event);
-        self.overlay
-            .put(keys::trigger_entry(&trigger, &id), &self.height);
+        // One that cannot pay a walk step starts paused, out of its trigger's index.
+        let status = if balance >= step {
+            let trigger = keys::trigger_id(service, event);
+            self.overlay
+                .put(keys::trigger_entry(&trigger, &id), &self.height);
+            ProcessStatus::Open
+        } else {
+            ProcessStatus::Paused
+        };
         self.save_process(&Process {
             id,
             owner: *owner,
@@ -93,7 +102,7 @@ impl BlockRun<'_> {
             spend_cap,
             spent: 0,
             spent_at: self.height,
-            status: ProcessStatus::Open,
+            status,
             created_at: self.height,
             closed_at: None,
             walks: 0,
@@ -116,10 +125,51 @@ impl BlockRun<'_> {
         let Some(process) = self.load_process(id)? else {
             return fail(ErrorCode::ProcessNotFound, format!("no process {id}"))?;
         };
-        if process.status != ProcessStatus::Open {
+        if process.status == ProcessStatus::Closed {
             return fail(ErrorCode::ProcessClosed, format!("process {id} is closed"))?;
         }
         Ok(process)
+    }
+
+    /// What a process pays for each walk step: `gas.walk_step` at `min_gas_price`.
+    pub(crate) fn walk_step_price(&self) -> Amount {
+        self.params
+            .gas
+            .walk_step
+            .saturating_mul(self.params.min_gas_price)
+    }
+
+    /// The trigger index entry of a process (its root is its trigger).
+    fn trigger_key(process: &Process) -> Option<Vec<u8>> {
+        process.definition.nodes.iter().find_map(|n| match n {
+            Node::Trigger { service, event } => Some(keys::trigger_entry(
+                &keys::trigger_id(service, event),
+                &process.id,
+            )),
+            _ => None,
+        })
+    }
+
+    /// A process whose balance or spend cap is below one walk step leaves its trigger's index:
+    /// events no longer look at it, so it costs no walk budget.
+    pub(crate) fn pause_process(&mut self, process: &mut Process) {
+        process.status = ProcessStatus::Paused;
+        if let Some(key) = Self::trigger_key(process) {
+            self.overlay.delete(key);
+        }
+    }
+
+    /// A paused process that can pay a walk step again rejoins its trigger's index, as of now:
+    /// it fires on events that fire from now on.
+    fn resume_if_payable(&mut self, process: &mut Process) {
+        let step = self.walk_step_price();
+        if process.status == ProcessStatus::Paused && process.balance.min(process.spend_cap) >= step
+        {
+            process.status = ProcessStatus::Open;
+            if let Some(key) = Self::trigger_key(process) {
+                self.overlay.put(key, &self.height);
+            }
+        }
     }
 
     pub(crate) fn fund_process(&mut self, sender: &Address, id: &Hash, amount: Amount) -> Applied {
@@ -132,6 +182,7 @@ impl BlockRun<'_> {
             Some(b) => b,
             None => return fail(ErrorCode::Overflow, "process balance would overflow")?,
         };
+        self.resume_if_payable(&mut process);
         self.save_process(&process);
         Ok(())
     }
@@ -152,19 +203,13 @@ impl BlockRun<'_> {
         process.deposit = 0;
         process.status = ProcessStatus::Closed;
         process.closed_at = Some(self.height);
-        if let Some(Node::Trigger { service, event }) = process
-            .definition
-            .nodes
-            .iter()
-            .find(|n| matches!(n, Node::Trigger { .. }))
-        {
-            let trigger = keys::trigger_id(service, event);
-            self.overlay.delete(keys::trigger_entry(&trigger, id));
+        if let Some(key) = Self::trigger_key(&process) {
+            self.overlay.delete(key);
         }
         self.save_process(&process);
         self.overlay.put(
             keys::queue_entry(
-                self.height.saturating_add(self.params.retention_blocks),
+                self.now_ms.saturating_add(self.params.retention_ms),
                 QueueKind::PruneProcess,
                 id,
             ),
@@ -173,17 +218,19 @@ impl BlockRun<'_> {
         self.credit_existing(sender, back)
     }
 
-    /// Refunds to a process: its balance while open, its owner's account once closed (or pruned).
+    /// Refunds to a process: its balance while open or paused (a refund that pays a walk step
+    /// again resumes it), its owner's account once closed (or pruned).
     pub(crate) fn credit_process(&mut self, id: &Hash, amount: Amount) -> Applied {
         if amount == 0 {
             return Ok(());
         }
         match self.load_process(id)? {
-            Some(mut process) if process.status == ProcessStatus::Open => {
+            Some(mut process) if process.status != ProcessStatus::Closed => {
                 process.balance = process
                     .balance
                     .checked_add(amount)
                     .ok_or_else(|| corrupt("process balance overflows: supply exceeded"))?;
+                self.resume_if_payable(&mut process);
                 self.save_process(&process);
                 Ok(())
             }
@@ -224,7 +271,7 @@ impl BlockRun<'_> {
             return Ok(());
         };
         let has_children = process.definition.edges.iter().any(|e| e.from == link.node);
-        if process.status != ProcessStatus::Open || !has_children {
+        if process.status == ProcessStatus::Closed || !has_children {
             return Ok(());
         }
         let mut scope = link.scope;

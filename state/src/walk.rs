@@ -7,7 +7,10 @@
 //! stop branches, maps build records, tasks escrow and create executions whose completion resumes
 //! the walk below them), then pay the reporters their incentive per execution created. Every
 //! payment is "as far as the balance goes", within the process's per-block spend cap; a task
-//! node it cannot pay is skipped with everything below it, and said so.
+//! node it cannot pay is skipped with everything below it, and said so. Each step (a reporter
+//! paid, a node visited) costs the process `gas.walk_step` at `min_gas_price`, burned: the walk
+//! stops at the first step it cannot pay, and a process that cannot pay one step at all is not
+//! walked (and, if its balance or cap is below a step, paused out of its trigger's index).
 
 use crate::execution::corrupt;
 use crate::executor::{ApplyError, BlockRun};
@@ -43,6 +46,11 @@ impl Budget {
 
     fn spend(&mut self, steps: u64) {
         self.left = self.left.saturating_sub(steps.saturating_mul(self.step));
+    }
+
+    /// Nothing left for even one step, and the block's first walk has run.
+    fn exhausted(&self) -> bool {
+        self.started && self.left < self.step
     }
 }
 
@@ -140,6 +148,16 @@ impl BlockRun<'_> {
                 && let Some(process) = self.load_process(&id)?
                 && process.status == ProcessStatus::Open
             {
+                if budget.exhausted() {
+                    return Ok(false);
+                }
+                let Some(process) =
+                    self.payable(process, Start::Root, job.event, budget, reports)?
+                else {
+                    job.after = Some(id);
+                    after = Some(key);
+                    continue;
+                };
                 let compiled = self.compiled(&process)?;
                 if !budget.admit(compiled.len() + 2 * owed.len()) {
                     return Ok(false);
@@ -186,9 +204,19 @@ impl BlockRun<'_> {
         let Some(process) = self.load_process(process_id)? else {
             return Ok(true);
         };
-        if process.status != ProcessStatus::Open {
+        if process.status == ProcessStatus::Closed {
             return Ok(true);
         }
+        if budget.exhausted() {
+            return Ok(false);
+        }
+        // One that cannot pay its first step ends the branch (a paused process's completions
+        // do not wait for its funding).
+        let Some(process) =
+            self.payable(process, Start::Below(node), *execution, budget, reports)?
+        else {
+            return Ok(true);
+        };
         let compiled = self.compiled(&process)?;
         if !budget.admit(compiled.below(node)) {
             return Ok(false);
@@ -206,6 +234,77 @@ impl BlockRun<'_> {
         budget.spend(steps);
         reports.push(report);
         Ok(true)
+    }
+
+    /// The process, if it can pay one walk step now. If not, it is not walked: the skip is
+    /// reported (at the start node: `balance`, or `spend_cap` when only this block's cap is
+    /// spent), the check costs one step of the budget, and a process whose balance or cap is
+    /// below a step is paused.
+    fn payable(
+        &mut self,
+        mut process: Process,
+        start: Start,
+        cause: Hash,
+        budget: &mut Budget,
+        reports: &mut Vec<WalkReport>,
+    ) -> Result<Option<Process>, ApplyError> {
+        let step = self.walk_step_price();
+        if process.status == ProcessStatus::Open && process.available(self.height) >= step {
+            return Ok(Some(process));
+        }
+        budget.started = true;
+        budget.spend(1);
+        let node = match start {
+            Start::Root => process
+                .definition
+                .nodes
+                .iter()
+                .position(|n| matches!(n, Node::Trigger { .. }))
+                .map_or(0, |i| i as u32),
+            Start::Below(node) => node,
+        };
+        let reason = if process.balance < step {
+            SkipCause::Balance
+        } else {
+            SkipCause::SpendCap
+        };
+        let skip = WalkSkip {
+            height: self.height,
+            node,
+            reason,
+        };
+        process.skipped += 1;
+        process.last_skip = Some(skip);
+        if process.balance.min(process.spend_cap) < step {
+            self.pause_process(&mut process);
+        }
+        self.save_process(&process);
+        reports.push(WalkReport {
+            process: process.id,
+            cause,
+            executions: Vec::new(),
+            skipped: vec![skip],
+            reimbursed: 0,
+            incentives: 0,
+            step_fees: 0,
+        });
+        Ok(None)
+    }
+
+    /// Pays one walk step from the process, within its balance and cap; why not, if it cannot.
+    fn pay_step(&self, process: &mut Process, fees: &mut Amount) -> Option<SkipCause> {
+        let step = self.walk_step_price();
+        if process.available(self.height) < step {
+            return Some(if process.balance < step {
+                SkipCause::Balance
+            } else {
+                SkipCause::SpendCap
+            });
+        }
+        process.balance -= step;
+        process.spent += step;
+        *fees += step;
+        None
     }
 
     /// One walk of one process. Returns what it did and the steps it took.
@@ -229,24 +328,40 @@ impl BlockRun<'_> {
             skipped: Vec::new(),
             reimbursed: 0,
             incentives: 0,
+            step_fees: 0,
         };
+        let mut fees: Amount = 0;
         let mut steps = 0u64;
-        for reporter in reporters {
-            steps += 1;
-            report.reimbursed += self.pay(&mut process, &reporter.owner, reporter.gas_cost)?;
-        }
         let first = match start {
             Start::Root => compiled.root,
             Start::Below(node) => node,
         };
-        let mut stack: Vec<(u32, Scope)> = compiled
-            .children_of(first)
-            .iter()
-            .rev()
-            .map(|c| (*c, scope.clone()))
-            .collect();
+        // The first step the process cannot pay ends the walk there, reported as a skip.
+        let mut stopped: Option<(u32, SkipCause)> = None;
+        for reporter in reporters {
+            steps += 1;
+            if let Some(reason) = self.pay_step(&mut process, &mut fees) {
+                stopped = Some((first, reason));
+                break;
+            }
+            report.reimbursed += self.pay(&mut process, &reporter.owner, reporter.gas_cost)?;
+        }
+        let mut stack: Vec<(u32, Scope)> = if stopped.is_some() {
+            Vec::new()
+        } else {
+            compiled
+                .children_of(first)
+                .iter()
+                .rev()
+                .map(|c| (*c, scope.clone()))
+                .collect()
+        };
         while let Some((index, mut scope)) = stack.pop() {
             steps += 1;
+            if let Some(reason) = self.pay_step(&mut process, &mut fees) {
+                stopped = Some((index, reason));
+                break;
+            }
             let Some(node) = process.definition.nodes.get(index as usize) else {
                 return Err(corrupt("walk reached a node that does not exist"));
             };
@@ -299,16 +414,34 @@ impl BlockRun<'_> {
                 }
             }
         }
+        if let Some((node, reason)) = stopped {
+            let skip = WalkSkip {
+                height: self.height,
+                node,
+                reason,
+            };
+            process.skipped += 1;
+            process.last_skip = Some(skip);
+            report.skipped.push(skip);
+        }
         let created = report.executions.len() as u64;
         if created > 0 {
             let incentive = self.params.emitter_incentive.saturating_mul(created);
             for reporter in reporters {
                 steps += 1;
+                if self.pay_step(&mut process, &mut fees).is_some() {
+                    break;
+                }
                 report.incentives += self.pay(&mut process, &reporter.owner, incentive)?;
             }
         }
+        self.burn(fees)?;
+        report.step_fees = fees;
         process.walks += 1;
         process.executions += created;
+        if process.balance.min(process.spend_cap) < self.walk_step_price() {
+            self.pause_process(&mut process);
+        }
         self.save_process(&process);
         Ok((report, steps))
     }

@@ -251,7 +251,7 @@ fn unbonding_releases_after_the_period_and_leaves_the_set() {
     let v = chain.exec.validator(&addr(0)).unwrap().unwrap();
     assert_eq!((v.stake, v.unbonding), (2_000_000, 1_000_000));
     let before = chain.balance(&addr(0));
-    while chain.exec.height() < unbond_height + test_params().unbonding_blocks - 1 {
+    while chain.exec.height() < unbond_height + test_params().unbonding_ms / BLOCK_MS - 1 {
         chain.block(vec![]);
     }
     assert_eq!(
@@ -346,7 +346,7 @@ fn definition_bytes() -> Vec<u8> {
     let definition: ServiceDefinition = serde_json::from_value(serde_json::json!({
         "name": "arithmetic",
         "tasks": [{"key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
-                   "max_output_bytes": 64, "verification": "deterministic", "timeout_blocks": 10}]
+                   "max_output_bytes": 64, "verification": "deterministic", "timeout_ms": 10000}]
     }))
     .unwrap();
     definition.to_canonical_bytes()
@@ -538,14 +538,14 @@ fn unregistering_returns_the_stake_after_the_delay_and_allows_a_new_registration
         .expect("no open duties: release scheduled");
     assert_eq!(
         release_at,
-        chain.exec.height() + test_params().runner_unbonding_blocks
+        chain.now_ms() + test_params().runner_unbonding_ms
     );
     assert_failed(
         &chain.run(1, Payload::UnregisterRunner { runner: id }),
         ErrorCode::RunnerNotActive,
     );
     let before = chain.balance(&addr(1));
-    while chain.exec.height() < release_at {
+    while chain.now_ms() < release_at {
         chain.block(vec![]);
     }
     assert_eq!(chain.balance(&addr(1)), before + 5_000);

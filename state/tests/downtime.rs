@@ -22,10 +22,10 @@ const PAYER: usize = 9;
 fn params() -> Params {
     Params {
         verifiers_per_execution: 3,
-        commit_window: 2,
-        reveal_window: 2,
+        commit_window_ms: 2 * BLOCK_MS,
+        reveal_window_ms: 2 * BLOCK_MS,
         min_runner_stake: 10_000,
-        retention_blocks: 50,
+        retention_ms: 50 * BLOCK_MS,
         ..test_params()
     }
 }
@@ -244,7 +244,7 @@ fn a_commitment_censored_past_the_deadline_costs_no_stake() {
     let mut m = Market::new(params(), 1, STAKE);
     let id = m.request(ints(1, 2), Some(1));
     let deadline = m.execution(&id).deadline.unwrap();
-    while m.chain.exec.height() < deadline {
+    while m.chain.now_ms() < deadline {
         m.chain.block(vec![]);
     }
     // The commitment lands one block late: refused, the execution expires.
@@ -434,7 +434,7 @@ fn a_jailed_runner_pays_one_small_slash_and_returns_with_unjail_runner() {
     let p = Params {
         duty_window: 8,
         max_missed_duties: 4,
-        downtime_jail_blocks: 30,
+        downtime_jail_ms: 30 * BLOCK_MS,
         ..params()
     };
     let slash = p.downtime_slash;
@@ -450,7 +450,7 @@ fn a_jailed_runner_pays_one_small_slash_and_returns_with_unjail_runner() {
     assert_eq!(
         r.status,
         runnet_state::RunnerStatus::Jailed {
-            until: jailed_at + 30
+            until: (jailed_at + 30) * BLOCK_MS
         }
     );
     assert_eq!(
@@ -499,7 +499,7 @@ fn a_runner_at_the_minimum_stake_tops_up_to_unjail() {
     let p = Params {
         duty_window: 8,
         max_missed_duties: 1,
-        downtime_jail_blocks: 5,
+        downtime_jail_ms: 5 * BLOCK_MS,
         ..params()
     };
     let min = p.min_runner_stake;
@@ -576,7 +576,7 @@ fn validator_params() -> Params {
         max_evidence_age: 5,
         signed_blocks_window: 10,
         max_missed_blocks: 5,
-        downtime_jail_blocks: 25,
+        downtime_jail_ms: 25 * BLOCK_MS,
         ..test_params()
     }
 }
@@ -611,7 +611,7 @@ fn a_validator_missing_from_certificates_is_jailed_and_leaves_the_next_committee
     assert_eq!(
         v.status,
         ValidatorStatus::Jailed {
-            until: jailed_at + 25
+            until: (jailed_at + 25) * BLOCK_MS
         }
     );
     let taken = 500_000 * slash / 10_000;

@@ -61,14 +61,14 @@ fn params(reruns: u64) -> Params {
     let base = test_params();
     Params {
         verifiers_per_execution: 3,
-        commit_window: 2,
-        reveal_window: 2,
+        commit_window_ms: 2 * BLOCK_MS,
+        reveal_window_ms: 2 * BLOCK_MS,
         min_runner_stake: 10_000,
         max_rerun_fuel_per_block: reruns * base.max_task_fuel,
         // Short, so that silent and flaky runners are jailed and unjailed within a run.
         duty_window: 8,
         max_missed_duties: 3,
-        downtime_jail_blocks: 6,
+        downtime_jail_ms: 6 * BLOCK_MS,
         ..base
     }
 }
@@ -108,7 +108,7 @@ fn check_downtime(
 ) -> Result<(usize, usize), TestCaseError> {
     let height = chain.exec.height();
     let params = chain.exec.params();
-    let jailed_now = |r: &runnet_state::Runner| matches!(r.status, runnet_state::RunnerStatus::Jailed { until } if until > height);
+    let jailed_now = |r: &runnet_state::Runner| matches!(r.status, runnet_state::RunnerStatus::Jailed { until } if until > chain.now_ms());
     let mut owed = [0u64; RUNNERS + 1];
     let mut faults = [0u64; RUNNERS + 1];
     for id in ids {
@@ -221,7 +221,8 @@ fn check_reruns(chain: &Chain, ids: &[Hash], seen: &mut Reruns) -> Result<(), Te
             awaiting.push(*id);
         } else if seen.waiting.remove(id).is_some() {
             prop_assert!(e.status.is_final(), "left the queue as {:?}", e.status);
-            if e.settled_at > e.reveal_deadline {
+            // settled_at is a height, the reveal deadline chain time (BLOCK_MS a block).
+            if e.settled_at.map(|h| h * BLOCK_MS) > e.reveal_deadline {
                 seen.waited += 1;
             }
         }
@@ -246,8 +247,9 @@ fn check_reruns(chain: &Chain, ids: &[Hash], seen: &mut Reruns) -> Result<(), Te
 
 fn arith() -> (Vec<u8>, Vec<u8>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services");
-    let definition: ServiceDefinition =
+    let mut definition: ServiceDefinition =
         serde_json::from_str(&std::fs::read_to_string(dir.join("arith.json")).unwrap()).unwrap();
+    at_test_pace(&mut definition);
     let wat = std::fs::read_to_string(dir.join("arith.wat")).unwrap();
     (
         definition.to_canonical_bytes(),
@@ -321,7 +323,8 @@ fn agents(
         let id = runner_id(service, &addr(who));
         if let Some(r) = chain.exec.runner(&id).unwrap()
             && let runnet_state::RunnerStatus::Jailed { until } = r.status
-            && until <= height
+            // The jail is chain time; the next block is stamped BLOCK_MS later.
+            && until <= chain.now_ms() + BLOCK_MS
             && flaky_online(who)
         {
             let top_up = chain.exec.params().min_runner_stake.saturating_sub(r.stake);

@@ -24,10 +24,10 @@ fn params() -> Params {
     Params {
         verifiers_per_execution: 3,
         verifier_fee: FEE,
-        commit_window: 2,
-        reveal_window: 2,
+        commit_window_ms: 2 * BLOCK_MS,
+        reveal_window_ms: 2 * BLOCK_MS,
         min_runner_stake: 600_000,
-        retention_blocks: 20,
+        retention_ms: 20 * BLOCK_MS,
         fuel_price: 1,
         ..test_params()
     }
@@ -440,7 +440,7 @@ fn a_missed_deadline_forfeits_the_fee_and_the_payer_is_refunded() {
     let id = m.request("add", ints(1, 2), None);
     let runner = m.assigned(&id);
     let deadline = m.execution(&id).deadline.unwrap();
-    while m.chain.exec.height() < deadline {
+    while m.chain.now_ms() < deadline {
         assert_eq!(m.execution(&id).status, ExecutionStatus::Assigned);
         m.chain.block(vec![]);
     }
@@ -597,7 +597,7 @@ fn trusted_definition() -> Vec<u8> {
     let definition: ServiceDefinition = serde_json::from_value(serde_json::json!({
         "name": "tweet",
         "tasks": [{"key": "post", "inputs": {"text": "string"}, "outputs": {"id": "int"},
-                   "max_output_bytes": 64, "verification": "trusted", "timeout_blocks": 10}]
+                   "max_output_bytes": 64, "verification": "trusted", "timeout_ms": 10000}]
     }))
     .unwrap();
     definition.to_canonical_bytes()
@@ -825,7 +825,7 @@ fn finished_executions_are_pruned_to_a_queryable_summary() {
     let honest = m.honest(&id);
     round(&mut m, &id, honest, |_| None);
     let settled = m.execution(&id).settled_at.unwrap();
-    while m.chain.exec.height() < settled + params().retention_blocks {
+    while m.chain.exec.height() < settled + params().retention_ms / BLOCK_MS {
         m.chain.block(vec![]);
     }
     assert!(m.chain.exec.execution(&id).unwrap().is_none());
@@ -875,7 +875,7 @@ fn a_leaving_runner_is_released_only_after_its_last_duty() {
         .unwrap()
         .release_at
         .expect("scheduled after the last duty");
-    while m.chain.exec.height() < release_at {
+    while m.chain.now_ms() < release_at {
         m.chain.block(vec![]);
     }
     assert_eq!(

@@ -19,10 +19,10 @@ const PAYER: usize = 9;
 fn params() -> Params {
     Params {
         verifiers_per_execution: 3,
-        commit_window: 2,
-        reveal_window: 2,
+        commit_window_ms: 2 * BLOCK_MS,
+        reveal_window_ms: 2 * BLOCK_MS,
         min_runner_stake: 10_000,
-        retention_blocks: 50,
+        retention_ms: 50 * BLOCK_MS,
         ..test_params()
     }
 }

@@ -26,7 +26,8 @@ const PRICE: u64 = 1_000;
 
 fn params() -> Params {
     Params {
-        retention_blocks: 30,
+        retention_ms: 30 * BLOCK_MS,
+        event_window_ms: 10 * BLOCK_MS,
         ..test_params()
     }
 }
@@ -36,9 +37,9 @@ fn feed_definition() -> Vec<u8> {
         "name": "feed",
         "tasks": [
             {"key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
-             "max_output_bytes": 64, "verification": "trusted", "timeout_blocks": 10},
+             "max_output_bytes": 64, "verification": "trusted", "timeout_ms": 10000},
             {"key": "double", "inputs": {"x": "int"}, "outputs": {"y": "int"},
-             "max_output_bytes": 64, "verification": "trusted", "timeout_blocks": 10}
+             "max_output_bytes": 64, "verification": "trusted", "timeout_ms": 10000}
         ],
         "events": [{"key": "tick", "data": {"a": "int", "b": "int"}}]
     }))
@@ -303,8 +304,10 @@ fn create_checks_the_tree_and_takes_the_deposit() {
         &f.chain.block(vec![signed]).receipts[0],
         ErrorCode::ProcessTooLarge,
     );
+    // A spend cap below one walk step's price: it could never walk.
+    assert!(invalid(&mut f, single_task(service), 999).contains("walk step"));
     // More than the account holds.
-    let (_, r) = f.try_create(single_task(service), u64::MAX / 2, 1);
+    let (_, r) = f.try_create(single_task(service), u64::MAX / 2, 1_000);
     assert_failed(&r, ErrorCode::InsufficientBalance);
 }
 
@@ -388,7 +391,7 @@ fn fund_and_close_return_balance_and_deposit_to_the_owner() {
     let outcome = f.chain.block(vec![tx.0, tx.1]);
     assert!(outcome.walks.is_empty());
     // After retention it shrinks to a summary that still says how it ended.
-    f.chain.empty_blocks(params().retention_blocks);
+    f.chain.empty_blocks(params().retention_ms / BLOCK_MS);
     assert!(f.chain.exec.process(&id).unwrap().is_none());
     let summary = f.chain.exec.process_summary(&id).unwrap().unwrap();
     assert_eq!(
@@ -444,9 +447,21 @@ fn emit_event_errors() {
     // Twice from one runner.
     assert!(f.emit(1, 1, 2).is_success());
     assert_failed(&f.emit(1, 1, 2), ErrorCode::AlreadyReported);
-    // After the window.
-    f.chain.empty_blocks(params().event_window_blocks);
-    assert_failed(&f.emit(2, 1, 2), ErrorCode::EventWindowClosed);
+    // After the window runner 1's report counts no more: runner 2's opens the id afresh.
+    f.chain.empty_blocks(params().event_window_ms / BLOCK_MS);
+    assert!(f.emit(2, 1, 2).is_success());
+    let record = f.chain.exec.event(&f.event(1, 2)).unwrap().unwrap();
+    let reporters: Vec<_> = record.reports.iter().map(|r| r.owner).collect();
+    assert_eq!((reporters, record.fired_at), (vec![addr(2)], None));
+    // The report bond must be there.
+    let mut g = Feed::new(
+        2,
+        Params {
+            event_report_bond: BALANCE,
+            ..params()
+        },
+    );
+    assert_failed(&g.emit(1, 1, 2), ErrorCode::InsufficientBalance);
     // Fired: later reports are refused.
     let (a, b) = (f.emit_tx(1, 3, 4), f.emit_tx(2, 3, 4));
     assert!(
@@ -464,7 +479,7 @@ fn emit_event_errors() {
 #[test]
 fn a_quorum_of_emitters_fires_the_process_once_and_pays_them() {
     let mut f = Feed::new(4, params());
-    let id = f.create(single_task(f.service), 100_000, 100_000);
+    let id = f.create(single_task(f.service), 1_000_000, 1_000_000);
     // One report of four equal stakes: neither enough runners nor enough stake.
     let before: Vec<u64> = (0..10).map(|i| f.chain.balance(&addr(i))).collect();
     let first = f.emit(1, 2, 40);
@@ -479,10 +494,13 @@ fn a_quorum_of_emitters_fires_the_process_once_and_pays_them() {
             .fired_at
             .is_none()
     );
-    // The second: two runners holding half the stake, min_emitter_stake_bps 5,000. It fires at
-    // the end of this very block.
+    // The second: two runners holding half the stake, short of min_emitter_stake_bps 6,667.
     let second = f.emit(2, 2, 40);
     assert!(second.is_success());
+    assert!(f.process(&id).walks == 0);
+    // The third: three quarters. It fires at the end of this very block.
+    let third = f.emit(3, 2, 40);
+    assert!(third.is_success());
     let p = f.process(&id);
     assert_eq!((p.walks, p.executions), (1, 1));
     let event = f.event(2, 40);
@@ -491,17 +509,21 @@ fn a_quorum_of_emitters_fires_the_process_once_and_pays_them() {
     assert_eq!(e.payer, Payer::Process(id));
     assert_eq!(e.inputs, ints(&[2, 40]));
     assert_eq!(e.status, ExecutionStatus::Requested);
-    // Each reporter got its gas back (min_gas_price is its gas price) and the incentive for the
-    // one execution created: net, it earned the incentive.
+    // Each reporter got its gas (min_gas_price is its gas price) and its report bond back, and
+    // the incentive for the one execution created: net, it earned the incentive.
     let incentive = params().emitter_incentive;
-    assert_eq!(f.chain.balance(&addr(1)), before[1] + incentive);
-    assert_eq!(f.chain.balance(&addr(2)), before[2] + incentive);
+    let bond = params().event_report_bond;
+    for (who, was) in before.iter().enumerate().take(4).skip(1) {
+        assert_eq!(f.chain.balance(&addr(who)), was + incentive);
+    }
+    // Three reimbursements, one task node, three incentives: seven walk steps.
+    let gas = first.gas_used + second.gas_used + third.gas_used;
     assert_eq!(
         f.process(&id).balance,
-        100_000 - FEE - first.gas_used - second.gas_used - 2 * incentive
+        1_000_000 - FEE - gas - 3 * bond - 3 * incentive - 7 * step_price()
     );
-    // A third report is refused: the event fired, and never fires twice.
-    assert_failed(&f.emit(3, 2, 40), ErrorCode::EventAlreadyFired);
+    // A fourth report is refused: the event fired, and never fires twice.
+    assert_failed(&f.emit(4, 2, 40), ErrorCode::EventAlreadyFired);
     f.chain.empty_blocks(2);
     assert_eq!(f.process(&id).walks, 1);
     // The assignment refunded the escrow above the price to the process.
@@ -518,18 +540,18 @@ fn a_quorum_of_emitters_fires_the_process_once_and_pays_them() {
 #[test]
 fn too_little_stake_does_not_fire_until_more_report() {
     let mut f = Feed::new(
-        4,
+        5,
         Params {
-            min_emitter_stake_bps: 6_000,
+            min_emitter_stake_bps: 8_000,
             ..params()
         },
     );
-    let id = f.create(single_task(f.service), 100_000, 100_000);
-    let (a, b) = (f.emit_tx(1, 1, 1), f.emit_tx(2, 1, 1));
-    f.chain.block(vec![a, b]);
-    // Two runners with 50% of the stake: enough runners, not enough stake.
+    let id = f.create(single_task(f.service), 1_000_000, 1_000_000);
+    let txs = vec![f.emit_tx(1, 1, 1), f.emit_tx(2, 1, 1), f.emit_tx(3, 1, 1)];
+    f.chain.block(txs);
+    // Three runners with 60% of the stake: enough runners, not enough stake.
     assert_eq!(f.process(&id).walks, 0);
-    assert!(f.emit(3, 1, 1).is_success());
+    assert!(f.emit(4, 1, 1).is_success());
     let p = f.process(&id);
     assert_eq!((p.walks, p.executions), (1, 1));
 }
@@ -565,7 +587,7 @@ fn a_filter_stops_its_branch_and_a_map_shapes_the_inputs() {
         ],
         edges: edges(&[(0, 1), (1, 2), (2, 3)]),
     };
-    let id = f.create(definition, 100_000, 100_000);
+    let id = f.create(definition, 1_000_000, 1_000_000);
     let (a, b) = (f.emit_tx(1, 5, 7), f.emit_tx(2, 5, 7));
     let outcome = f.chain.block(vec![a, b]);
     assert_eq!(outcome.walks.len(), 1);
@@ -584,9 +606,13 @@ fn a_filter_stops_its_branch_and_a_map_shapes_the_inputs() {
 #[test]
 fn a_completion_chains_into_the_next_task() {
     let mut f = Feed::new(3, params());
-    let id = f.create(chain_process(f.service), 100_000, 100_000);
-    let (a, b) = (f.emit_tx(1, 20, 22), f.emit_tx(2, 20, 22));
-    f.chain.block(vec![a, b]);
+    let id = f.create(chain_process(f.service), 1_000_000, 1_000_000);
+    let txs = vec![
+        f.emit_tx(1, 20, 22),
+        f.emit_tx(2, 20, 22),
+        f.emit_tx(3, 20, 22),
+    ];
+    f.chain.block(txs);
     let first = process_execution_id(&id, &f.event(20, 22), 1);
     assert_eq!(f.execution(&first).inputs, ints(&[20, 22]));
     // The runner completes `add` with 42 in block h; the walk resumes below it at the end of h.
@@ -609,14 +635,14 @@ fn a_completion_chains_into_the_next_task() {
 #[test]
 fn an_expired_or_error_execution_does_not_chain_and_refunds_the_process() {
     let mut f = Feed::new(2, params());
-    let id = f.create(chain_process(f.service), 100_000, 100_000);
+    let id = f.create(chain_process(f.service), 1_000_000, 1_000_000);
     let (a, b) = (f.emit_tx(1, 1, 1), f.emit_tx(2, 1, 1));
     f.chain.block(vec![a, b]);
     let first = process_execution_id(&id, &f.event(1, 1), 1);
     f.chain.block(vec![]);
     let balance = f.process(&id).balance;
     let deadline = f.execution(&first).deadline.unwrap();
-    while f.chain.exec.height() < deadline {
+    while f.chain.now_ms() < deadline {
         f.chain.block(vec![]);
     }
     assert_eq!(f.execution(&first).status, ExecutionStatus::Expired);
@@ -646,17 +672,21 @@ fn an_expired_or_error_execution_does_not_chain_and_refunds_the_process() {
 
 #[test]
 fn a_process_short_of_balance_or_cap_skips_the_subtree_and_says_so() {
-    let mut f = Feed::new(3, params());
+    let mut f = Feed::new(2, params());
     let s = f.service;
     // An EmitEvent's gas depends only on its size: measure one (a lone report fires nothing).
-    let gas = f.emit(3, 0, 0).gas_used;
+    let gas = f.emit(1, 0, 0).gas_used;
     // tick -> add (node 1), tick -> add (node 2): reimbursing two reporters (half of their gas
-    // each, as two processes fire) and the first task fit, the second task does not.
+    // and bond each, as two processes fire) and the first task fit, the second task does not.
     let two = ProcessDefinition {
         nodes: vec![trigger(s), task(s, "add", FEE), task(s, "add", FEE)],
         edges: edges(&[(0, 1), (0, 2)]),
     };
-    let room = 2 * (gas / 2) + FEE + 500;
+    let owed = (gas + params().event_report_bond) / 2;
+    let (step, incentive) = (step_price(), params().emitter_incentive);
+    // Steps: two reimbursements, node 1 and its escrow, node 2 (its escrow does not fit), two
+    // incentives; 500 left.
+    let room = 2 * (step + owed) + step + FEE + step + 2 * (step + incentive) + 500;
     let poor = f.create(two.clone(), room, u64::MAX);
     let capped = f.create(two, 1_000_000, room);
     let (a, b) = (f.emit_tx(1, 3, 3), f.emit_tx(2, 3, 3));
@@ -669,23 +699,31 @@ fn a_process_short_of_balance_or_cap_skips_the_subtree_and_says_so() {
             walk.executions,
             vec![process_execution_id(&id, &f.event(3, 3), 1)]
         );
-        assert_eq!(walk.reimbursed, 2 * (gas / 2));
+        assert_eq!(walk.reimbursed, 2 * owed);
+        assert_eq!(walk.step_fees, 6 * step);
         assert_eq!(walk.skipped.len(), 1);
         assert_eq!((walk.skipped[0].node, walk.skipped[0].reason), (2, reason));
         let p = f.process(&id);
         assert_eq!((p.executions, p.skipped), (1, 1));
         assert_eq!(p.last_skip.unwrap().reason, reason);
     }
-    // Incentives (100 to each reporter for the one execution) came out of the 500 left.
-    assert_eq!(
-        f.process(&poor).balance,
-        500 - 2 * params().emitter_incentive
-    );
+    // 500 left: less than one walk step, so it is paused, out of its trigger's index.
+    let p = f.process(&poor);
+    assert_eq!((p.balance, p.status), (500, ProcessStatus::Paused));
+    assert_eq!(f.process(&capped).status, ProcessStatus::Open);
     // The cap resets with the block: the capped process spends again in the next one.
     let (a, b) = (f.emit_tx(1, 4, 4), f.emit_tx(2, 4, 4));
     let outcome = f.chain.block(vec![a, b]);
     let walk = outcome.walks.iter().find(|w| w.process == capped).unwrap();
     assert_eq!(walk.executions.len(), 1);
+    // The paused one was resumed first, in the same block: the assignment of its execution
+    // refunded the escrow above the price, enough for walk steps again.
+    assert!(outcome.walks.iter().any(|w| w.process == poor));
+    assert_eq!(
+        f.execution(&process_execution_id(&poor, &f.event(3, 3), 1))
+            .escrow,
+        PRICE
+    );
 }
 
 #[test]
@@ -697,7 +735,7 @@ fn walks_past_the_block_budget_wait_first_in_line() {
     };
     let mut f = Feed::new(2, p);
     let ids: Vec<Hash> = (0..3)
-        .map(|_| f.create(single_task(f.service), 100_000, 100_000))
+        .map(|_| f.create(single_task(f.service), 1_000_000, 1_000_000))
         .collect();
     let (a, b) = (f.emit_tx(1, 9, 9), f.emit_tx(2, 9, 9));
     let outcome = f.chain.block(vec![a, b]);
@@ -727,23 +765,26 @@ fn walks_past_the_block_budget_wait_first_in_line() {
 #[test]
 fn reimbursement_is_split_across_the_processes_that_fire() {
     let mut f = Feed::new(2, params());
-    let a = f.create(single_task(f.service), 100_000, 100_000);
-    let b = f.create(single_task(f.service), 100_000, 100_000);
+    let a = f.create(single_task(f.service), 1_000_000, 1_000_000);
+    let b = f.create(single_task(f.service), 1_000_000, 1_000_000);
     let before = f.chain.balance(&addr(1));
     let (t1, t2) = (f.emit_tx(1, 6, 6), f.emit_tx(2, 6, 6));
     let outcome = f.chain.block(vec![t1, t2]);
-    let gas = outcome.receipts[0].gas_used;
+    let bond = params().event_report_bond;
+    let owed = |r: &Receipt| (r.gas_used + bond) / 2 * 2;
     assert_eq!(outcome.walks.len(), 2);
     let reimbursed: u64 = outcome.walks.iter().map(|w| w.reimbursed).sum();
     assert_eq!(
         reimbursed,
-        gas / 2 * 2 + outcome.receipts[1].gas_used / 2 * 2
+        owed(&outcome.receipts[0]) + owed(&outcome.receipts[1])
     );
-    // Runner 1: its gas back (rounding down, in halves), and the incentive from each process.
+    // Runner 1: its gas and bond back (rounding down, in halves), and the incentive from each
+    // process.
     let incentive = params().emitter_incentive;
+    let gas = outcome.receipts[0].gas_used;
     assert_eq!(
         f.chain.balance(&addr(1)),
-        before - gas + gas / 2 * 2 + 2 * incentive
+        before - gas - bond + owed(&outcome.receipts[0]) + 2 * incentive
     );
     assert_eq!(f.process(&a).executions, 1);
     assert_eq!(f.process(&b).executions, 1);
@@ -752,11 +793,11 @@ fn reimbursement_is_split_across_the_processes_that_fire() {
 #[test]
 fn old_events_are_pruned_to_a_summary_and_never_fire_again() {
     let mut f = Feed::new(2, params());
-    let id = f.create(single_task(f.service), 100_000, 100_000);
+    let id = f.create(single_task(f.service), 1_000_000, 1_000_000);
     let (a, b) = (f.emit_tx(1, 8, 8), f.emit_tx(2, 8, 8));
     f.chain.block(vec![a, b]);
     let event = f.event(8, 8);
-    f.chain.empty_blocks(params().retention_blocks);
+    f.chain.empty_blocks(params().retention_ms / BLOCK_MS);
     assert!(f.chain.exec.event(&event).unwrap().is_none());
     let summary = f.chain.exec.event_summary(&event).unwrap().unwrap();
     assert_eq!(summary.reports, 2);
@@ -764,8 +805,10 @@ fn old_events_are_pruned_to_a_summary_and_never_fire_again() {
     assert_failed(&f.emit(1, 8, 8), ErrorCode::EventWindowClosed);
     assert_eq!(f.process(&id).walks, 1);
     // The execution it created expired unanswered and is pruned too, its status queryable.
-    f.chain.empty_blocks(12);
     let exec_id = process_execution_id(&id, &event, 1);
+    let deadline = f.execution(&exec_id).deadline.unwrap();
+    f.chain
+        .run_until_ms(deadline + params().retention_ms + 2 * BLOCK_MS);
     assert!(f.chain.exec.execution(&exec_id).unwrap().is_none());
     assert_eq!(
         f.chain
@@ -781,7 +824,7 @@ fn old_events_are_pruned_to_a_summary_and_never_fire_again() {
 #[test]
 fn refunds_to_a_closed_process_go_to_its_owner() {
     let mut f = Feed::new(2, params());
-    let id = f.create(single_task(f.service), 100_000, 100_000);
+    let id = f.create(single_task(f.service), 1_000_000, 1_000_000);
     let (a, b) = (f.emit_tx(1, 5, 5), f.emit_tx(2, 5, 5));
     f.chain.block(vec![a, b]);
     let exec_id = process_execution_id(&id, &f.event(5, 5), 1);
@@ -797,4 +840,208 @@ fn refunds_to_a_closed_process_go_to_its_owner() {
         before - r.fee + left + params().process_deposit + FEE - PRICE
     );
     assert_eq!(f.process(&id).balance, 0);
+}
+
+// Issue 15, finding 8: events and processes where cheating does not pay.
+
+/// tick -> 31 filters that always pass: the most walk steps a process may take while spending
+/// nothing on tasks.
+fn filter_chain(service: Hash, nodes: u32) -> ProcessDefinition {
+    let mut definition = ProcessDefinition {
+        nodes: vec![trigger(service)],
+        edges: Vec::new(),
+    };
+    for i in 1..nodes {
+        definition.nodes.push(Node::Filter {
+            conditions: vec![Condition {
+                path: path(0, &["a"]),
+                op: Op::Ge,
+                value: Constant::Int(i64::MIN),
+            }],
+        });
+        definition.edges.push(Edge { from: i - 1, to: i });
+    }
+    definition
+}
+
+/// What a process pays for each walk step.
+fn step_price() -> u64 {
+    params().gas.walk_step * params().min_gas_price
+}
+
+#[test]
+fn the_default_emitter_quorum_is_two_thirds_of_the_stake() {
+    let defaults = Params::default();
+    assert!(3 * defaults.min_emitter_stake_bps >= 2 * runnet_types::genesis::BPS);
+    let low = Params {
+        min_emitter_stake_bps: 6_666,
+        ..Params::default()
+    };
+    let error = format!("{}", low.validate().unwrap_err());
+    assert!(error.contains("min_emitter_stake_bps"), "{error}");
+    // Two of four equal stakes are half: no longer a quorum; the third report is.
+    let mut f = Feed::new(4, params());
+    let id = f.create(single_task(f.service), 1_000_000, 1_000_000);
+    let (a, b) = (f.emit_tx(1, 1, 1), f.emit_tx(2, 1, 1));
+    f.chain.block(vec![a, b]);
+    assert_eq!(f.process(&id).walks, 0);
+    assert!(f.emit(3, 1, 1).is_success());
+    assert_eq!(f.process(&id).walks, 1);
+}
+
+#[test]
+fn a_window_that_closes_without_quorum_is_dropped() {
+    let mut f = Feed::new(4, params());
+    let id = f.create(single_task(f.service), 1_000_000, 1_000_000);
+    // One early report of an id anyone can predict (a griefer's), then nothing for a window.
+    assert!(f.emit(1, 7, 7).is_success());
+    f.chain
+        .run_until_ms(f.chain.now_ms() + params().event_window_ms + BLOCK_MS);
+    // Its report is forgotten: the id takes reports again and fires on a quorum of its own.
+    let (a, b) = (f.emit_tx(2, 7, 7), f.emit_tx(3, 7, 7));
+    let outcome = f.chain.block(vec![a, b]);
+    assert!(
+        outcome.receipts.iter().all(Receipt::is_success),
+        "{:?}",
+        outcome.receipts
+    );
+    assert_eq!(f.process(&id).walks, 0, "two of four are not two thirds");
+    assert!(f.emit(4, 7, 7).is_success());
+    assert_eq!(f.process(&id).walks, 1);
+    let record = f.chain.exec.event(&f.event(7, 7)).unwrap().unwrap();
+    let reporters: Vec<_> = record.reports.iter().map(|r| r.owner).collect();
+    assert_eq!(reporters, vec![addr(2), addr(3), addr(4)]);
+    // A lone report leaves nothing behind once retention passes: no summary, and the id still
+    // fires later.
+    assert!(f.emit(1, 9, 9).is_success());
+    f.chain.empty_blocks(params().retention_ms / BLOCK_MS + 1);
+    assert!(f.chain.exec.event(&f.event(9, 9)).unwrap().is_none());
+    assert!(
+        f.chain
+            .exec
+            .event_summary(&f.event(9, 9))
+            .unwrap()
+            .is_none()
+    );
+    let txs = vec![f.emit_tx(1, 9, 9), f.emit_tx(2, 9, 9), f.emit_tx(3, 9, 9)];
+    let outcome = f.chain.block(txs);
+    assert!(outcome.receipts.iter().all(Receipt::is_success));
+    assert_eq!(f.process(&id).walks, 2);
+}
+
+#[test]
+fn walk_steps_are_paid_by_the_process() {
+    let mut f = Feed::new(2, params());
+    let id = f.create(single_task(f.service), 1_000_000, 1_000_000);
+    let (a, b) = (f.emit_tx(1, 5, 5), f.emit_tx(2, 5, 5));
+    let outcome = f.chain.block(vec![a, b]);
+    let walk = &outcome.walks[0];
+    assert_eq!(walk.executions.len(), 1);
+    // Two reimbursements, one task node, two incentives: five steps.
+    assert_eq!(
+        f.process(&id).balance,
+        1_000_000 - FEE - walk.reimbursed - walk.incentives - 5 * step_price()
+    );
+}
+
+#[test]
+fn a_process_that_cannot_pay_for_its_walk_stalls_no_one() {
+    // Room for the victim's walk (2 nodes, 2 reporters: 6 steps) and nothing more.
+    let p = Params {
+        walk_gas_per_block: 6 * params().gas.walk_step,
+        ..params()
+    };
+    let mut f = Feed::new(2, p);
+    let s = f.service;
+    let nodes = params().max_process_nodes;
+    let spammers: Vec<Hash> = (0..3)
+        .map(|_| f.create(filter_chain(s, nodes), 0, 1_000_000))
+        .collect();
+    let victim = f.create(single_task(s), 1_000_000, 1_000_000);
+    let (a, b) = (f.emit_tx(1, 3, 3), f.emit_tx(2, 3, 3));
+    let outcome = f.chain.block(vec![a, b]);
+    assert!(outcome.walks.iter().any(|w| w.process == victim));
+    assert!(f.chain.exec.walk_queue().unwrap().is_empty());
+    f.chain.empty_blocks(3);
+    for id in &spammers {
+        let p = f.process(id);
+        assert_eq!(
+            (p.walks, p.status),
+            (0, ProcessStatus::Paused),
+            "walked for free"
+        );
+    }
+    // Funded, a spammer walks again, and pays for every step.
+    let r = f.chain.run(
+        3,
+        Payload::FundProcess {
+            process: spammers[0],
+            amount: 100_000,
+        },
+    );
+    assert!(r.is_success(), "{r:?}");
+    let (a, b) = (f.emit_tx(1, 4, 4), f.emit_tx(2, 4, 4));
+    f.chain.block(vec![a, b]);
+    f.chain.empty_blocks(3);
+    let spammer = f.process(&spammers[0]);
+    assert_eq!(spammer.walks, 1);
+    assert!(spammer.balance <= 100_000 - u64::from(nodes - 1) * step_price());
+    assert_eq!(f.process(&victim).walks, 2);
+}
+
+#[test]
+fn emit_event_pays_for_the_bytes_it_stores() {
+    let mut f = Feed::new(2, params());
+    let tx = f.emit_tx(1, 1, 2);
+    let len = tx.encode().len() as u64;
+    let r = f.chain.block(vec![tx]).receipts.remove(0);
+    assert!(r.is_success());
+    let gas = &params().gas;
+    assert_eq!(
+        r.gas_used,
+        gas.emit_event + gas.per_byte * len + gas.per_stored_byte * 16
+    );
+}
+
+#[test]
+fn false_reports_below_the_quorum_lose_money() {
+    let mut f = Feed::new(4, params());
+    let id = f.create(single_task(f.service), 1_000_000, 1_000_000);
+    // Runners 1 and 2 hold half the stake: they report a fabricated tick every block.
+    let before = [f.chain.balance(&addr(1)), f.chain.balance(&addr(2))];
+    let mut fees = [0u64; 2];
+    for seq in 0..3 {
+        let txs = vec![f.emit_tx(1, 1_000 + seq, 0), f.emit_tx(2, 1_000 + seq, 0)];
+        let outcome = f.chain.block(txs);
+        for (i, r) in outcome.receipts.iter().enumerate() {
+            assert!(r.is_success(), "{r:?}");
+            fees[i] += r.fee;
+        }
+    }
+    f.chain.empty_blocks(params().retention_ms / BLOCK_MS + 1);
+    assert_eq!(f.process(&id).walks, 0);
+    assert_eq!(f.process(&id).balance, 1_000_000);
+    for (i, (was, fee)) in before.iter().zip(fees).enumerate() {
+        // Their gas, and the three bonds, burned: nobody reimbursed them.
+        let lost = was - f.chain.balance(&addr(i + 1));
+        assert_eq!(lost, fee + 3 * params().event_report_bond);
+    }
+    // Beside a true event: runner 1 reports another payload than the quorum's.
+    let burned = f.chain.exec.burned().unwrap();
+    let honest = f.chain.balance(&addr(3));
+    let txs = vec![
+        f.emit_tx(1, 5, 6),
+        f.emit_tx(2, 5, 5),
+        f.emit_tx(3, 5, 5),
+        f.emit_tx(4, 5, 5),
+    ];
+    let outcome = f.chain.block(txs);
+    assert!(outcome.receipts.iter().all(Receipt::is_success));
+    assert_eq!(f.process(&id).walks, 1);
+    // The quorum's reporters are made whole and earn the incentive.
+    assert_eq!(
+        f.chain.balance(&addr(3)),
+        honest + params().emitter_incentive
+    );
+    assert!(f.chain.exec.burned().unwrap() > burned);
 }

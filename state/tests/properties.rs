@@ -146,7 +146,7 @@ fn definition(variant: u64) -> Vec<u8> {
         "name": "arithmetic",
         "tasks": [{"key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
                    "max_output_bytes": 64, "verification": "deterministic",
-                   "timeout_blocks": 10 + variant}],
+                   "timeout_ms": 10000 + variant}],
         "events": [{"key": "tick", "data": {"a": "int", "b": "int"}}]
     }))
     .unwrap();

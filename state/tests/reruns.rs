@@ -30,14 +30,14 @@ const RUNNERS: [usize; 2] = [1, 2];
 fn params() -> Params {
     Params {
         verifiers_per_execution: 1,
-        commit_window: 2,
-        reveal_window: 2,
+        commit_window_ms: 2 * BLOCK_MS,
+        reveal_window_ms: 2 * BLOCK_MS,
         min_runner_stake: 10_000,
         fuel_price: 1,
         // Small enough that a debug build re-runs quickly; the rule does not depend on the size.
         max_task_fuel: TASK_FUEL,
         max_rerun_fuel_per_block: BUDGET,
-        retention_blocks: 100,
+        retention_ms: 100 * BLOCK_MS,
         ..test_params()
     }
 }
@@ -45,7 +45,8 @@ fn params() -> Params {
 fn mixer() -> (Vec<u8>, Vec<u8>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services");
     let json = std::fs::read_to_string(dir.join("mixer.json")).unwrap();
-    let definition: ServiceDefinition = serde_json::from_str(&json).unwrap();
+    let mut definition: ServiceDefinition = serde_json::from_str(&json).unwrap();
+    at_test_pace(&mut definition);
     let wat = std::fs::read_to_string(dir.join("mixer.wat")).unwrap();
     (
         definition.to_canonical_bytes(),

@@ -105,7 +105,7 @@ fn equivocation_is_slashed_jailed_and_punished_once() {
     assert_eq!(
         v.status,
         ValidatorStatus::Jailed {
-            until: height + test_params().jail_blocks
+            until: height * BLOCK_MS + test_params().jail_ms
         }
     );
     assert_eq!(chain.exec.burned().unwrap(), burned + slash);
@@ -255,7 +255,7 @@ fn unbonding_stake_is_slashed_too() {
     );
     // What is released is what is left of the unbonding stake.
     let before = chain.balance(&addr(who));
-    chain.empty_blocks(test_params().unbonding_blocks);
+    chain.empty_blocks(test_params().unbonding_ms / BLOCK_MS);
     assert_eq!(chain.balance(&addr(who)), before + 380_000);
 }
 

@@ -26,9 +26,10 @@ pub const PROCESS_BALANCE: u64 = 1_000_000_000;
 /// The slowest tick `up` runs (seconds).
 const MAX_TICK_PERIOD: u64 = 60;
 
-/// The example's tasks time out after 10 blocks, under a second at full load on a shared
-/// machine; a longer timeout keeps honest runners from missing deadlines they would meet.
-const TASK_TIMEOUT_BLOCKS: u64 = 200;
+/// The example's tasks time out after 10 s of chain time; on a shared machine at full load an
+/// agent's queue can hold a task longer, and a longer timeout keeps honest runners from
+/// missing deadlines they would meet.
+const TASK_TIMEOUT_MS: u64 = 20_000;
 pub const RUNNER_STAKE: u64 = 2_000_000;
 pub const PRICE_PER_CALL: u64 = 1_000;
 pub const PRICE_PER_KIB: u64 = 100;
@@ -38,16 +39,16 @@ const MAX_OPEN: u64 = 64;
 /// not used is refunded.
 pub const MAX_FEE: u64 = 100_000;
 
-/// Genesis parameters `up` sets in every home before the first start when runners take part.
-/// The default windows (5 blocks) close within a fraction of a second at 200 tx/s, before an
-/// agent on a busy machine has re-run the task; the end-to-end test widens them the same way.
+/// Genesis parameters `up` sets in every home before the first start when runners take part,
+/// in chain time (ms), whatever `init` wrote: windows of seconds, so that an agent on a busy
+/// machine has re-run the task before its window closes, yet a 60 s run still sees executions
+/// expire and settle; and a jailed runner back within the run (the public default is 10
+/// minutes).
 pub fn genesis_params() -> Vec<(String, serde_json::Value)> {
     vec![
-        ("commit_window".into(), 30.into()),
-        ("reveal_window".into(), 100.into()),
-        // A jailed runner is back within a short run (600 blocks is about a minute at the
-        // block pace).
-        ("downtime_jail_blocks".into(), 100.into()),
+        ("commit_window_ms".into(), 5_000.into()),
+        ("reveal_window_ms".into(), 10_000.into()),
+        ("downtime_jail_ms".into(), 10_000.into()),
     ]
 }
 
@@ -90,7 +91,7 @@ pub fn arith_definition() -> Result<String, TestnetError> {
         .map_err(|e| TestnetError::Binary(format!("examples/services/arith.json: {e}")))?;
     if let Some(tasks) = def.get_mut("tasks").and_then(|t| t.as_array_mut()) {
         for task in tasks {
-            task["timeout_blocks"] = TASK_TIMEOUT_BLOCKS.into();
+            task["timeout_ms"] = TASK_TIMEOUT_MS.into();
         }
     }
     serde_json::to_string_pretty(&def)
@@ -410,7 +411,7 @@ mod tests {
         let def: serde_json::Value = serde_json::from_str(&arith_definition().unwrap()).unwrap();
         assert_eq!(def["name"], "arith");
         assert_eq!(def["tasks"][0]["key"], "add");
-        assert_eq!(def["tasks"][0]["timeout_blocks"], TASK_TIMEOUT_BLOCKS);
+        assert_eq!(def["tasks"][0]["timeout_ms"], TASK_TIMEOUT_MS);
     }
 
     #[test]
@@ -436,7 +437,7 @@ mod tests {
 
         std::fs::write(
             home.path().join("genesis.json"),
-            r#"{"params":{"commit_window":5,"x":1}}"#,
+            r#"{"params":{"commit_window_ms":5,"x":1}}"#,
         )
         .unwrap();
         set_genesis_params(home.path(), &genesis_params()).unwrap();
@@ -444,7 +445,7 @@ mod tests {
             &std::fs::read_to_string(home.path().join("genesis.json")).unwrap(),
         )
         .unwrap();
-        assert_eq!(g["params"]["commit_window"], 30);
+        assert_eq!(g["params"]["commit_window_ms"], 5_000);
         assert_eq!(g["params"]["x"], 1);
         std::fs::write(home.path().join("genesis.json"), "{}").unwrap();
         assert!(set_genesis_params(home.path(), &genesis_params()).is_err());

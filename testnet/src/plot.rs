@@ -51,9 +51,18 @@ pub fn draw(results: &BenchResults, path: &Path) -> Result<(), String> {
     // plotters clamps rather than clips points outside the chart: end the diagonal inside it.
     let diagonal = axis.min(tps_axis);
     let whole = |v: &f64| format!("{v:.0}");
+    // Execution runs count executions completed, from the request to its completion.
+    let (done, wait) = if results.payload == "execution" {
+        ("completed", "request to completion (ms)")
+    } else {
+        ("committed", "latency (ms)")
+    };
 
     let mut chart = ChartBuilder::on(&left)
-        .caption("committed vs offered (per second)", ("sans-serif", 18))
+        .caption(
+            format!("{done} vs offered (per second)"),
+            ("sans-serif", 18),
+        )
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(70)
@@ -62,7 +71,7 @@ pub fn draw(results: &BenchResults, path: &Path) -> Result<(), String> {
     chart
         .configure_mesh()
         .x_desc("offered rate")
-        .y_desc("committed")
+        .y_desc(done)
         .x_label_formatter(&whole)
         .y_label_formatter(&whole)
         .label_style(("sans-serif", 13))
@@ -74,7 +83,7 @@ pub fn draw(results: &BenchResults, path: &Path) -> Result<(), String> {
             ShapeStyle::from(&RGBColor(180, 180, 180)).stroke_width(1),
         ))
         .map_err(|e| e.to_string())?
-        .label("committed = offered")
+        .label(format!("{done} = offered"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(180, 180, 180)));
     let mut by_rate: Vec<(f64, f64)> = points
         .iter()
@@ -84,7 +93,7 @@ pub fn draw(results: &BenchResults, path: &Path) -> Result<(), String> {
     chart
         .draw_series(LineSeries::new(by_rate.clone(), BLUE.stroke_width(2)))
         .map_err(|e| e.to_string())?
-        .label("committed")
+        .label(done)
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
     chart
         .draw_series(
@@ -103,7 +112,7 @@ pub fn draw(results: &BenchResults, path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     let mut chart = ChartBuilder::on(&right)
-        .caption("latency vs committed throughput", ("sans-serif", 18))
+        .caption(format!("latency vs {done} throughput"), ("sans-serif", 18))
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(70)
@@ -111,8 +120,8 @@ pub fn draw(results: &BenchResults, path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_desc("committed per second")
-        .y_desc("latency (ms)")
+        .x_desc(format!("{done} per second"))
+        .y_desc(wait)
         .x_label_formatter(&whole)
         .y_label_formatter(&whole)
         .label_style(("sans-serif", 13))

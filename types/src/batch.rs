@@ -6,6 +6,7 @@
 //! (consensus and network measured without the state machine); it is empty on a real chain, and
 //! the state machine never looks at it.
 
+use crate::crypto::{Domain, PublicKey, SecretKey, Signature};
 use crate::encoding::{self, DecodeError};
 use crate::hash::Hash;
 use crate::tx::{MAX_TX_BYTES, SignedTx, verify_txs};
@@ -33,11 +34,31 @@ pub fn raw_payload_id(payload: &[u8]) -> Option<Hash> {
     Some(Hash(head))
 }
 
+/// A batch names its author, the validator that sealed it, by consensus key, and carries the
+/// author's signature (its own domain, [`Domain::Batch`]) over the chain id and the content
+/// ([`Batch::author_message`]): whoever chose the bytes is known, and pays the skip fee for the
+/// transactions of its batches that execution skips for reasons it could have seen
+/// (docs/economy.md, "Skipped transactions"). The digest covers author and signature too.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
     pub txs: Vec<SignedTx>,
     #[serde(with = "raw_payloads")]
     pub raw: Vec<Vec<u8>>,
+    /// The consensus key of the validator that sealed the batch.
+    pub author: PublicKey,
+    /// The author's signature over [`Batch::author_message`].
+    pub signature: Signature,
+}
+
+/// The encoded author and signature at the end of every batch's encoding.
+const AUTHOR_BYTES: usize = 32 + 64;
+
+/// What the author signs: the batch's items, encoded as the batch encodes them.
+#[derive(Serialize)]
+struct Content<'a> {
+    txs: &'a [SignedTx],
+    #[serde(serialize_with = "raw_payloads::serialize_ref")]
+    raw: &'a [Vec<u8>],
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,9 +73,76 @@ pub enum BatchError {
     TxTooLarge { position: usize, len: usize },
     #[error("bad signature on transactions at positions {0:?}")]
     BadSignatures(Vec<usize>),
+    #[error("the author's signature does not verify")]
+    BadAuthorSignature,
 }
 
 impl Batch {
+    /// A batch `key` seals for `chain_id`: it names `key`'s public half as its author and
+    /// carries its signature.
+    pub fn signed(txs: Vec<SignedTx>, raw: Vec<Vec<u8>>, chain_id: &str, key: &SecretKey) -> Batch {
+        let mut batch = Batch {
+            txs,
+            raw,
+            author: key.public(),
+            signature: Signature::default(),
+        };
+        batch.sign(chain_id, key);
+        batch
+    }
+
+    /// A batch with no author and no signature, for tools and tests that never send it: every
+    /// node refuses it.
+    pub fn unsigned(txs: Vec<SignedTx>, raw: Vec<Vec<u8>>) -> Batch {
+        Batch {
+            txs,
+            raw,
+            ..Batch::default()
+        }
+    }
+
+    /// Names `key` as the author and signs the content as it is now.
+    pub fn sign(&mut self, chain_id: &str, key: &SecretKey) {
+        self.author = key.public();
+        self.signature = key.sign(Domain::Batch, &self.author_message(chain_id));
+    }
+
+    /// What the author signs: the chain id, the author, and the hash of the items (so the
+    /// signature costs one hash of the content, not a hash of it inside ed25519).
+    pub fn author_message(&self, chain_id: &str) -> Vec<u8> {
+        let content = encoding::hash_of(&Content {
+            txs: &self.txs,
+            raw: &self.raw,
+        });
+        Self::message_of(chain_id, &self.author, &content)
+    }
+
+    fn message_of(chain_id: &str, author: &PublicKey, content: &Hash) -> Vec<u8> {
+        encoding::encode(&(chain_id, author, content))
+    }
+
+    /// Whether the author's signature verifies for `chain_id` (one single check).
+    pub fn verify_author(&self, chain_id: &str) -> Result<(), BatchError> {
+        self.check_author(&self.author_message(chain_id))
+    }
+
+    /// [`Batch::verify_author`] for a batch decoded from `bytes`: the items' encoding is the
+    /// encoding's head (author and signature are its last 96 bytes, fixed size), so it is
+    /// hashed as it is, without encoding the batch again.
+    pub fn verify_author_encoded(&self, bytes: &[u8], chain_id: &str) -> Result<(), BatchError> {
+        let Some(head) = bytes.len().checked_sub(AUTHOR_BYTES).map(|n| &bytes[..n]) else {
+            return Err(BatchError::BadAuthorSignature);
+        };
+        let message = Self::message_of(chain_id, &self.author, &Hash::digest(head));
+        self.check_author(&message)
+    }
+
+    fn check_author(&self, message: &[u8]) -> Result<(), BatchError> {
+        self.author
+            .verify(Domain::Batch, message, &self.signature)
+            .map_err(|_| BatchError::BadAuthorSignature)
+    }
+
     /// The digest blocks name: the hash of the canonical encoding.
     pub fn digest(&self) -> Hash {
         encoding::hash_of(self)
@@ -121,6 +209,10 @@ mod raw_payloads {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use serde_bytes::{ByteBuf, Bytes};
 
+    pub fn serialize_ref<S: Serializer>(raw: &&[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        serialize(raw, s)
+    }
+
     pub fn serialize<S: Serializer>(raw: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             let hexed: Vec<String> = raw.iter().map(hex::encode).collect();
@@ -170,10 +262,10 @@ mod tests {
     #[test]
     fn round_trip_and_digest() {
         let key = SecretKey::from_seed([3; 32]);
-        let batch = Batch {
-            txs: (0..5).map(|n| transfer(&key, n)).collect(),
-            raw: vec![vec![1; MIN_RAW_PAYLOAD_BYTES]],
-        };
+        let batch = Batch::unsigned(
+            (0..5).map(|n| transfer(&key, n)).collect(),
+            vec![vec![1; MIN_RAW_PAYLOAD_BYTES]],
+        );
         let bytes = batch.encode();
         let back = Batch::decode(&bytes).unwrap();
         assert_eq!(back, batch);
@@ -187,31 +279,78 @@ mod tests {
     #[test]
     fn raw_payloads_keep_the_plain_encoding() {
         let key = SecretKey::from_seed([3; 32]);
-        let batch = Batch {
-            txs: vec![transfer(&key, 0)],
-            raw: vec![vec![0; 32], vec![7; 512], (0..=255).collect()],
-        };
-        let plain = crate::encoding::encode(&(batch.txs.clone(), batch.raw.clone()));
+        let batch = Batch::unsigned(
+            vec![transfer(&key, 0)],
+            vec![vec![0; 32], vec![7; 512], (0..=255).collect()],
+        );
+        let plain = crate::encoding::encode(&(
+            batch.txs.clone(),
+            batch.raw.clone(),
+            batch.author,
+            batch.signature,
+        ));
         assert_eq!(batch.encode(), plain);
         assert_eq!(Batch::decode(&plain).unwrap(), batch);
         // A payload length past the input is refused, not trusted for an allocation.
-        let mut lying = Batch {
-            txs: vec![],
-            raw: vec![vec![1; 40]],
-        }
-        .encode();
-        let at = lying.len() - 40 - 8;
+        let mut lying = Batch::unsigned(vec![], vec![vec![1; 40]]).encode();
+        let at = lying.len() - 32 - 64 - 40 - 8;
         lying[at..at + 8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
         assert!(Batch::decode(&lying).is_err());
+    }
+
+    /// The author's signature binds the chain, the author and every item; the transactions'
+    /// own signatures say nothing about it.
+    #[test]
+    fn the_author_signature_binds_chain_author_and_content() {
+        let key = SecretKey::from_seed([3; 32]);
+        let author = SecretKey::from_seed([4; 32]);
+        let batch = Batch::signed(
+            (0..3).map(|n| transfer(&key, n)).collect(),
+            vec![vec![1; MIN_RAW_PAYLOAD_BYTES]],
+            "runnet-test",
+            &author,
+        );
+        assert_eq!(batch.author, author.public());
+        assert_eq!(batch.verify_author("runnet-test"), Ok(()));
+        let bytes = batch.encode();
+        let back = Batch::decode(&bytes).unwrap();
+        assert_eq!(back.verify_author("runnet-test"), Ok(()));
+        // The encoding's head is the content the author signed.
+        assert_eq!(back.verify_author_encoded(&bytes, "runnet-test"), Ok(()));
+        let bad_bytes = Err(BatchError::BadAuthorSignature);
+        assert_eq!(back.verify_author_encoded(&bytes, "other"), bad_bytes);
+        let mut flipped = bytes.clone();
+        flipped[20] ^= 1;
+        assert_eq!(
+            back.verify_author_encoded(&flipped, "runnet-test"),
+            bad_bytes
+        );
+        let bad = Err(BatchError::BadAuthorSignature);
+        assert_eq!(batch.verify_author("other-chain"), bad);
+        let mut dropped = batch.clone();
+        dropped.txs.pop();
+        assert_eq!(dropped.verify_author("runnet-test"), bad);
+        let mut raw = batch.clone();
+        raw.raw[0][5] = 9;
+        assert_eq!(raw.verify_author("runnet-test"), bad);
+        let mut renamed = batch.clone();
+        renamed.author = key.public();
+        assert_eq!(renamed.verify_author("runnet-test"), bad);
+        // A real author's key with no signature. (The all-zero key and signature of
+        // `Batch::unsigned` are a small-order point ZIP-215 accepts for any message: such a
+        // batch names no validator, and the store refuses it as an unknown author.)
+        let mut unsigned = batch.clone();
+        unsigned.signature = Signature::default();
+        assert_eq!(unsigned.verify_author("runnet-test"), bad);
+        // Another author's batch of the same items is another batch.
+        let other = Batch::signed(batch.txs.clone(), batch.raw.clone(), "runnet-test", &key);
+        assert_ne!(other.digest(), batch.digest());
     }
 
     #[test]
     fn bad_signatures_are_named() {
         let key = SecretKey::from_seed([3; 32]);
-        let mut batch = Batch {
-            txs: (0..6).map(|n| transfer(&key, n)).collect(),
-            raw: vec![],
-        };
+        let mut batch = Batch::unsigned((0..6).map(|n| transfer(&key, n)).collect(), vec![]);
         batch.txs[4].body.nonce = 99;
         assert_eq!(
             batch.verify_signatures(),
@@ -236,10 +375,7 @@ mod tests {
             },
         }
         .sign(&key);
-        let batch = Batch {
-            txs: vec![transfer(&key, 1), big],
-            raw: vec![],
-        };
+        let batch = Batch::unsigned(vec![transfer(&key, 1), big], vec![]);
         assert!(matches!(
             Batch::decode(&batch.encode()),
             Err(BatchError::TxTooLarge { position: 1, .. })
@@ -252,18 +388,12 @@ mod tests {
         let mut bytes = Batch::default().encode();
         bytes.push(0);
         assert!(Batch::decode(&bytes).is_err());
-        let big = Batch {
-            txs: vec![],
-            raw: vec![vec![0; MAX_RAW_PAYLOAD_BYTES + 1]],
-        };
+        let big = Batch::unsigned(vec![], vec![vec![0; MAX_RAW_PAYLOAD_BYTES + 1]]);
         assert!(matches!(
             Batch::decode(&big.encode()),
             Err(BatchError::RawTooLarge(_))
         ));
-        let small = Batch {
-            txs: vec![],
-            raw: vec![vec![0; MIN_RAW_PAYLOAD_BYTES - 1]],
-        };
+        let small = Batch::unsigned(vec![], vec![vec![0; MIN_RAW_PAYLOAD_BYTES - 1]]);
         assert_eq!(
             Batch::decode(&small.encode()),
             Err(BatchError::RawTooSmall(MIN_RAW_PAYLOAD_BYTES - 1))

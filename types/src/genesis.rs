@@ -18,6 +18,15 @@ use std::path::Path;
 /// Basis points: 10,000 = 100%.
 pub const BPS: u64 = 10_000;
 
+/// Chain time units (milliseconds) for the durations of [`Params`].
+pub const SECOND_MS: u64 = 1_000;
+pub const MINUTE_MS: u64 = 60 * SECOND_MS;
+pub const HOUR_MS: u64 = 60 * MINUTE_MS;
+pub const DAY_MS: u64 = 24 * HOUR_MS;
+/// The chain time one block is assumed to take at most while `max_evidence_age` is still
+/// counted in blocks: twice the default empty-block interval (500 ms).
+pub const EVIDENCE_BLOCK_MS: u64 = 1_000;
+
 /// Gas per transaction kind, per byte of the encoded transaction, per byte it stores, per fuel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -116,8 +125,10 @@ pub struct Params {
     pub epoch_blocks: u64,
     pub min_validators: u32,
     pub max_validators: u32,
-    pub unbonding_blocks: u64,
-    pub jail_blocks: u64,
+    /// Chain time (ms) before unbonded validator stake is released.
+    pub unbonding_ms: u64,
+    /// Chain time (ms) a validator is jailed for after equivocation.
+    pub jail_ms: u64,
     pub double_sign_slash: u64,
     pub max_evidence_age: u64,
 
@@ -126,13 +137,15 @@ pub struct Params {
     pub max_definition_bytes: u64,
     pub max_tasks_per_service: u32,
     pub max_events_per_service: u32,
-    pub min_task_timeout: u64,
-    pub max_task_timeout: u64,
+    /// Bounds of a task's `timeout_ms` (chain time from assignment to the runner's deadline).
+    pub min_task_timeout_ms: u64,
+    pub max_task_timeout_ms: u64,
     pub max_output_bytes: u32,
 
     // Runners and executions.
     pub min_runner_stake: Amount,
-    pub runner_unbonding_blocks: u64,
+    /// Chain time (ms) after a leaving runner's last duty settles before its stake returns.
+    pub runner_unbonding_ms: u64,
     pub verifier_fee: Amount,
     /// Verifiers drawn per verified execution: 1 to [`MAX_VERIFIERS_PER_EXECUTION`].
     pub verifiers_per_execution: u32,
@@ -145,8 +158,10 @@ pub struct Params {
     /// The share of its price (basis points) a runner is paid for an execution no verdict
     /// carried (`completed_unverified`); the rest goes back to the payer.
     pub unverified_share: u64,
-    pub commit_window: u64,
-    pub reveal_window: u64,
+    /// Chain time (ms) drawn verifiers have to commit (closes early once all committed).
+    pub commit_window_ms: u64,
+    /// Chain time (ms) of each reveal window, the runner's then the verifiers'.
+    pub reveal_window_ms: u64,
     /// Tokens per 1,000 units of VM fuel spent by the chain's own re-run of a disputed task.
     pub fuel_price: Amount,
     pub max_task_fuel: u64,
@@ -158,16 +173,26 @@ pub struct Params {
     pub developer_share: u64,
     pub wrong_result_slash: u64,
     pub verifier_fault_slash: u64,
+    /// Audits (docs/economy.md, "Audits"): the share (basis points) of WebAssembly executions
+    /// settling without a dispute that the chain re-runs, drawn from the block's seed and the
+    /// execution id, under `max_rerun_fuel_per_block`, before anything is paid.
+    pub audit_share_bps: u64,
+    /// The share (basis points) of every WebAssembly execution's price set aside, out of the
+    /// runner's part, into the audit pool that pays the fuel of audits that confirm the result.
+    /// At most `runner_share`.
+    pub audit_pool_bps: u64,
+    /// Verifier slash when an audit overturns a result it voted for.
+    pub audit_fault_slash: u64,
     /// Downtime (docs/economy.md, "Downtime"): a runner's last `duty_window` duties (executions
     /// it ran or was drawn to verify, 1 to 64) are recorded; more than `max_missed_duties` of
-    /// them missed jails it for `downtime_jail_blocks` with one slash of `downtime_slash`.
+    /// them missed jails it for `downtime_jail_ms` of chain time with one slash of `downtime_slash`.
     pub duty_window: u32,
     pub max_missed_duties: u32,
     pub downtime_slash: u64,
-    pub downtime_jail_blocks: u64,
+    pub downtime_jail_ms: u64,
     /// Validator downtime: of the last `signed_blocks_window` heights (1 to 65,536), a
     /// validator of their committee missing from more than `max_missed_blocks` certificates
-    /// (not a signer and not the proposer) is jailed for `downtime_jail_blocks` with one
+    /// (not a signer and not the proposer) is jailed for `downtime_jail_ms` with one
     /// `downtime_slash`.
     pub signed_blocks_window: u64,
     pub max_missed_blocks: u64,
@@ -177,14 +202,22 @@ pub struct Params {
     pub max_process_nodes: u32,
     pub walk_gas_per_block: u64,
     pub min_emitters: u32,
+    /// The reporters' share of the service's eligible runner stake for an event to fire: at
+    /// least [`MIN_EMITTER_STAKE_BPS`] (two thirds).
     pub min_emitter_stake_bps: u64,
-    pub event_window_blocks: u64,
+    /// Reports count within this much chain time (ms) of an event's first report.
+    pub event_window_ms: u64,
     pub emitter_incentive: Amount,
+    /// Burned from the reporter's account with each EmitEvent; the processes an event fires
+    /// reimburse it to the reporters of its quorum, with their gas. A report that never makes a
+    /// quorum loses it.
+    pub event_report_bond: Amount,
     /// Largest event data (record bytes) an EmitEvent may carry.
     pub max_event_bytes: u32,
 
     // Housekeeping.
-    pub retention_blocks: u64,
+    /// Chain time (ms) finished executions, event records and closed processes are kept.
+    pub retention_ms: u64,
 
     /// The deterministic VM's limits: they decide where a module traps, so they are rules.
     pub vm: VmParams,
@@ -230,6 +263,9 @@ impl Default for VmParams {
         }
     }
 }
+
+/// The smallest `min_emitter_stake_bps`: the first basis point at or above two thirds.
+pub const MIN_EMITTER_STAKE_BPS: u64 = 6_667;
 
 /// The most verifiers one execution may draw: every settlement walks them, and the escrow holds
 /// a fee for each.
@@ -328,19 +364,24 @@ impl Default for Params {
             epoch_blocks: 100,
             min_validators: 1,
             max_validators: 100,
-            unbonding_blocks: 200,
-            jail_blocks: 100,
+            // Durations are chain time (docs/economy.md, "Parameters and defaults" says why each).
+            // 21 days: long enough for evidence, and for a node that was offline, to catch up.
+            unbonding_ms: 21 * DAY_MS,
+            // The slash is the punishment; the jail keeps the offender out of the next committee.
+            jail_ms: 10 * MINUTE_MS,
             double_sign_slash: 500,
             max_evidence_age: 100,
             max_bundle_bytes: 1 << 20,
             max_definition_bytes: 64 << 10,
             max_tasks_per_service: 32,
             max_events_per_service: 32,
-            min_task_timeout: 5,
-            max_task_timeout: 10_000,
+            // Above the 2 s a proposer's clock may run ahead (max_clock_drift_ms), which
+            // eats into any deadline; an hour for the longest jobs.
+            min_task_timeout_ms: 5 * SECOND_MS,
+            max_task_timeout_ms: HOUR_MS,
             max_output_bytes: 64 << 10,
             min_runner_stake: 1_000_000,
-            runner_unbonding_blocks: 50,
+            runner_unbonding_ms: HOUR_MS,
             // A verifier's commit and reveal cost at most 15,360 gas with the default schedule
             // (verifier_gas): 30% more, so that verifying pays at min_gas_price.
             verifier_fee: 20_000,
@@ -348,8 +389,10 @@ impl Default for Params {
             price_band_bps: 15_000,
             max_open_verifications: 32,
             unverified_share: 5_000,
-            commit_window: 5,
-            reveal_window: 5,
+            // Tens of seconds: a node's short outage or restart must not miss a whole window
+            // (a committed verifier down for all of the verifiers' window is slashed).
+            commit_window_ms: 30 * SECOND_MS,
+            reveal_window_ms: 30 * SECOND_MS,
             fuel_price: 1,
             max_task_fuel: 100_000_000,
             // Four worst-case re-runs: about 4 x 20 ms of one core (docs/vm.md, "Measured"), under
@@ -360,13 +403,20 @@ impl Default for Params {
             developer_share: 2_000,
             wrong_result_slash: 5_000,
             verifier_fault_slash: 2_000,
+            // A fifth of undisputed WebAssembly executions re-run, a lazy verifier caught losing
+            // half its stake and its pay: 20% x (500,000 of the minimum stake + 20,080) = 104,016
+            // per wrong result it agrees with, more than the chain's price of the costliest
+            // task's fuel (100,000) it saves (docs/economy.md, "Audits").
+            audit_share_bps: 2_000,
+            audit_pool_bps: 500,
+            audit_fault_slash: 5_000,
             // A missed duty costs its fee, not stake; a runner missing more than half of its
-            // last 32 duties is jailed for 600 blocks with a 1% slash (the Cosmos SDK's
+            // last 32 duties is jailed for 10 minutes with a 1% slash (the Cosmos SDK's
             // downtime rule counts half of a window too, with a 0.01-1% slash).
             duty_window: 32,
             max_missed_duties: 16,
             downtime_slash: 100,
-            downtime_jail_blocks: 600,
+            downtime_jail_ms: 10 * MINUTE_MS,
             // A validator in under 10% of the last 200 certificates (20 to 100 s of blocks): a
             // live one is in far more, even when it is often the slowest voter and a third of
             // the stake leaves it out of the certificates it forms.
@@ -376,11 +426,12 @@ impl Default for Params {
             max_process_nodes: 32,
             walk_gas_per_block: 10_000_000,
             min_emitters: 2,
-            min_emitter_stake_bps: 5_000,
-            event_window_blocks: 10,
+            min_emitter_stake_bps: MIN_EMITTER_STAKE_BPS,
+            event_window_ms: 30 * SECOND_MS,
             emitter_incentive: 100,
+            event_report_bond: 10_000,
             max_event_bytes: 4_096,
-            retention_blocks: 10_000,
+            retention_ms: HOUR_MS,
             vm: VmParams::default(),
         }
     }
@@ -389,8 +440,8 @@ impl Default for Params {
 impl Params {
     pub fn definition_limits(&self) -> DefinitionLimits {
         DefinitionLimits {
-            min_task_timeout: self.min_task_timeout,
-            max_task_timeout: self.max_task_timeout,
+            min_task_timeout_ms: self.min_task_timeout_ms,
+            max_task_timeout_ms: self.max_task_timeout_ms,
             max_output_bytes: self.max_output_bytes,
             max_tasks: self.max_tasks_per_service as usize,
             max_events: self.max_events_per_service as usize,
@@ -408,6 +459,9 @@ impl Params {
             ("developer_share", self.developer_share),
             ("wrong_result_slash", self.wrong_result_slash),
             ("verifier_fault_slash", self.verifier_fault_slash),
+            ("audit_share_bps", self.audit_share_bps),
+            ("audit_pool_bps", self.audit_pool_bps),
+            ("audit_fault_slash", self.audit_fault_slash),
             ("downtime_slash", self.downtime_slash),
             ("unverified_share", self.unverified_share),
             ("min_emitter_stake_bps", self.min_emitter_stake_bps),
@@ -422,14 +476,23 @@ impl Params {
                 "runner_share + developer_share must be 10000",
             );
         }
+        if self.audit_pool_bps > self.runner_share {
+            return field(
+                "audit_pool_bps",
+                "must be at most runner_share: the audit pool's share comes out of the runner's part of the price",
+            );
+        }
         for (name, value) in [
             ("epoch_blocks", self.epoch_blocks),
             ("max_block_gas", self.max_block_gas),
             ("max_block_bytes", self.max_block_bytes),
-            ("min_task_timeout", self.min_task_timeout),
-            ("commit_window", self.commit_window),
-            ("reveal_window", self.reveal_window),
-            ("retention_blocks", self.retention_blocks),
+            ("min_task_timeout_ms", self.min_task_timeout_ms),
+            ("commit_window_ms", self.commit_window_ms),
+            ("reveal_window_ms", self.reveal_window_ms),
+            ("retention_ms", self.retention_ms),
+            ("event_window_ms", self.event_window_ms),
+            ("runner_unbonding_ms", self.runner_unbonding_ms),
+            ("jail_ms", self.jail_ms),
             ("min_emitters", u64::from(self.min_emitters)),
             (
                 "max_open_verifications",
@@ -443,7 +506,7 @@ impl Params {
             ("max_event_bytes", u64::from(self.max_event_bytes)),
             ("walk_gas_per_block", self.walk_gas_per_block),
             ("gas.walk_step", self.gas.walk_step),
-            ("downtime_jail_blocks", self.downtime_jail_blocks),
+            ("downtime_jail_ms", self.downtime_jail_ms),
         ] {
             if value == 0 {
                 return field(name, "must be at least 1");
@@ -507,19 +570,36 @@ impl Params {
                 "must be 10000 (only the cheapest price) to 1000000 (100 times it)",
             );
         }
-        if self.max_task_timeout < self.min_task_timeout {
-            return field("max_task_timeout", "must be at least min_task_timeout");
-        }
-        if self.max_evidence_age >= self.unbonding_blocks {
+        if self.max_task_timeout_ms < self.min_task_timeout_ms {
             return field(
-                "max_evidence_age",
-                "must be shorter than unbonding_blocks, or a validator could unbond before its evidence lands",
+                "max_task_timeout_ms",
+                "must be at least min_task_timeout_ms",
             );
         }
-        if self.retention_blocks <= self.event_window_blocks {
+        // Evidence age is still counted in blocks (epochs move to chain time separately): its
+        // window must end before unbonded stake is released, assuming a live chain makes a
+        // block at least every EVIDENCE_BLOCK_MS of chain time (it makes one every 500 ms
+        // when idle at the default pace).
+        if u128::from(self.max_evidence_age) * u128::from(EVIDENCE_BLOCK_MS)
+            >= u128::from(self.unbonding_ms)
+        {
+            return Err(GenesisError::field(
+                "params.max_evidence_age",
+                format!(
+                    "must be shorter than unbonding_ms at one block per {EVIDENCE_BLOCK_MS} ms                      (max_evidence_age x {EVIDENCE_BLOCK_MS} < unbonding_ms), or a validator                      could unbond before its evidence lands"
+                ),
+            ));
+        }
+        if self.min_emitter_stake_bps < MIN_EMITTER_STAKE_BPS {
             return field(
-                "retention_blocks",
-                "must be longer than event_window_blocks, or an event's reports could be pruned while it still collects them",
+                "min_emitter_stake_bps",
+                "must be at least 6667 (two thirds): a coalition of less than two thirds of a service's stake must not fire its events",
+            );
+        }
+        if self.retention_ms <= self.event_window_ms {
+            return field(
+                "retention_ms",
+                "must be longer than event_window_ms, or an event's reports could be pruned while it still collects them",
             );
         }
         if self.max_event_bytes as usize > crate::tx::MAX_TX_BYTES / 2 {
@@ -848,7 +928,7 @@ mod tests {
             ("duty_window", 0u64, "params.duty_window"),
             ("duty_window", 65, "params.duty_window"),
             ("max_missed_duties", 32, "params.max_missed_duties"),
-            ("downtime_jail_blocks", 0, "params.downtime_jail_blocks"),
+            ("downtime_jail_ms", 0, "params.downtime_jail_ms"),
             ("signed_blocks_window", 0, "params.signed_blocks_window"),
             (
                 "signed_blocks_window",
@@ -871,6 +951,51 @@ mod tests {
         assert!(edge.validate().is_ok());
     }
 
+    /// Durations are chain time in milliseconds: the old block-counted names are refused as
+    /// unknown fields (a genesis file written for blocks would otherwise be read as
+    /// milliseconds), zero durations and inconsistent ones name their field.
+    #[test]
+    fn durations_are_chain_time_and_validated() {
+        for old in [
+            "unbonding_blocks",
+            "jail_blocks",
+            "min_task_timeout",
+            "max_task_timeout",
+            "runner_unbonding_blocks",
+            "commit_window",
+            "reveal_window",
+            "downtime_jail_blocks",
+            "event_window_blocks",
+            "retention_blocks",
+        ] {
+            let error = error_of(|v| v["params"][old] = 5.into());
+            assert!(error.contains(old), "{old}: {error}");
+        }
+        for name in [
+            "jail_ms",
+            "min_task_timeout_ms",
+            "runner_unbonding_ms",
+            "commit_window_ms",
+            "reveal_window_ms",
+            "event_window_ms",
+            "retention_ms",
+        ] {
+            let error = error_of(|v| v["params"][name] = 0.into());
+            assert!(error.contains(&format!("params.{name}")), "{name}: {error}");
+        }
+        assert!(
+            error_of(|v| v["params"]["max_task_timeout_ms"] = 4_999.into())
+                .contains("params.max_task_timeout_ms")
+        );
+        assert!(
+            error_of(|v| v["params"]["retention_ms"] = 30_000.into())
+                .contains("params.retention_ms")
+        );
+        let defaults = Params::default();
+        assert_eq!(defaults.unbonding_ms, 21 * DAY_MS);
+        assert_eq!(defaults.reveal_window_ms, 30 * SECOND_MS);
+    }
+
     #[test]
     fn errors_name_the_field() {
         assert!(error_of(|v| v["chain_id"] = "Bad Id".into()).contains("'chain_id'"));
@@ -883,7 +1008,11 @@ mod tests {
                 .contains("params.wrong_result_slash")
         );
         assert!(
-            error_of(|v| v["params"]["max_evidence_age"] = 500.into())
+            error_of(|v| v["params"]["min_emitter_stake_bps"] = 6_666.into())
+                .contains("params.min_emitter_stake_bps")
+        );
+        assert!(
+            error_of(|v| v["params"]["unbonding_ms"] = 100_000.into())
                 .contains("params.max_evidence_age")
         );
         assert!(
@@ -906,8 +1035,7 @@ mod tests {
                 .contains("params.vm.max_locals")
         );
         assert!(
-            error_of(|v| v["params"]["retention_blocks"] = 10.into())
-                .contains("params.retention_blocks")
+            error_of(|v| v["params"]["retention_ms"] = 10.into()).contains("params.retention_ms")
         );
         assert!(
             error_of(|v| v["params"]["max_rerun_fuel_per_block"] = 0.into())
@@ -1033,6 +1161,36 @@ mod tests {
         value["params"]["verifier_fee"] = 0.into();
         value["params"]["min_gas_price"] = 0.into();
         Genesis::from_json(&value.to_string()).unwrap();
+    }
+
+    /// The audit parameters: basis points, and a pool share the runner's part can pay.
+    #[test]
+    fn audit_params_are_validated() {
+        for (name, value, expect) in [
+            ("audit_share_bps", 10_001u64, "params.audit_share_bps"),
+            ("audit_pool_bps", 10_001, "params.audit_pool_bps"),
+            ("audit_pool_bps", 8_001, "params.audit_pool_bps"),
+            ("audit_fault_slash", 10_001, "params.audit_fault_slash"),
+        ] {
+            let error = error_of(|v| v["params"][name] = value.into());
+            assert!(error.contains(expect), "{name} = {value}: {error}");
+        }
+        assert!(
+            error_of(|v| v["params"]["audit_pool_bps"] = 8_001.into()).contains("runner_share")
+        );
+        let edge = Params {
+            audit_share_bps: 10_000,
+            audit_pool_bps: 8_000,
+            audit_fault_slash: 10_000,
+            ..Params::default()
+        };
+        assert!(edge.validate().is_ok());
+        let off = Params {
+            audit_share_bps: 0,
+            audit_pool_bps: 0,
+            ..Params::default()
+        };
+        assert!(off.validate().is_ok());
     }
 
     #[test]

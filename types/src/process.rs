@@ -618,7 +618,7 @@ mod tests {
                     outputs: schema(json!({"sum": "int"})),
                     max_output_bytes: 64,
                     verification: Verification::Trusted,
-                    timeout_blocks: 10,
+                    timeout_ms: 10_000,
                 },
                 TaskDefinition {
                     key: "double".into(),
@@ -626,7 +626,7 @@ mod tests {
                     outputs: schema(json!({"y": "int"})),
                     max_output_bytes: 64,
                     verification: Verification::Trusted,
-                    timeout_blocks: 10,
+                    timeout_ms: 10_000,
                 },
             ],
             events: vec![EventDefinition {

@@ -30,8 +30,9 @@ pub struct TaskDefinition {
     /// The largest output (canonical record bytes) a runner may return; prices are escrowed for it.
     pub max_output_bytes: u32,
     pub verification: Verification,
-    /// Blocks from assignment to the runner's deadline; at least the genesis `min_task_timeout`.
-    pub timeout_blocks: u64,
+    /// Chain time (ms) from assignment to the runner's deadline, within the genesis
+    /// `min_task_timeout_ms` and `max_task_timeout_ms`.
+    pub timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +82,8 @@ impl Bundle {
 /// Limits from genesis that a definition must respect.
 #[derive(Clone, Copy, Debug)]
 pub struct DefinitionLimits {
-    pub min_task_timeout: u64,
-    pub max_task_timeout: u64,
+    pub min_task_timeout_ms: u64,
+    pub max_task_timeout_ms: u64,
     pub max_output_bytes: u32,
     pub max_tasks: usize,
     pub max_events: usize,
@@ -208,16 +209,16 @@ impl ServiceDefinition {
         task.outputs
             .validate()
             .map_err(|e| format!("outputs: {e}"))?;
-        if task.timeout_blocks < limits.min_task_timeout {
+        if task.timeout_ms < limits.min_task_timeout_ms {
             return Err(format!(
-                "timeout_blocks {} is below min_task_timeout {}",
-                task.timeout_blocks, limits.min_task_timeout
+                "timeout_ms {} is below min_task_timeout_ms {}",
+                task.timeout_ms, limits.min_task_timeout_ms
             ));
         }
-        if task.timeout_blocks > limits.max_task_timeout {
+        if task.timeout_ms > limits.max_task_timeout_ms {
             return Err(format!(
-                "timeout_blocks {} is above max_task_timeout {}",
-                task.timeout_blocks, limits.max_task_timeout
+                "timeout_ms {} is above max_task_timeout_ms {}",
+                task.timeout_ms, limits.max_task_timeout_ms
             ));
         }
         if task.max_output_bytes == 0 || task.max_output_bytes > limits.max_output_bytes {
@@ -274,8 +275,8 @@ mod tests {
 
     pub fn limits() -> DefinitionLimits {
         DefinitionLimits {
-            min_task_timeout: 5,
-            max_task_timeout: 1000,
+            min_task_timeout_ms: 5_000,
+            max_task_timeout_ms: 3_600_000,
             max_output_bytes: 65536,
             max_tasks: 16,
             max_events: 16,
@@ -288,7 +289,7 @@ mod tests {
             "name": "arithmetic",
             "description": "adds",
             "tasks": [{"key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
-                       "max_output_bytes": 64, "verification": "deterministic", "timeout_blocks": 10}],
+                       "max_output_bytes": 64, "verification": "deterministic", "timeout_ms": 10000}],
             "events": [{"key": "tick", "data": {"seq": "int"}}]
         })
     }
@@ -323,12 +324,31 @@ mod tests {
     #[test]
     fn timeout_and_output_limits() {
         let mut bad = arithmetic();
-        bad["tasks"][0]["timeout_blocks"] = json!(2);
+        bad["tasks"][0]["timeout_ms"] = json!(4_999);
         assert!(
             parse(bad)
                 .unwrap_err()
                 .to_string()
-                .contains("below min_task_timeout")
+                .contains("below min_task_timeout_ms")
+        );
+        let mut bad = arithmetic();
+        bad["tasks"][0]["timeout_ms"] = json!(3_600_001);
+        assert!(
+            parse(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("above max_task_timeout_ms")
+        );
+        // A definition written for blocks is refused, not read as milliseconds.
+        let mut old = arithmetic();
+        let task = old["tasks"][0].as_object_mut().unwrap();
+        let timeout = task.remove("timeout_ms").unwrap();
+        task.insert("timeout_blocks".into(), timeout);
+        assert!(
+            parse(old)
+                .unwrap_err()
+                .to_string()
+                .contains("timeout_blocks")
         );
         let mut bad = arithmetic();
         bad["tasks"][0]["max_output_bytes"] = json!(0);
@@ -365,11 +385,11 @@ mod tests {
             "tasks": [
                 {"key": "post", "inputs": {"msg": "string"}, "outputs": {"id": "int"},
                  "max_output_bytes": 64, "verification": {"public_effect": {"check": "verify"}},
-                 "timeout_blocks": 10},
+                 "timeout_ms": 10000},
                 {"key": "verify",
                  "inputs": {"inputs": {"record": {"msg": "string"}}, "outputs": {"record": {"id": "int"}}},
                  "outputs": {"valid": "bool"},
-                 "max_output_bytes": 16, "verification": "trusted", "timeout_blocks": 10}
+                 "max_output_bytes": 16, "verification": "trusted", "timeout_ms": 10000}
             ]
         });
         parse(good.clone()).unwrap();

@@ -7,7 +7,7 @@ use runnet_types::tx::MAX_TX_BYTES;
 
 #[test]
 fn admits_a_valid_transfer() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([1]);
     let tx = transfer(&key(1), 0, 1, 5);
     let id = admit_ok(&mut pool, &tx, &view, 0);
@@ -23,7 +23,7 @@ fn admits_a_valid_transfer() {
 
 #[test]
 fn oversized_transaction_refused_before_decoding() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let bytes = vec![0u8; MAX_TX_BYTES + 1];
     let error = pool.admit(&bytes, &rich([1]), 0).unwrap_err();
     assert_eq!(
@@ -41,7 +41,7 @@ fn oversized_transaction_refused_before_decoding() {
 
 #[test]
 fn hostile_bytes_refused_as_decode_errors() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([1]);
     let good = transfer(&key(1), 0, 1, 5).encode();
     let mut trailing = good.clone();
@@ -71,7 +71,7 @@ fn hostile_bytes_refused_as_decode_errors() {
 
 #[test]
 fn wrong_chain_id_refused() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let k = key(1);
     let mut body = transfer(&k, 0, 1, 5).body;
     body.chain_id = "other-chain".into();
@@ -90,7 +90,7 @@ fn wrong_chain_id_refused() {
 
 #[test]
 fn wrong_chain_id_quotes_at_most_64_characters() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let k = key(1);
     let mut body = transfer(&k, 0, 1, 5).body;
     body.chain_id = "x".repeat(10_000);
@@ -105,7 +105,7 @@ fn wrong_chain_id_quotes_at_most_64_characters() {
 
 #[test]
 fn bad_signature_refused() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let mut tx = transfer(&key(1), 0, 1, 5);
     tx.signature.0[5] ^= 1;
     let error = pool.admit(&tx.encode(), &rich([1]), 0).unwrap_err();
@@ -124,7 +124,7 @@ fn bad_signature_refused() {
 
 #[test]
 fn nonce_window_is_enforced() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let k = key(1);
     let mut view = rich([1]);
     view.insert(address(&k), (1_000_000_000, 5));
@@ -159,7 +159,7 @@ fn nonce_window_is_enforced() {
 
 #[test]
 fn duplicates_refused() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([1]);
     let tx = transfer(&key(1), 0, 1, 5);
     let id = admit_ok(&mut pool, &tx, &view, 0);
@@ -188,7 +188,7 @@ fn duplicates_refused() {
 
 #[test]
 fn balance_must_cover_maximum_gas_of_pending_transactions() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let k = key(1);
     let mut view = View::new();
     view.insert(address(&k), (GAS_LIMIT - 1, 0));
@@ -223,7 +223,7 @@ fn balance_must_cover_maximum_gas_of_pending_transactions() {
 
 #[test]
 fn gas_price_and_limit_are_checked() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         min_gas_price: 5,
         max_gas_limit: 50_000,
         ..config()
@@ -253,7 +253,7 @@ fn gas_price_and_limit_are_checked() {
     admit_ok(&mut pool, &transfer(&k, 0, 5, 1), &view, 0);
 
     // A configured minimum of zero still refuses a zero price.
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         min_gas_price: 0,
         ..config()
     });
@@ -265,14 +265,14 @@ fn gas_price_and_limit_are_checked() {
 
 #[test]
 fn raw_payloads_only_when_enabled() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let payload: Vec<u8> = (0..40).collect();
     let error = pool.admit_raw(payload.clone(), 0).unwrap_err();
     assert_eq!(error, AdmitError::RawDisabled);
     assert_eq!(error.kind(), "raw_disabled");
     assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0));
 
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         allow_raw: true,
         ..config()
     });
@@ -307,7 +307,7 @@ fn raw_payloads_only_when_enabled() {
 
 #[test]
 fn full_pool_is_busy_unless_the_newcomer_pays_more() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_txs: 3,
         ..config()
     });
@@ -344,7 +344,7 @@ fn full_pool_is_busy_unless_the_newcomer_pays_more() {
 
 #[test]
 fn eviction_order_is_cheapest_first_then_newest() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_txs: 4,
         ..config()
     });
@@ -379,7 +379,7 @@ fn eviction_order_is_cheapest_first_then_newest() {
 #[test]
 fn full_by_bytes_is_busy_too() {
     let tx_size = transfer(&key(1), 0, 1, 1).encode().len();
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_bytes: 2 * tx_size + tx_size / 2,
         ..config()
     });
@@ -397,7 +397,7 @@ fn full_by_bytes_is_busy_too() {
 
 #[test]
 fn batched_transactions_are_never_evicted() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_txs: 2,
         ..config()
     });
@@ -415,7 +415,7 @@ fn batched_transactions_are_never_evicted() {
 
 #[test]
 fn raw_payloads_never_evict() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_txs: 1,
         allow_raw: true,
         ..config()
@@ -429,7 +429,7 @@ fn raw_payloads_never_evict() {
 
 #[test]
 fn admit_many_reports_each_transaction() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([1, 2]);
     let k = key(1);
     let good: Vec<SignedTx> = (0..5).map(|n| transfer(&k, n, 1, 1)).collect();
@@ -465,7 +465,7 @@ fn admit_many_reports_each_transaction() {
 
 #[test]
 fn admit_many_sees_its_own_earlier_transactions() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let k = key(1);
     let mut view = View::new();
     // Enough balance for two transactions, not three.
@@ -496,7 +496,7 @@ fn admit_many_sees_its_own_earlier_transactions() {
 
 #[test]
 fn admit_many_keeps_the_bounds_and_evicts_for_better_prices() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_txs: 3,
         ..config()
     });
@@ -519,7 +519,7 @@ fn admit_many_keeps_the_bounds_and_evicts_for_better_prices() {
 
 #[test]
 fn admit_many_with_a_bad_signature_evicts_nothing_for_it() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_txs: 1,
         ..config()
     });
@@ -611,7 +611,7 @@ fn admit_many_keeps_the_bounds_when_an_evicting_transaction_fails_its_signature(
     // none, but the big one's signature fails and its victims stay.
     let max_pending_bytes = 2 * w + a + b;
     assert!(max_pending_bytes < 3 * w + a && 4 * w <= max_pending_bytes);
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_txs: 4,
         max_pending_bytes,
         ..config()
@@ -632,7 +632,7 @@ fn admit_many_keeps_the_bounds_when_an_evicting_transaction_fails_its_signature(
 
 #[test]
 fn admission_in_steps_checks_again_after_verification() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([1]);
     let k = key(1);
     let ours = transfer(&k, 0, 1, 1);
@@ -660,7 +660,7 @@ fn admission_in_steps_checks_again_after_verification() {
 
 #[test]
 fn a_full_mempool_refuses_before_looking_anything_up() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_pending_txs: 2,
         ..config()
     });

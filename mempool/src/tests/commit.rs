@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 /// Three stored batches in arrival order: own (2 txs), a peer's (5 txs), own (1 tx).
 fn three_batches() -> (Mempool, View, Vec<Hash>) {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([1, 2]);
     admit_ok(&mut pool, &transfer(&key(1), 0, 1, 1), &view, 0);
     admit_ok(&mut pool, &transfer(&key(1), 1, 1, 1), &view, 0);
@@ -88,7 +88,7 @@ fn commit_forgets_batches_and_their_transactions() {
 
 #[test]
 fn commit_drops_waiting_transactions_made_stale() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([3]);
     let k = key(3);
     // This node holds its own nonces 0, 1 and 5 of the sender, waiting.
@@ -98,10 +98,7 @@ fn commit_drops_waiting_transactions_made_stale() {
         .collect();
     // A peer's batch holds other transactions for nonces 2 and 3; they commit after ones for
     // nonces 0 and 1 that this node never saw, so the committed nonce is now 4.
-    let batch = Batch {
-        txs: vec![transfer(&k, 2, 1, 1), transfer(&k, 3, 1, 1)],
-        raw: vec![],
-    };
+    let batch = signed_batch(vec![transfer(&k, 2, 1, 1), transfer(&k, 3, 1, 1)], vec![]);
     assert!(
         pool.receive_batch(&batch.encode(), PEER, &funded, 0)
             .is_ok()
@@ -121,7 +118,7 @@ fn commit_drops_waiting_transactions_made_stale() {
 
 #[test]
 fn next_nonce_counts_consecutive_pending_nonces() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([1]);
     let k = key(1);
     for n in [0, 1, 2, 4] {
@@ -135,7 +132,7 @@ fn next_nonce_counts_consecutive_pending_nonces() {
 
 #[test]
 fn recently_committed_set_is_bounded() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_recent_committed: 3,
         ..config()
     });

@@ -6,17 +6,15 @@ use super::*;
 use crate::{BatchRejected, Received, Source};
 use std::collections::BTreeSet;
 
-const OTHER: Source = Source::Pushed(Address([0xBB; 20]));
-
 fn batch_of(txs: Vec<SignedTx>) -> (Batch, Vec<u8>) {
-    let batch = Batch { txs, raw: vec![] };
+    let batch = signed_batch(txs, vec![]);
     let bytes = batch.encode();
     (batch, bytes)
 }
 
 #[test]
 fn a_batch_repeating_one_paid_transaction_is_refused_whole() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let tx = transfer(&key(3), 0, 1, 1);
     let (batch, bytes) = batch_of(vec![tx.clone(); 50]);
     let error = pool.receive_batch(&bytes, PEER, &funded, 0).unwrap_err();
@@ -31,7 +29,7 @@ fn a_batch_repeating_one_paid_transaction_is_refused_whole() {
 /// validator may have batched the same ones), and never proposed here: the first batch orders them.
 #[test]
 fn copies_of_batched_transactions_in_new_batches_are_kept_but_not_proposed() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let (first, bytes) = peer_batch(3, 4);
     assert!(pool.receive_batch(&bytes, PEER, &funded, 0).is_ok());
     // The same transactions again, one at a time in distinct batches: every digest is new.
@@ -55,8 +53,8 @@ fn copies_of_batched_transactions_in_new_batches_are_kept_but_not_proposed() {
 fn honest_validators_batching_the_same_transactions_keep_each_other() {
     let view = rich([3]);
     let txs: Vec<SignedTx> = (0..50).map(|n| transfer(&key(3), n, 1, 1)).collect();
-    let seal = |txs: &[SignedTx]| {
-        let mut pool = Mempool::new(config());
+    let seal = |txs: &[SignedTx], signer: SecretKey| {
+        let mut pool = pool_signed_by(config(), signer);
         for tx in txs {
             admit_ok(&mut pool, tx, &view, 0);
         }
@@ -65,8 +63,8 @@ fn honest_validators_batching_the_same_transactions_keep_each_other() {
         let own = sealed[0].digest;
         (pool, own, sealed[0].batch.encode())
     };
-    let (mut a, own_a, bytes_a) = seal(&txs);
-    let (mut b, own_b, bytes_b) = seal(&txs[..40]);
+    let (mut a, own_a, bytes_a) = seal(&txs, peer_key());
+    let (mut b, own_b, bytes_b) = seal(&txs[..40], other_key());
     assert!(matches!(
         a.receive_batch(&bytes_b, OTHER, &funded, 0),
         Ok(Received::New(_))
@@ -86,7 +84,7 @@ fn honest_validators_batching_the_same_transactions_keep_each_other() {
 
 #[test]
 fn transactions_that_cannot_execute_make_a_batch_junk() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let k = key(3);
     // Committed state: nonce 10, and only enough balance for two transactions' gas.
     let view = |_: &Address| (2 * GAS_LIMIT, 10);
@@ -121,7 +119,7 @@ fn transactions_that_cannot_execute_make_a_batch_junk() {
 
 #[test]
 fn a_batch_over_the_blocks_item_limit_is_refused() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_block_items: 5,
         ..config()
     });
@@ -141,7 +139,7 @@ fn a_batch_over_the_blocks_item_limit_is_refused() {
 fn each_author_lives_under_its_quota_and_room_stays_for_own_batches() {
     let (_, probe) = peer_batch(3, 2);
     let len = probe.len();
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_author_batch_bytes: 2 * len,
         max_stored_batch_bytes: 5 * len,
         reserved_own_batch_bytes: 2 * len,
@@ -165,8 +163,13 @@ fn each_author_lives_under_its_quota_and_room_stays_for_own_batches() {
         "an author over its quota may just be ahead"
     );
     // Another validator has its own quota, up to the room pushed batches may take (3 of 5).
+    let other_batch = |seed: u8| {
+        let txs = (0..2).map(|n| transfer(&key(seed), n, 1, 1)).collect();
+        Batch::signed(txs, vec![], CHAIN, &other_key()).encode()
+    };
+    let third = other_batch(5);
     assert!(pool.receive_batch(&third, OTHER, &funded, 0).is_ok());
-    let (_, fourth) = peer_batch(6, 2);
+    let fourth = other_batch(6);
     assert!(matches!(
         pool.receive_batch(&fourth, OTHER, &funded, 0),
         Err(BatchRejected::StoreFull { .. })
@@ -181,7 +184,7 @@ fn each_author_lives_under_its_quota_and_room_stays_for_own_batches() {
 fn fetched_batches_may_pass_the_bound_only_by_the_overflow() {
     let (_, probe) = peer_batch(3, 2);
     let len = probe.len();
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_stored_batch_bytes: len,
         reserved_own_batch_bytes: 0,
         max_fetched_overflow_bytes: len,
@@ -204,7 +207,7 @@ fn fetched_batches_may_pass_the_bound_only_by_the_overflow() {
 
 #[test]
 fn batches_no_block_names_age_out_with_their_transactions() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_batch_age_ms: 1_000,
         ..config()
     });
@@ -232,7 +235,7 @@ fn batches_no_block_names_age_out_with_their_transactions() {
 
 #[test]
 fn the_payload_respects_the_byte_limit_and_its_size_is_known() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let mut digests = Vec::new();
     let mut lens = Vec::new();
     for seed in [3, 4, 5] {

@@ -47,8 +47,38 @@ pub(crate) fn config() -> MempoolConfig {
 
 pub(crate) type View = BTreeMap<Address, (Amount, u64)>;
 
-/// The validator that pushes peers' batches in these tests.
+/// The validator that pushes peers' batches in these tests, and whose key signs them; a pool
+/// from [`new_pool`] signs its own batches with this key too.
 pub(crate) const PEER: crate::Source = crate::Source::Pushed(Address([0xAA; 20]));
+/// A second validator ([`other_key`] signs for it).
+pub(crate) const OTHER: crate::Source = crate::Source::Pushed(Address([0xBB; 20]));
+
+pub(crate) fn peer_key() -> SecretKey {
+    key(0xAA)
+}
+
+pub(crate) fn other_key() -> SecretKey {
+    key(0xBB)
+}
+
+/// A mempool that signs with [`peer_key`] and knows both test validators as authors.
+pub(crate) fn new_pool(config: MempoolConfig) -> Mempool {
+    pool_signed_by(config, peer_key())
+}
+
+pub(crate) fn pool_signed_by(config: MempoolConfig, signer: SecretKey) -> Mempool {
+    let mut pool = Mempool::new(config, signer);
+    pool.set_authors(BTreeMap::from([
+        (peer_key().public(), Address([0xAA; 20])),
+        (other_key().public(), Address([0xBB; 20])),
+    ]));
+    pool
+}
+
+/// A batch [`peer_key`] authored.
+pub(crate) fn signed_batch(txs: Vec<SignedTx>, raw: Vec<Vec<u8>>) -> Batch {
+    Batch::signed(txs, raw, CHAIN, &peer_key())
+}
 
 /// Committed state where every account is rich and at nonce 0.
 pub(crate) fn funded(_: &Address) -> (Amount, u64) {
@@ -65,10 +95,10 @@ pub(crate) fn rich(keys: impl IntoIterator<Item = u8>) -> View {
 /// A batch of `n` transfers of one key, signed, with its encoding.
 pub(crate) fn peer_batch(seed: u8, n: u64) -> (Batch, Vec<u8>) {
     let k = key(seed);
-    let batch = Batch {
-        txs: (0..n).map(|nonce| transfer(&k, nonce, 1, 1)).collect(),
-        raw: vec![],
-    };
+    let batch = signed_batch(
+        (0..n).map(|nonce| transfer(&k, nonce, 1, 1)).collect(),
+        vec![],
+    );
     let bytes = batch.encode();
     (batch, bytes)
 }

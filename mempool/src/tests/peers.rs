@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 #[test]
 fn a_peers_batch_is_verified_and_stored() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let (batch, bytes) = peer_batch(3, 10);
     let digest = batch.digest();
     assert_eq!(
@@ -42,10 +42,12 @@ fn a_peers_batch_is_verified_and_stored() {
 
 #[test]
 fn one_bad_signature_refuses_the_whole_batch() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let (mut batch, _) = peer_batch(3, 6);
     batch.txs[2].signature.0[9] ^= 1;
     batch.txs[4].body.gas_price = 2;
+    // The author signs what it carries, bad transactions and all.
+    batch.sign(CHAIN, &peer_key());
     let error = pool
         .receive_batch(&batch.encode(), PEER, &funded, 0)
         .unwrap_err();
@@ -63,7 +65,7 @@ fn one_bad_signature_refuses_the_whole_batch() {
 
 #[test]
 fn a_fetched_batch_with_the_wrong_digest_is_refused() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let (batch, bytes) = peer_batch(3, 2);
     let asked = Hash([7; 32]);
     assert_eq!(
@@ -82,14 +84,11 @@ fn a_fetched_batch_with_the_wrong_digest_is_refused() {
 
 #[test]
 fn wrong_chain_id_empty_and_raw_refused() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let k = key(3);
     let mut stray = transfer(&k, 1, 1, 1).body;
     stray.chain_id = "other".into();
-    let batch = Batch {
-        txs: vec![transfer(&k, 0, 1, 1), stray.sign(&k)],
-        raw: vec![],
-    };
+    let batch = signed_batch(vec![transfer(&k, 0, 1, 1), stray.sign(&k)], vec![]);
     assert_eq!(
         pool.receive_batch(&batch.encode(), PEER, &funded, 0),
         Err(BatchRejected::WrongChainId {
@@ -101,16 +100,13 @@ fn wrong_chain_id_empty_and_raw_refused() {
         pool.receive_batch(&Batch::default().encode(), PEER, &funded, 0),
         Err(BatchRejected::Empty)
     );
-    let raw = Batch {
-        txs: vec![],
-        raw: vec![vec![1; 32]],
-    };
+    let raw = signed_batch(vec![], vec![vec![1; 32]]);
     assert_eq!(
         pool.receive_batch(&raw.encode(), PEER, &funded, 0),
         Err(BatchRejected::RawDisabled)
     );
     assert_eq!(pool.stats().stored_batches, 0);
-    let mut raw_pool = Mempool::new(MempoolConfig {
+    let mut raw_pool = new_pool(MempoolConfig {
         allow_raw: true,
         ..config()
     });
@@ -123,7 +119,7 @@ fn wrong_chain_id_empty_and_raw_refused() {
 
 #[test]
 fn hostile_bytes_are_refused() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let (_, good) = peer_batch(3, 3);
     let mut trailing = good.clone();
     trailing.push(0);
@@ -161,7 +157,7 @@ fn hostile_bytes_are_refused() {
 }
 
 fn storing_one_batch() -> Mempool {
-    Mempool::new(MempoolConfig {
+    new_pool(MempoolConfig {
         max_stored_batches: 1,
         ..config()
     })
@@ -196,7 +192,7 @@ fn a_full_store_is_busy_except_for_fetched_batches() {
 #[test]
 fn full_by_bytes_is_busy_too() {
     let (_, first) = peer_batch(3, 2);
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_stored_batch_bytes: first.len() + 10,
         reserved_own_batch_bytes: 0,
         ..config()
@@ -212,7 +208,7 @@ fn full_by_bytes_is_busy_too() {
 
 #[test]
 fn a_committed_batch_is_not_stored_again() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let (batch, bytes) = peer_batch(3, 2);
     pool.on_commit(&[batch.digest()], &View::new());
     assert_eq!(
@@ -225,7 +221,7 @@ fn a_committed_batch_is_not_stored_again() {
 
 #[test]
 fn a_peer_batch_carrying_a_waiting_transaction_takes_it_over() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([3]);
     let (batch, bytes) = peer_batch(3, 2);
     let id = admit_ok(&mut pool, &batch.txs[0], &view, 0);
@@ -244,7 +240,7 @@ fn a_peer_batch_carrying_a_waiting_transaction_takes_it_over() {
 
 #[test]
 fn the_same_transaction_in_two_batches_leaves_with_the_last() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let view = rich([3]);
     let (batch, bytes) = peer_batch(3, 2);
     admit_ok(&mut pool, &batch.txs[1], &view, 0);
@@ -281,7 +277,7 @@ fn verify_batch_bytes_applies_the_same_rule() {
 proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let mut pool = Mempool::new(config());
+        let mut pool = new_pool(config());
         prop_assert!(pool.receive_batch(&bytes, PEER, &funded, 0).is_err());
         prop_assert!(pool.admit(&bytes, &rich([1]), 0).is_err());
         prop_assert_eq!(sizes(&pool), (0, 0, 0, 0, 0, 0));
@@ -294,7 +290,7 @@ proptest! {
         let changed = bytes[i] != byte;
         bytes[i] = byte;
         bytes.truncate(bytes.len() - cut % 8);
-        let mut pool = Mempool::new(config());
+        let mut pool = new_pool(config());
         match pool.receive_batch(&bytes, PEER, &funded, 0) {
             // Only the unchanged batch can get through: every byte is signed or structural.
             Ok(received) => {
@@ -366,7 +362,7 @@ fn a_batch_verified_outside_is_checked_again_when_stored() {
 
 #[test]
 fn the_screen_refuses_what_needs_no_signature_check() {
-    let mut pool = Mempool::new(config());
+    let mut pool = new_pool(config());
     let (batch, bytes) = peer_batch(3, 4);
     let other = Hash::digest(b"another batch");
     assert!(matches!(
@@ -384,4 +380,94 @@ fn the_screen_refuses_what_needs_no_signature_check() {
         Ok(Screened::Done(Received::AlreadyCommitted(batch.digest())))
     );
     assert_eq!(pool.stats().batches_rejected.len(), 2);
+}
+
+/// A batch names its author and carries the author's signature: a forged signature, an author
+/// who is no validator of the current or previous epoch, or a pushed batch whose author is not
+/// the validator that pushed it, is refused before it is stored, and the peer is at fault.
+#[test]
+fn a_batch_whose_author_is_forged_unknown_or_not_the_pusher_is_refused() {
+    let k = key(3);
+    let txs: Vec<SignedTx> = (0..3).map(|n| transfer(&k, n, 1, 1)).collect();
+    let mut pool = new_pool(config());
+    let before = sizes(&pool);
+
+    // Forged: the peer's key named, its signature over other content.
+    let mut forged = signed_batch(txs.clone(), vec![]);
+    forged.signature = signed_batch(txs[..2].to_vec(), vec![]).signature;
+    let error = pool
+        .receive_batch(&forged.encode(), PEER, &funded, 0)
+        .unwrap_err();
+    assert_eq!(error, BatchRejected::BadAuthorSignature);
+    assert!(error.is_peer_fault());
+    // Unsigned: the zero key and signature (which ZIP-215 may accept) name nobody.
+    let unsigned = Batch::unsigned(txs.clone(), vec![]);
+    assert!(
+        pool.receive_batch(&unsigned.encode(), PEER, &funded, 0)
+            .is_err()
+    );
+    // Signed well, by a key no validator holds: refused pushed and fetched alike.
+    let stranger = Batch::signed(txs.clone(), vec![], CHAIN, &key(0x77));
+    let unknown = || BatchRejected::UnknownAuthor {
+        author: key(0x77).public(),
+    };
+    assert_eq!(
+        pool.receive_batch(&stranger.encode(), PEER, &funded, 0),
+        Err(unknown())
+    );
+    let fetched = Source::Fetched(stranger.digest());
+    let error = pool.receive_batch(&stranger.encode(), fetched, &funded, 0);
+    assert_eq!(error, Err(unknown()));
+    // The other validator's batch pushed by this peer: it answers for what it sends only.
+    let others = Batch::signed(txs.clone(), vec![], CHAIN, &other_key());
+    assert_eq!(
+        pool.receive_batch(&others.encode(), PEER, &funded, 0),
+        Err(BatchRejected::WrongAuthor {
+            author: other_key().public()
+        })
+    );
+    // Signed for another chain.
+    let elsewhere = Batch::signed(txs.clone(), vec![], "other-chain", &peer_key());
+    assert_eq!(
+        pool.receive_batch(&elsewhere.encode(), PEER, &funded, 0),
+        Err(BatchRejected::BadAuthorSignature)
+    );
+    assert_eq!(sizes(&pool), before, "nothing refused was stored");
+    let rejected = pool.stats().batches_rejected;
+    let unknown_then = rejected.get("unknown_author").copied().unwrap_or(0);
+    assert!((2..=3).contains(&unknown_then));
+    assert_eq!(rejected.get("wrong_author"), Some(&1));
+    let bad = rejected.get("bad_author_signature").copied().unwrap_or(0);
+    assert_eq!(bad + unknown_then, 5);
+
+    // The same batch from its own author is stored; the other's, pushed by it, too.
+    assert!(
+        pool.receive_batch(&others.encode(), OTHER, &funded, 0)
+            .is_ok()
+    );
+    let ours = signed_batch(txs, vec![]);
+    assert!(matches!(
+        pool.receive_batch(&ours.encode(), PEER, &funded, 0),
+        Ok(Received::New(_))
+    ));
+    // An author who left both epochs' sets may author nothing more.
+    pool.set_authors(BTreeMap::new());
+    let later = signed_batch(vec![transfer(&k, 3, 1, 1)], vec![]);
+    assert!(matches!(
+        pool.receive_batch(&later.encode(), PEER, &funded, 0),
+        Err(BatchRejected::UnknownAuthor { .. })
+    ));
+}
+
+/// This node signs what it seals, with its key, for its chain.
+#[test]
+fn sealed_batches_are_signed_by_this_node() {
+    let mut pool = pool_signed_by(config(), other_key());
+    admit_ok(&mut pool, &transfer(&key(3), 0, 1, 1), &rich([3]), 0);
+    let sealed = pool.seal_due(10_000);
+    assert_eq!(sealed.len(), 1);
+    assert_eq!(sealed[0].batch.author, other_key().public());
+    assert_eq!(pool.author_key(), other_key().public());
+    assert_eq!(sealed[0].batch.verify_author(CHAIN), Ok(()));
+    assert_eq!(Batch::decode(&sealed[0].bytes).unwrap(), *sealed[0].batch);
 }

@@ -249,7 +249,7 @@ fn apply(pool: &mut Mempool, model: &mut Model, op: Op) -> Result<(), TestCaseEr
             {
                 txs.push(held[usize::from(pick) % held.len()].clone());
             }
-            let batch = Batch { txs, raw: vec![] };
+            let batch = signed_batch(txs, vec![]);
             match pool.receive_batch(&batch.encode(), PEER, &funded, 0) {
                 Ok(_) | Err(BatchRejected::StoreFull { .. }) => {}
                 Err(error) => prop_assert!(false, "{:?}", error),
@@ -340,7 +340,7 @@ proptest! {
 
     #[test]
     fn bounds_hold_and_nothing_is_lost_or_duplicated(ops in proptest::collection::vec(op(), 1..60)) {
-        let mut pool = Mempool::new(prop_config());
+        let mut pool = new_pool(prop_config());
         let mut model = Model::new();
         for op in ops {
             apply(&mut pool, &mut model, op)?;

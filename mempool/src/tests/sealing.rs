@@ -14,7 +14,7 @@ fn seal_config(max_batch_txs: usize, max_batch_bytes: usize) -> MempoolConfig {
 
 #[test]
 fn seals_by_count_then_by_delay() {
-    let mut pool = Mempool::new(seal_config(3, 1 << 20));
+    let mut pool = new_pool(seal_config(3, 1 << 20));
     let view = rich([1]);
     let txs: Vec<SignedTx> = (0..7).map(|n| transfer(&key(1), n, 1, 1)).collect();
     for tx in &txs {
@@ -57,8 +57,9 @@ fn seals_by_count_then_by_delay() {
 #[test]
 fn seals_by_bytes() {
     let size = transfer(&key(1), 0, 1, 1).encode().len();
-    // Room for two transactions and the batch's two length prefixes, not three.
-    let mut pool = Mempool::new(seal_config(4_000, 16 + 2 * size + size / 2));
+    // Room for two transactions and the batch's two length prefixes, author and signature,
+    // not three.
+    let mut pool = new_pool(seal_config(4_000, 112 + 2 * size + size / 2));
     let view = rich([1]);
     for n in 0..5 {
         admit_ok(&mut pool, &transfer(&key(1), n, 1, 1), &view, 0);
@@ -69,7 +70,7 @@ fn seals_by_bytes() {
         assert_eq!(batch.batch.txs.len(), 2);
         assert_eq!(
             batch.bytes.len(),
-            16 + 2 * size,
+            112 + 2 * size,
             "the size estimate is exact"
         );
     }
@@ -79,7 +80,7 @@ fn seals_by_bytes() {
 
 #[test]
 fn an_item_larger_than_a_batch_gets_a_batch_of_its_own() {
-    let mut pool = Mempool::new(seal_config(4_000, 50));
+    let mut pool = new_pool(seal_config(4_000, 50));
     let view = rich([1]);
     for n in 0..2 {
         admit_ok(&mut pool, &transfer(&key(1), n, 1, 1), &view, 0);
@@ -91,7 +92,7 @@ fn an_item_larger_than_a_batch_gets_a_batch_of_its_own() {
 
 #[test]
 fn seals_by_delay_from_the_oldest() {
-    let mut pool = Mempool::new(seal_config(100, 1 << 20));
+    let mut pool = new_pool(seal_config(100, 1 << 20));
     let view = rich([1]);
     assert_eq!(pool.next_seal_at(), None);
     admit_ok(&mut pool, &transfer(&key(1), 0, 1, 1), &view, 10);
@@ -105,7 +106,7 @@ fn seals_by_delay_from_the_oldest() {
 
 #[test]
 fn each_senders_nonces_are_in_order_within_a_batch() {
-    let mut pool = Mempool::new(seal_config(100, 1 << 20));
+    let mut pool = new_pool(seal_config(100, 1 << 20));
     let view = rich([1, 2]);
     let (a, b) = (key(1), key(2));
     let arrivals = [
@@ -131,7 +132,7 @@ fn each_senders_nonces_are_in_order_within_a_batch() {
 
 #[test]
 fn a_full_store_stops_sealing_until_a_commit() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         max_batch_txs: 1,
         max_stored_batches: 1,
         ..config()
@@ -152,7 +153,7 @@ fn a_full_store_stops_sealing_until_a_commit() {
 
 #[test]
 fn raw_payloads_are_sealed_into_raw() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         allow_raw: true,
         ..seal_config(100, 1 << 20)
     });
@@ -163,12 +164,12 @@ fn raw_payloads_are_sealed_into_raw() {
     assert_eq!(sealed.len(), 1);
     assert_eq!(sealed[0].batch.raw, vec![vec![1; 100], vec![2; 32]]);
     assert_eq!(sealed[0].batch.txs.len(), 1);
-    assert_eq!(sealed[0].bytes.len(), 16 + pool.stats().pending_bytes);
+    assert_eq!(sealed[0].bytes.len(), 112 + pool.stats().pending_bytes);
 }
 
 #[test]
 fn a_raw_batch_identical_to_a_committed_one_is_not_sealed_again() {
-    let mut pool = Mempool::new(MempoolConfig {
+    let mut pool = new_pool(MempoolConfig {
         allow_raw: true,
         ..config()
     });

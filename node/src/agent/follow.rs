@@ -1,13 +1,15 @@
-//! What an executed block means for the market, read from the state's queue by height (the
-//! index the end of a block works from, `runnet_state::keys::queue_entry`), so nothing ever
+//! What an executed block means for the market, read from the state's queues (the indexes the
+//! end of a block works from, `runnet_state::keys::{draw_entry, queue_entry}`), so nothing ever
 //! scans all executions and every node reads the same thing from the same block:
 //! - executions whose runner is assigned, or whose verifiers are drawn, at the end of the next
-//!   block (`Assign` and `DrawVerifiers` entries at h + 1): where this node looks for its work;
-//! - executions that ended in this block: each `finish` queues its pruning at exactly
-//!   h + `retention_blocks`, so those entries list them. They are counted by final status, with
-//!   the slashes their settlement dealt, for the chain-wide metrics.
+//!   block (`Assign` and `DrawVerifiers` entries of the draw queue at h + 1): where this node
+//!   looks for its work;
+//! - executions that ended in this block: each `finish` queues its pruning at exactly the
+//!   block's chain time + `retention_ms`, so those entries of the queue by due time list them.
+//!   They are counted by final status, with the slashes their settlement dealt, for the
+//!   chain-wide metrics.
 //!
-//! The queue entries of h + 1 are consumed when block h + 1 executes, so [`due_after`] runs on
+//! The draw entries of h + 1 are consumed when block h + 1 executes, so [`due_after`] runs on
 //! the execution thread right after block h, before the next one.
 
 use runnet_state::keys::{self, QueueKind};
@@ -26,21 +28,32 @@ pub struct Due {
     pub finished: Vec<Hash>,
 }
 
-pub fn due_after(store: &dyn Store, height: u64, retention_blocks: u64) -> Result<Due, StoreError> {
+/// What block `height`, stamped `now_ms` (the state's chain time after it), means.
+pub fn due_after(
+    store: &dyn Store,
+    height: u64,
+    now_ms: u64,
+    retention_ms: u64,
+) -> Result<Due, StoreError> {
+    let draws_at = keys::draws_at(height + 1);
     Ok(Due {
-        assign: queued(store, height + 1, QueueKind::Assign)?,
-        draws: queued(store, height + 1, QueueKind::DrawVerifiers)?,
+        assign: queued(store, &draws_at, QueueKind::Assign)?,
+        draws: queued(store, &draws_at, QueueKind::DrawVerifiers)?,
         finished: queued(
             store,
-            height.saturating_add(retention_blocks),
+            &keys::queue_entry(
+                now_ms.saturating_add(retention_ms),
+                QueueKind::Prune,
+                &Hash::ZERO,
+            )[..keys::QUEUE.len() + 8],
             QueueKind::Prune,
         )?,
     })
 }
 
-/// The ids queued for `kind` at `height`.
-pub fn queued(store: &dyn Store, height: u64, kind: QueueKind) -> Result<Vec<Hash>, StoreError> {
-    let mut prefix = keys::queue_at(height);
+/// The ids queued for `kind` under `at` (a draw height's or a due time's prefix).
+pub fn queued(store: &dyn Store, at: &[u8], kind: QueueKind) -> Result<Vec<Hash>, StoreError> {
+    let mut prefix = at.to_vec();
     prefix.push(kind as u8);
     let mut ids = Vec::new();
     for (key, _) in store.scan_prefix(&prefix, None, usize::MAX)? {
@@ -63,25 +76,28 @@ pub fn live_executions(store: &dyn Store) -> Result<Vec<Hash>, StoreError> {
         QueueKind::CloseCommits,
         QueueKind::Settle,
     ];
-    // Entry keys: prefix, 8-byte height, kind byte, 32-byte id.
-    let kind_at = keys::QUEUE.len() + 8;
     let mut ids = std::collections::BTreeSet::new();
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let page = store.scan_prefix(keys::QUEUE, after.as_deref(), PAGE)?;
-        for (key, _) in &page {
-            let kind = key.get(kind_at).copied().and_then(QueueKind::from_byte);
-            if kind.is_some_and(|k| live.contains(&k))
-                && let Some(id) = key.get(kind_at + 1..).and_then(Hash::from_slice)
-            {
-                ids.insert(id);
+    // Entry keys of both queues: prefix, 8-byte height or due time, kind byte, 32-byte id.
+    for prefix in [keys::DRAWS, keys::QUEUE] {
+        let kind_at = prefix.len() + 8;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = store.scan_prefix(prefix, after.as_deref(), PAGE)?;
+            for (key, _) in &page {
+                let kind = key.get(kind_at).copied().and_then(QueueKind::from_byte);
+                if kind.is_some_and(|k| live.contains(&k))
+                    && let Some(id) = key.get(kind_at + 1..).and_then(Hash::from_slice)
+                {
+                    ids.insert(id);
+                }
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
+                _ => break,
             }
         }
-        match page.last() {
-            Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
-            _ => return Ok(ids.into_iter().collect()),
-        }
     }
+    Ok(ids.into_iter().collect())
 }
 
 /// Settled executions of one block, by final status, the slashes their settlement dealt, and
@@ -446,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn the_queue_is_read_by_height_and_kind() {
+    fn the_queues_are_read_by_height_or_due_time_and_kind() {
         let store = MemStore::new();
         let mut changes = runnet_state::store::ChangeSet::new();
         let unit = runnet_types::encoding::encode(&());
@@ -455,17 +471,26 @@ mod tests {
             (5, QueueKind::Assign, 2),
             (5, QueueKind::DrawVerifiers, 3),
             (6, QueueKind::Assign, 4),
-            (104, QueueKind::Prune, 5),
-            (9, QueueKind::Expire, 6),
-            (9, QueueKind::Prune, 7),
         ] {
             changes.insert(
-                keys::queue_entry(height, kind, &Hash([id; 32])),
+                keys::draw_entry(height, kind, &Hash([id; 32])),
+                Some(unit.clone()),
+            );
+        }
+        // Block 4 stamped 400 ms: what it finished is pruned at 400 + retention (10,000 ms).
+        for (due_ms, kind, id) in [
+            (10_400, QueueKind::Prune, 5u8),
+            (900, QueueKind::Expire, 6),
+            (900, QueueKind::Prune, 7),
+            (10_401, QueueKind::Prune, 8),
+        ] {
+            changes.insert(
+                keys::queue_entry(due_ms, kind, &Hash([id; 32])),
                 Some(unit.clone()),
             );
         }
         store.commit(1, &changes).unwrap();
-        let due = due_after(&store, 4, 100).unwrap();
+        let due = due_after(&store, 4, 400, 10_000).unwrap();
         assert_eq!(due.assign, vec![Hash([1; 32]), Hash([2; 32])]);
         assert_eq!(due.draws, vec![Hash([3; 32])]);
         assert_eq!(due.finished, vec![Hash([5; 32])]);

@@ -39,7 +39,7 @@ pub enum Want {
 
 pub struct Job {
     pub execution: Hash,
-    /// The last height at which the answer still counts: the queue's order.
+    /// The last chain time (ms) at which the answer still counts: the queue's order.
     pub deadline: u64,
     pub want: Want,
     pub mode: RunnerMode,
@@ -154,11 +154,14 @@ pub fn spawn_workers(
             .spawn(move || {
                 while let Some(job) = queue.pop() {
                     shared.metrics.agent_queue.set(queue.len() as i64);
-                    let outcome = if shared.executor.height() >= job.deadline {
+                    // At chain time >= the deadline, the next block is stamped after it: an
+                    // answer could only land late.
+                    let now_ms = shared.executor.chain_time_ms().unwrap_or(0);
+                    let outcome = if now_ms >= job.deadline {
                         Err(Failure {
                             reason: "late",
                             detail: format!(
-                                "its deadline (block {}) passed while it waited",
+                                "its deadline (chain time {} ms) passed while it waited",
                                 job.deadline
                             ),
                         })

@@ -68,12 +68,17 @@ impl BlockReport {
         txs: &[SignedTx],
         receipts: Vec<Receipt>,
     ) -> BlockReport {
-        let retention = shared.executor.params().retention_blocks;
-        let due =
-            follow::due_after(shared.state_store.as_ref(), height, retention).unwrap_or_else(|e| {
-                tracing::warn!(height, "reading the execution queue: {e}");
-                Due::default()
-            });
+        let retention = shared.executor.params().retention_ms;
+        // Right after `height` executed, the state's chain time is that block's.
+        let due = match shared.executor.chain_time_ms() {
+            Ok(now_ms) => follow::due_after(shared.state_store.as_ref(), height, now_ms, retention)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+        .unwrap_or_else(|e| {
+            tracing::warn!(height, "reading the execution queue: {e}");
+            Due::default()
+        });
         let evidence_slashes = txs
             .iter()
             .zip(&receipts)

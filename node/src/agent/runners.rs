@@ -159,11 +159,11 @@ pub fn refresh(mine: &mut Mine, shared: &Shared, submitter: &mut Submitter) {
     let jailed = record
         .as_ref()
         .is_some_and(|r| matches!(r.status, RunnerStatus::Jailed { .. }));
-    // The transaction lands in the next block at the earliest.
-    let next = shared.executor.height() + 1;
+    // The transaction lands in a later block, stamped after the last one's chain time.
+    let now_ms = shared.executor.chain_time_ms().unwrap_or(0);
     match record
         .as_ref()
-        .and_then(|r| unjail_due(r, next, mine.mode(), min_stake))
+        .and_then(|r| unjail_due(r, now_ms, mine.mode(), min_stake))
     {
         Some(top_up) if mine.unjail == Unjail::Idle => unjail(mine, shared, submitter, top_up),
         _ if !jailed && mine.unjail == Unjail::Sent => mine.unjail = Unjail::Idle,
@@ -256,16 +256,17 @@ fn register(mine: &mut Mine, shared: &Shared, submitter: &mut Submitter) {
     }
 }
 
-/// The top-up to send with UnjailRunner if the runner is jailed and its jail is over by the
-/// block at `next`: what it lacks of `min_stake`. Never in the `silent` fault mode.
+/// The top-up to send with UnjailRunner if the runner is jailed and its jail (chain time) is
+/// over by `now_ms`, the last block's chain time: what it lacks of `min_stake`. Never in the
+/// `silent` fault mode.
 pub fn unjail_due(
     record: &Runner,
-    next: u64,
+    now_ms: u64,
     mode: RunnerMode,
     min_stake: Amount,
 ) -> Option<Amount> {
     match record.status {
-        RunnerStatus::Jailed { until } if until <= next && mode != RunnerMode::Silent => {
+        RunnerStatus::Jailed { until } if until <= now_ms && mode != RunnerMode::Silent => {
             Some(min_stake.saturating_sub(record.stake))
         }
         _ => None,

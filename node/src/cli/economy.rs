@@ -409,7 +409,12 @@ pub fn process(command: ProcessCommand) -> Result<Output, String> {
             let payload = Payload::CreateProcess {
                 definition,
                 balance,
-                spend_cap: spend_cap.unwrap_or(balance.max(1)),
+                // At least one walk step at the default prices: the chain refuses a spend cap
+                // that cannot pay for one (docs/economy.md, "Processes and emitters").
+                spend_cap: spend_cap.unwrap_or_else(|| {
+                    let p = runnet_types::Params::default();
+                    balance.max(p.min_gas_price.saturating_mul(p.gas.walk_step))
+                }),
             };
             let sent = send(&client, &key, payload, &tx.gas)?;
             let id = files::parse_id(&sent.hash, "process")?;
@@ -463,7 +468,7 @@ mod tests {
         let definition: ServiceDefinition = serde_json::from_value(json!({
             "name": "arith",
             "tasks": [{"key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
-                       "max_output_bytes": 64, "verification": "deterministic", "timeout_blocks": 10}]
+                       "max_output_bytes": 64, "verification": "deterministic", "timeout_ms": 10000}]
         }))
         .unwrap();
         let service = Hash([3; 32]);

@@ -25,8 +25,8 @@ pub const MAX_FILE_BYTES: u64 = runnet_types::tx::MAX_TX_BYTES as u64;
 
 /// Structure only: the chain applies its own limits, which this machine does not know.
 const STRUCTURE_ONLY: DefinitionLimits = DefinitionLimits {
-    min_task_timeout: 0,
-    max_task_timeout: u64::MAX,
+    min_task_timeout_ms: 0,
+    max_task_timeout_ms: u64::MAX,
     max_output_bytes: u32::MAX,
     max_tasks: usize::MAX,
     max_events: usize::MAX,
@@ -307,9 +307,9 @@ mod tests {
             "name": "arith",
             "tasks": [
                 {"key": "add", "inputs": {"a": "int", "b": "int"}, "outputs": {"sum": "int"},
-                 "max_output_bytes": 64, "verification": "deterministic", "timeout_blocks": 10},
+                 "max_output_bytes": 64, "verification": "deterministic", "timeout_ms": 10000},
                 {"key": "mul", "inputs": {"a": "int", "b": "int"}, "outputs": {"product": "int"},
-                 "max_output_bytes": 64, "verification": "deterministic", "timeout_blocks": 10}
+                 "max_output_bytes": 64, "verification": "deterministic", "timeout_ms": 10000}
             ]
         })
     }
@@ -332,10 +332,10 @@ mod tests {
         missing["tasks"][1]
             .as_object_mut()
             .unwrap()
-            .remove("timeout_blocks");
+            .remove("timeout_ms");
         let e = definition_error(&missing);
         assert!(
-            e.contains("tasks[1] ('mul'): missing field `timeout_blocks`"),
+            e.contains("tasks[1] ('mul'): missing field `timeout_ms`"),
             "{e}"
         );
         assert!(e.contains("line "), "{e}");

@@ -188,14 +188,14 @@ pub fn describe_service(service: &Value) -> String {
     }
     for task in definition["tasks"].as_array().into_iter().flatten() {
         lines.push(format!(
-            "  task {} {} -> {}, {}, timeout {} blocks, outputs up to {} bytes",
+            "  task {} {} -> {}, {}, timeout {} ms, outputs up to {} bytes",
             task["key"].as_str().unwrap_or("?"),
             compact(&task["inputs"]),
             compact(&task["outputs"]),
             task["verification"]
                 .as_str()
                 .map_or_else(|| compact(&task["verification"]), str::to_string),
-            task["timeout_blocks"],
+            task["timeout_ms"],
             task["max_output_bytes"]
         ));
     }
@@ -216,7 +216,7 @@ mod tests {
     fn task() -> TaskDefinition {
         serde_json::from_value(json!({"key": "add", "inputs": {"a": "int", "b": "int"},
             "outputs": {"sum": "int"}, "max_output_bytes": 64, "verification": "deterministic",
-            "timeout_blocks": 10}))
+            "timeout_ms": 10000}))
         .unwrap()
     }
 
@@ -258,7 +258,7 @@ mod tests {
             "definition": {"name": "ticker", "description": "A clock.",
                 "tasks": [{"key": "seq_at", "inputs": {"time": "int"}, "outputs": {"seq": "int"},
                            "max_output_bytes": 16, "verification": "deterministic",
-                           "timeout_blocks": 20}],
+                           "timeout_ms": 20000}],
                 "events": [{"key": "tick", "data": {"seq": "int"}}]}
         });
         let text = describe_service(&service);
@@ -268,7 +268,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                r#"task seq_at {"time":"int"} -> {"seq":"int"}, deterministic, timeout 20 blocks"#
+                r#"task seq_at {"time":"int"} -> {"seq":"int"}, deterministic, timeout 20000 ms"#
             ),
             "{text}"
         );

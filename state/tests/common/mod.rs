@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use runnet_state::store::{MemStore, Store};
-use runnet_state::{BlockContext, BlockOutcome, Executor, Outcome, Receipt, Signatures};
+use runnet_state::{
+    BlockBatch, BlockContext, BlockOutcome, Executor, Outcome, Receipt, Signatures,
+};
 use runnet_types::crypto::Domain;
 use runnet_types::genesis::{Genesis, GenesisAccount, GenesisValidator, Params};
 use runnet_types::tx::validator_binding_message;
@@ -30,13 +32,22 @@ pub fn addr(i: usize) -> Address {
     key(i).public().address()
 }
 
-/// Parameters small enough that epochs and unbonding periods pass within a test.
+/// Chain time a test block takes by default: the block pace's default interval
+/// (docs/consensus.md), 10 blocks a second.
+pub const BLOCK_MS: u64 = 100;
+
+/// Parameters small enough that epochs and unbonding periods pass within a test. Unbonding
+/// stays longer than `max_evidence_age` blocks at one block a second (genesis validation).
 pub fn test_params() -> Params {
     Params {
         epoch_blocks: 5,
-        unbonding_blocks: 10,
+        unbonding_ms: 60 * BLOCK_MS,
         max_evidence_age: 5,
-        runner_unbonding_blocks: 3,
+        runner_unbonding_ms: 3 * BLOCK_MS,
+        // The old default of 10 blocks: tests keep retention short, and it must outlast this.
+        event_window_ms: 10 * BLOCK_MS,
+        // The example services' timeouts at the test pace (`at_test_pace`).
+        min_task_timeout_ms: BLOCK_MS,
         min_runner_stake: 1_000,
         ..Params::default()
     }
@@ -75,6 +86,10 @@ pub struct Chain {
     pub signatures: Signatures,
     /// The `justify_signers` each block's header names (`None`: not passed, nobody missed).
     pub signers: Option<Vec<u32>>,
+    /// Chain time each next block adds to the last one's (the test's block rate).
+    pub block_ms: u64,
+    /// Chain time of the last block built.
+    pub time_ms: u64,
 }
 
 impl Chain {
@@ -90,12 +105,15 @@ impl Chain {
         let exec = Executor::open(store, &genesis).expect("open");
         let nonces = vec![0; genesis.accounts.len() + 200];
         Chain {
-            exec,
             proposer: Address([0xEE; 20]),
             genesis,
             nonces,
             signatures: Signatures::Verify,
             signers: None,
+            block_ms: BLOCK_MS,
+            // A store opened again goes on from the chain time it recorded.
+            time_ms: exec.chain_time_ms().expect("chain time"),
+            exec,
         }
     }
 
@@ -118,20 +136,25 @@ impl Chain {
     }
 
     pub fn block(&mut self, txs: Vec<SignedTx>) -> BlockOutcome {
+        self.block_of(&[BlockBatch::bare(&txs)])
+    }
+
+    /// A block of batches, in order, with their digests and authors (skip fees).
+    pub fn block_of(&mut self, batches: &[BlockBatch<'_>]) -> BlockOutcome {
         let height = self.exec.height() + 1;
+        self.time_ms += self.block_ms;
         let ctx = BlockContext {
             height,
             proposer: self.proposer,
             vrf_output: Hash::digest(&height.to_le_bytes()),
-            // The block pace's default interval (docs/consensus.md): 10 blocks a second.
-            timestamp_ms: height * 100,
+            timestamp_ms: self.time_ms,
         };
         let outcome = self
             .exec
             .execute_block_with_signers(
                 &ctx,
                 self.signers.as_deref(),
-                &txs,
+                batches,
                 self.signatures,
                 |_| Ok(Vec::new()),
             )
@@ -152,6 +175,19 @@ impl Chain {
 
     pub fn empty_blocks(&mut self, n: u64) {
         for _ in 0..n {
+            self.block(vec![]);
+        }
+    }
+
+    /// Chain time of the last executed block, as the state records it.
+    pub fn now_ms(&self) -> u64 {
+        self.exec.chain_time_ms().unwrap()
+    }
+
+    /// Empty blocks until one is stamped at or after `at_ms`, the block that handles what is due
+    /// then.
+    pub fn run_until_ms(&mut self, at_ms: u64) {
+        while self.now_ms() < at_ms {
             self.block(vec![]);
         }
     }
@@ -243,13 +279,23 @@ impl Chain {
     }
 }
 
+/// The example services' task timeouts are a public chain's (10 or 20 s); the tests were written
+/// for 10 or 20 blocks, so they take a tenth of them: 1 or 2 s, 10 or 20 blocks at `BLOCK_MS`.
+pub fn at_test_pace(definition: &mut runnet_types::service::ServiceDefinition) {
+    for task in &mut definition.tasks {
+        task.timeout_ms /= 10;
+    }
+}
+
 /// An example service of the repository (examples/services/NAME.json and NAME.wat): its
 /// canonical definition bytes and its WebAssembly module.
 #[allow(dead_code)]
 pub fn example(name: &str) -> (Vec<u8>, Vec<u8>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services");
     let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
-    let definition: runnet_types::service::ServiceDefinition = serde_json::from_str(&json).unwrap();
+    let mut definition: runnet_types::service::ServiceDefinition =
+        serde_json::from_str(&json).unwrap();
+    at_test_pace(&mut definition);
     let wat = std::fs::read_to_string(dir.join(format!("{name}.wat"))).unwrap();
     (
         definition.to_canonical_bytes(),

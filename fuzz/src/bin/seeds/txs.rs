@@ -207,27 +207,20 @@ pub fn txs() -> Seeds {
 
 pub fn batches() -> Seeds {
     let (a, b) = (validator_key(0), validator_key(1));
-    let transfers = Batch {
-        txs: (0..3).map(|n| transfer(&a, n)).collect(),
-        raw: vec![],
-    };
-    let kinds = Batch {
-        txs: payloads()
+    // Signed by validator 0 as the author: seeds a verifier accepts.
+    let seal = |txs, raw| Batch::signed(txs, raw, CHAIN_ID, &a);
+    let transfers = seal((0..3).map(|n| transfer(&a, n)).collect(), vec![]);
+    let kinds = seal(
+        payloads()
             .into_iter()
             .take(8)
             .enumerate()
             .map(|(n, (_, p))| signed(&b, n as u64, p))
             .collect(),
-        raw: vec![],
-    };
-    let raw = Batch {
-        txs: vec![],
-        raw: vec![vec![1; 32], (0..64).collect()],
-    };
-    let mixed = Batch {
-        txs: vec![transfer(&b, 0)],
-        raw: vec![vec![2; 40]],
-    };
+        vec![],
+    );
+    let raw = seal(vec![], vec![vec![1; 32], (0..64).collect()]);
+    let mixed = seal(vec![transfer(&b, 0)], vec![vec![2; 40]]);
     vec![
         ("transfers", transfers.encode()),
         ("kinds", kinds.encode()),
