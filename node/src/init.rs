@@ -40,9 +40,20 @@ impl InitOptions {
             base_port: 26600,
             chain_id: "runnet-local".into(),
             allow_raw: false,
-            params: Params::default(),
+            params: local_params(),
             consensus: ConsensusParams::default(),
         }
+    }
+}
+
+/// The genesis defaults with the spans a local network needs to show its life within a
+/// minute (docs/testnet.md): a public chain's epoch of an hour would never end in a test run.
+pub fn local_params() -> Params {
+    Params {
+        // About 100 blocks at the block pace.
+        epoch_ms: 10_000,
+        max_evidence_age_ms: 20_000,
+        ..Params::default()
     }
 }
 
@@ -181,6 +192,10 @@ pub fn testnet_init(opts: &InitOptions) -> Result<InitSummary, InitError> {
     }
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
+        // The network starts now: epoch 0 ends `epoch_ms` of chain time from here.
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         accounts,
         validators,
         params: opts.params.clone(),

@@ -195,11 +195,16 @@ impl Executor {
             );
             overlay.put(keys::consensus_key(&v.consensus_key), &v.address);
         }
-        let set = select_validator_set(&overlay, &self.params, 0, 1)?.unwrap_or(ValidatorSet {
-            epoch: 0,
-            start_height: 1,
-            members: Vec::new(),
-        });
+        let ends_at_ms = genesis.genesis_time_ms.saturating_add(self.params.epoch_ms);
+        let set = select_validator_set(&overlay, &self.params, 0, 1, ends_at_ms)?.unwrap_or(
+            ValidatorSet {
+                epoch: 0,
+                start_height: 1,
+                ends_at_ms,
+                ended: None,
+                members: Vec::new(),
+            },
+        );
         overlay.put(keys::meta(meta_names::VALIDATOR_SET), &set);
         overlay.put(keys::validator_set(0), &set);
         overlay.put(keys::meta(meta_names::CHAIN), &genesis.hash());
@@ -572,6 +577,7 @@ pub(crate) fn select_validator_set(
     params: &Params,
     epoch: u64,
     start_height: u64,
+    ends_at_ms: u64,
 ) -> Result<Option<ValidatorSet>, StoreError> {
     let mut candidates = Vec::new();
     for (key, bytes) in overlay.scan(keys::VALIDATOR)? {
@@ -588,6 +594,8 @@ pub(crate) fn select_validator_set(
     Ok(Some(ValidatorSet {
         epoch,
         start_height,
+        ends_at_ms,
+        ended: None,
         members: candidates
             .into_iter()
             .map(|v| ValidatorSetMember {
@@ -882,6 +890,7 @@ mod tests {
         let validator = SecretKey::from_seed([1; 32]);
         Genesis {
             chain_id: "runnet-test".into(),
+            genesis_time_ms: 0,
             accounts: vec![GenesisAccount {
                 address: sender.public().address(),
                 balance: 1_000_000_000,

@@ -113,13 +113,18 @@ pub struct Params {
     pub max_block_bytes: u64,
 
     // Validators and epochs.
-    pub epoch_blocks: u64,
+    /// How long an epoch lasts, in milliseconds of chain time: its last block is the first one
+    /// stamped at or after the previous epoch's last block's time plus this (epoch 0: the
+    /// genesis time plus this). docs/consensus.md, "Epochs".
+    pub epoch_ms: u64,
     pub min_validators: u32,
     pub max_validators: u32,
     pub unbonding_blocks: u64,
     pub jail_blocks: u64,
     pub double_sign_slash: u64,
-    pub max_evidence_age: u64,
+    /// Evidence about an epoch is refused once that epoch ended longer ago than this, in
+    /// milliseconds of chain time.
+    pub max_evidence_age_ms: u64,
 
     // Services.
     pub max_bundle_bytes: u64,
@@ -325,13 +330,17 @@ impl Default for Params {
             gas: GasSchedule::default(),
             max_block_gas: 20_000_000_000,
             max_block_bytes: 32 << 20,
-            epoch_blocks: 100,
+            // An hour: a validator set changes at most hourly, as bonds, unbonds and jails
+            // take effect at epoch ends.
+            epoch_ms: 3_600_000,
             min_validators: 1,
             max_validators: 100,
             unbonding_blocks: 200,
             jail_blocks: 100,
             double_sign_slash: 500,
-            max_evidence_age: 100,
+            // Two days: evidence of a double sign lands within hours at worst; the stake it
+            // slashes stays bonded (unbonding) for longer than this.
+            max_evidence_age_ms: 172_800_000,
             max_bundle_bytes: 1 << 20,
             max_definition_bytes: 64 << 10,
             max_tasks_per_service: 32,
@@ -423,7 +432,8 @@ impl Params {
             );
         }
         for (name, value) in [
-            ("epoch_blocks", self.epoch_blocks),
+            ("epoch_ms", self.epoch_ms),
+            ("max_evidence_age_ms", self.max_evidence_age_ms),
             ("max_block_gas", self.max_block_gas),
             ("max_block_bytes", self.max_block_bytes),
             ("min_task_timeout", self.min_task_timeout),
@@ -510,12 +520,6 @@ impl Params {
         if self.max_task_timeout < self.min_task_timeout {
             return field("max_task_timeout", "must be at least min_task_timeout");
         }
-        if self.max_evidence_age >= self.unbonding_blocks {
-            return field(
-                "max_evidence_age",
-                "must be shorter than unbonding_blocks, or a validator could unbond before its evidence lands",
-            );
-        }
         if self.retention_blocks <= self.event_window_blocks {
             return field(
                 "retention_blocks",
@@ -592,6 +596,11 @@ pub struct GenesisValidator {
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
     pub chain_id: String,
+    /// Chain time at genesis, in milliseconds since the Unix epoch: epoch 0 ends `epoch_ms`
+    /// after it. A genesis written without one (0) has a first epoch that ends with its first
+    /// block.
+    #[serde(default)]
+    pub genesis_time_ms: u64,
     #[serde(default)]
     pub accounts: Vec<GenesisAccount>,
     pub validators: Vec<GenesisValidator>,
@@ -789,6 +798,7 @@ mod tests {
         let key = SecretKey::from_seed([1; 32]);
         Genesis {
             chain_id: "runnet-test".into(),
+            genesis_time_ms: 0,
             accounts: vec![GenesisAccount {
                 address: Address([7; 20]),
                 balance: 1_000,
@@ -883,8 +893,8 @@ mod tests {
                 .contains("params.wrong_result_slash")
         );
         assert!(
-            error_of(|v| v["params"]["max_evidence_age"] = 500.into())
-                .contains("params.max_evidence_age")
+            error_of(|v| v["params"]["max_evidence_age_ms"] = 0.into())
+                .contains("params.max_evidence_age_ms")
         );
         assert!(
             error_of(|v| v["validators"][0]["stake"] = 0.into()).contains("validators[0].stake")
@@ -964,11 +974,11 @@ mod tests {
                 .contains("genesis.json")
         );
         let mut bad = sample();
-        bad.params.epoch_blocks = 0;
+        bad.params.epoch_ms = 0;
         std::fs::write(&path, bad.to_json()).unwrap();
         let err = Genesis::load(&path).unwrap_err().to_string();
         assert!(
-            err.contains("genesis.json") && err.contains("params.epoch_blocks"),
+            err.contains("genesis.json") && err.contains("params.epoch_ms"),
             "{err}"
         );
     }

@@ -33,9 +33,10 @@ pub fn addr(i: usize) -> Address {
 /// Parameters small enough that epochs and unbonding periods pass within a test.
 pub fn test_params() -> Params {
     Params {
-        epoch_blocks: 5,
+        // Test chains advance 100 ms a block: epochs of 5 blocks.
+        epoch_ms: 500,
         unbonding_blocks: 10,
-        max_evidence_age: 5,
+        max_evidence_age_ms: 500,
         runner_unbonding_blocks: 3,
         min_runner_stake: 1_000,
         ..Params::default()
@@ -49,6 +50,7 @@ pub fn genesis(accounts: usize, params: Params) -> Genesis {
     let v = key(VALIDATOR_KEY);
     Genesis {
         chain_id: CHAIN_ID.into(),
+        genesis_time_ms: 0,
         accounts: (0..accounts)
             .map(|i| GenesisAccount {
                 address: addr(i),
