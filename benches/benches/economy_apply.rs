@@ -78,6 +78,7 @@ impl Bench {
         let validator = key(DEVELOPER + 1);
         let genesis = Genesis {
             chain_id: CHAIN_ID.into(),
+            genesis_time_ms: 0,
             accounts: keys
                 .iter()
                 .map(|k| GenesisAccount {

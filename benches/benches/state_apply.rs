@@ -37,6 +37,7 @@ impl Bench {
         let validator = key(ACCOUNTS + 1);
         let genesis = Genesis {
             chain_id: CHAIN_ID.into(),
+            genesis_time_ms: 0,
             accounts: addresses
                 .iter()
                 .map(|a| GenesisAccount {

@@ -204,6 +204,7 @@ impl Sim {
         let validator = key_of("validator", 0);
         let genesis = Genesis {
             chain_id: CHAIN_ID.into(),
+            genesis_time_ms: 0,
             accounts: accounts
                 .iter()
                 .map(|a| GenesisAccount {

@@ -25,7 +25,11 @@ pub const FAUCET_BALANCE: Amount = 1_000_000_000_000_000;
 pub fn local_params() -> Params {
     const SECOND: u64 = runnet_types::genesis::SECOND_MS;
     Params {
-        // Longer than max_evidence_age (100 blocks) at a block a second (genesis validation).
+        // About 100 blocks at the block pace: validator-set changes (a bond, a jail) show
+        // within a run.
+        epoch_ms: 10 * SECOND,
+        max_evidence_age_ms: 20 * SECOND,
+        // Longer than max_evidence_age_ms (genesis validation).
         unbonding_ms: 120 * SECOND,
         jail_ms: 30 * SECOND,
         min_task_timeout_ms: SECOND,
@@ -202,6 +206,10 @@ pub fn testnet_init(opts: &InitOptions) -> Result<InitSummary, InitError> {
     }
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
+        // The network starts now: epoch 0 ends `epoch_ms` of chain time from here.
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         accounts,
         validators,
         params: opts.params.clone(),

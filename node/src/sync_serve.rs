@@ -70,16 +70,11 @@ impl Source for Shared {
         self.blocks.block(height).ok().flatten().map(|b| b.block)
     }
 
-    /// From the epoch's committee while the state keeps it, else from the epoch length (the
-    /// state drops sets too old for evidence).
+    /// From the proof that ended the epoch, which starts with the block after its last one
+    /// (epochs end by chain time, so no length gives it; docs/consensus.md, "Epochs").
     fn epoch_end(&self, epoch: u64) -> Option<u64> {
-        match self.executor.committee(epoch) {
-            Ok(Some(committee)) => Some(committee.end_height()),
-            _ => Some(runnet_state::epochs::epoch_end(
-                epoch,
-                self.genesis.params.epoch_blocks.max(1),
-            )),
-        }
+        let proof = self.blocks.epoch_end_proof(epoch).ok().flatten()?;
+        proof.blocks.first().map(|b| b.height().saturating_sub(1))
     }
 
     fn epoch_end_proof(&self, epoch: u64) -> Option<CommitProof> {

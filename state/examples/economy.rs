@@ -95,13 +95,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (alice, bob, carol) = (key("alice"), key("bob"), key("carol"));
     let validator = key("validator-0");
     let params = Params {
-        epoch_blocks: 4,
+        epoch_ms: 400,
         min_runner_stake: 10_000,
         runner_unbonding_ms: 200,
         ..Params::default()
     };
     let genesis = Genesis {
         chain_id: CHAIN_ID.into(),
+        genesis_time_ms: 0,
         accounts: [&alice, &bob, &carol]
             .iter()
             .map(|k| GenesisAccount {

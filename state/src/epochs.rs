@@ -1,70 +1,78 @@
-//! Epochs: the validator set of epoch e+1 is chosen when the last block of epoch e executes
-//! (heights are multiples of `epoch_blocks`), and each epoch's set is kept by epoch number for as
-//! long as evidence about it may land. Consensus reads them as [`Committee`]s: epoch e orders
-//! heights `e * epoch_blocks + 1 ..= (e + 1) * epoch_blocks`, epoch 0 starting at height 1 with
-//! the genesis validators.
+//! Epochs: an epoch lasts `epoch_ms` of chain time. Its last block is the first of its blocks
+//! stamped at or after its `ends_at_ms` (the previous epoch's last block's timestamp plus
+//! `epoch_ms`; epoch 0: the genesis time plus `epoch_ms`). That block's execution chooses the
+//! next epoch's set, which orders heights from the next one on. Each epoch's set is kept by epoch
+//! number for as long as evidence about it may land. Consensus reads them as [`Committee`]s and
+//! applies the same rule to the same header timestamps (docs/consensus.md, "Epochs").
 
 use crate::execution::corrupt;
 use crate::executor::{ApplyError, BlockRun, ExecError, Executor, select_validator_set};
 use crate::keys::{self, meta_names};
-use crate::objects::{Validator, ValidatorSet};
+use crate::objects::{EpochEnd, Validator, ValidatorSet};
 use crate::store::StoreError;
 use runnet_types::Address;
 use runnet_types::consensus::{Committee, ValidatorInfo};
 use std::collections::BTreeMap;
 
-/// The height of the last block of `epoch`.
-pub fn epoch_end(epoch: u64, epoch_blocks: u64) -> u64 {
-    epoch.saturating_add(1).saturating_mul(epoch_blocks)
-}
-
 impl BlockRun<'_> {
     /// End of block, step 4 (after releases): at the last block of an epoch, the next epoch's
     /// set; sets too old for any evidence are dropped.
     pub(crate) fn change_epoch(&mut self) -> Result<Option<ValidatorSet>, ApplyError> {
-        if !self.height.is_multiple_of(self.params.epoch_blocks) {
+        let mut current: ValidatorSet = self
+            .overlay
+            .get(&keys::meta(meta_names::VALIDATOR_SET))?
+            .ok_or_else(|| corrupt("no validator set"))?;
+        if self.now_ms < current.ends_at_ms {
             return Ok(None);
         }
-        let epoch = self.height / self.params.epoch_blocks;
-        let current: Option<ValidatorSet> =
-            self.overlay.get(&keys::meta(meta_names::VALIDATOR_SET))?;
-        let next = match select_validator_set(&self.overlay, self.params, epoch, self.height + 1)? {
+        let epoch = current.epoch.saturating_add(1);
+        let ends_at_ms = self.now_ms.saturating_add(self.params.epoch_ms);
+        let next = match select_validator_set(
+            &self.overlay,
+            self.params,
+            epoch,
+            self.height + 1,
+            ends_at_ms,
+        )? {
             Some(set) => set,
             // Too few candidates: the set stays, under the new epoch number.
-            None => match current.clone() {
-                Some(mut set) => {
-                    set.epoch = epoch;
-                    set.start_height = self.height + 1;
-                    set
-                }
-                None => return Err(corrupt("no validator set")),
+            None => ValidatorSet {
+                epoch,
+                start_height: self.height + 1,
+                ends_at_ms,
+                ended: None,
+                ..current.clone()
             },
         };
         // A validator entering the set starts with a fresh downtime record: bits left from an
         // earlier membership speak of heights outside its window.
         for member in &next.members {
-            let stays = current
-                .as_ref()
-                .is_some_and(|c| c.members.iter().any(|m| m.address == member.address));
+            let stays = current.members.iter().any(|m| m.address == member.address);
             if !stays {
                 self.overlay
                     .delete(keys::validator_liveness(&member.address));
             }
         }
+        self.forget_old_batches()?;
+        current.ended = Some(EpochEnd {
+            height: self.height,
+            timestamp_ms: self.now_ms,
+        });
+        self.overlay
+            .put(keys::validator_set(current.epoch), &current);
         self.overlay
             .put(keys::meta(meta_names::VALIDATOR_SET), &next);
         self.overlay.put(keys::validator_set(epoch), &next);
-        // Evidence about epoch e is refused once it is older than max_evidence_age, and it is at
-        // most as young as the epoch's last block: after that, the set is of no more use.
-        for (key, _) in self.overlay.scan(keys::VALIDATOR_SETS)? {
-            let old = key
-                .get(keys::VALIDATOR_SETS.len()..)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| corrupt("validator set key"))?;
-            let useful_until = epoch_end(old, self.params.epoch_blocks)
-                .saturating_add(self.params.max_evidence_age);
-            if old < epoch && useful_until < self.height {
+        // Evidence about epoch e is refused once e ended more than max_evidence_age_ms ago:
+        // after that, its set is of no more use.
+        for (key, bytes) in self.overlay.scan(keys::VALIDATOR_SETS)? {
+            let set: ValidatorSet = crate::overlay::decode_value(&key, &bytes)?;
+            let stale = set.ended.is_some_and(|end| {
+                end.timestamp_ms
+                    .saturating_add(self.params.max_evidence_age_ms)
+                    < self.now_ms
+            });
+            if set.epoch < epoch && stale {
                 self.overlay.delete(key);
             }
         }
@@ -74,7 +82,7 @@ impl BlockRun<'_> {
 
 impl Executor {
     /// The committee of `epoch` for consensus: the epoch's validator set (consensus keys, VRF
-    /// keys, stakes) and the height of its last block. `None` before the block that decides it
+    /// keys, stakes), the chain time it ends at and, once it has, the height of its last block. `None` before the block that decides it
     /// has executed (the last block of epoch - 1), and once it is too old for evidence.
     pub fn committee(&self, epoch: u64) -> Result<Option<Committee>, ExecError> {
         let Some(set) = self.read::<ValidatorSet>(&keys::validator_set(epoch))? else {
@@ -94,13 +102,7 @@ impl Executor {
                 stake: m.stake,
             })
             .collect();
-        Committee::new(
-            set.epoch,
-            self.chain_id(),
-            validators,
-            epoch_end(set.epoch, self.params().epoch_blocks),
-        )
-        .map_err(|e| {
+        Committee::new(set.epoch, self.chain_id(), validators, set.ends_at_ms).map_err(|e| {
             ExecError::Store(StoreError::Corrupt(format!(
                 "validator set of epoch {}: {e}",
                 set.epoch

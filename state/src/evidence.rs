@@ -15,19 +15,6 @@ use runnet_types::consensus::Evidence;
 
 type Applied = Result<(), ApplyError>;
 
-/// The height an evidence's messages speak of, held within its epoch: a validator cannot make
-/// its own equivocation look older (or forever young) by signing absurd heights.
-pub(crate) fn evidence_height(evidence: &Evidence, epoch_blocks: u64) -> u64 {
-    let claimed = match evidence {
-        Evidence::Proposals { first, second, .. } => first.header.height.max(second.header.height),
-        Evidence::Votes { first, second, .. } => first.data.height.max(second.data.height),
-    };
-    let epoch = evidence.epoch();
-    let start = epoch.saturating_mul(epoch_blocks).saturating_add(1);
-    let end = epoch.saturating_add(1).saturating_mul(epoch_blocks);
-    claimed.clamp(start, end.max(start))
-}
-
 impl BlockRun<'_> {
     pub(crate) fn apply_evidence(&mut self, evidence: &Evidence) -> Applied {
         let epoch = evidence.epoch();
@@ -47,19 +34,22 @@ impl BlockRun<'_> {
             }
             return fail(
                 ErrorCode::EvidenceTooOld,
-                format!("epoch {epoch} is past max_evidence_age"),
+                format!("epoch {epoch} is past max_evidence_age_ms"),
             )?;
         };
-        let height = evidence_height(evidence, self.params.epoch_blocks);
-        let age = self.height.saturating_sub(height);
-        if age > self.params.max_evidence_age {
-            return fail(
-                ErrorCode::EvidenceTooOld,
-                format!(
-                    "evidence of height {height} is {age} blocks old, more than max_evidence_age {}",
-                    self.params.max_evidence_age
-                ),
-            )?;
+        // Age counts from the end of the evidence's epoch, in chain time: the messages' own
+        // heights and rounds are the signer's to choose, and an epoch still running is young.
+        if let Some(end) = set.ended {
+            let age_ms = self.now_ms.saturating_sub(end.timestamp_ms);
+            if age_ms > self.params.max_evidence_age_ms {
+                return fail(
+                    ErrorCode::EvidenceTooOld,
+                    format!(
+                        "epoch {epoch} ended {age_ms} ms ago, more than max_evidence_age_ms {}",
+                        self.params.max_evidence_age_ms
+                    ),
+                )?;
+            }
         }
         let keys: Vec<PublicKey> = set.members.iter().map(|m| m.consensus_key).collect();
         if let Err(e) = evidence.verify(self.chain_id, &keys) {

@@ -238,11 +238,16 @@ impl Executor {
             );
             overlay.put(keys::consensus_key(&v.consensus_key), &v.address);
         }
-        let set = select_validator_set(&overlay, &self.params, 0, 1)?.unwrap_or(ValidatorSet {
-            epoch: 0,
-            start_height: 1,
-            members: Vec::new(),
-        });
+        let ends_at_ms = genesis.genesis_time_ms.saturating_add(self.params.epoch_ms);
+        let set = select_validator_set(&overlay, &self.params, 0, 1, ends_at_ms)?.unwrap_or(
+            ValidatorSet {
+                epoch: 0,
+                start_height: 1,
+                ends_at_ms,
+                ended: None,
+                members: Vec::new(),
+            },
+        );
         overlay.put(keys::meta(meta_names::VALIDATOR_SET), &set);
         overlay.put(keys::validator_set(0), &set);
         overlay.put(keys::meta(meta_names::CHAIN), &genesis.hash());
@@ -303,7 +308,8 @@ impl Executor {
     /// names a committed batch only while the state remembers it.
     pub fn batch_remembered(&self, digest: &Hash) -> Result<bool, ExecError> {
         let overlay = Overlay::new(self.store.as_ref(), &self.cache);
-        let epoch = skip_fee::epoch_of(self.height() + 1, self.params.epoch_blocks);
+        // The latest set is the next height's: a block that ends an epoch installs the next one.
+        let epoch = self.validator_set()?.epoch;
         Ok(skip_fee::remembered(&overlay, epoch, digest)?)
     }
 
@@ -357,11 +363,16 @@ impl Executor {
             .get(&keys::meta(meta_names::TIME))
             .map_err(ExecError::from)?
             .unwrap_or(0);
+        let epoch = overlay
+            .get::<ValidatorSet>(&keys::meta(meta_names::VALIDATOR_SET))
+            .map_err(ExecError::from)?
+            .map_or(0, |set| set.epoch);
         let mut run = BlockRun {
             overlay,
             params: &self.params,
             chain_id: &self.chain_id,
             height: ctx.height,
+            epoch,
             now_ms: ctx.timestamp_ms.max(previous_ms),
             proposer: ctx.proposer,
             vm: &self.vm,
@@ -414,7 +425,6 @@ impl Executor {
         }
         // Skip fees after the block's transactions, in block order, burned.
         let skip_fees = run.charge_skips(&start, &candidates)?;
-        run.forget_old_batches()?;
         // Fees reach the proposer after the block's transactions, in one credit.
         if fees > 0 {
             let key = keys::account(&ctx.proposer);
@@ -680,6 +690,7 @@ pub(crate) fn select_validator_set(
     params: &Params,
     epoch: u64,
     start_height: u64,
+    ends_at_ms: u64,
 ) -> Result<Option<ValidatorSet>, StoreError> {
     let mut candidates = Vec::new();
     for (key, bytes) in overlay.scan(keys::VALIDATOR)? {
@@ -696,6 +707,8 @@ pub(crate) fn select_validator_set(
     Ok(Some(ValidatorSet {
         epoch,
         start_height,
+        ends_at_ms,
+        ended: None,
         members: candidates
             .into_iter()
             .map(|v| ValidatorSetMember {
@@ -715,6 +728,8 @@ pub(crate) struct BlockRun<'a> {
     pub params: &'a Params,
     pub chain_id: &'a str,
     pub height: u64,
+    /// The epoch this block belongs to (the latest validator set's when it starts).
+    pub epoch: u64,
     /// Chain time of this block ([`BlockContext::timestamp_ms`], never below the previous
     /// block's).
     pub now_ms: u64,
@@ -996,6 +1011,7 @@ mod tests {
         let validator = SecretKey::from_seed([1; 32]);
         Genesis {
             chain_id: "runnet-test".into(),
+            genesis_time_ms: 0,
             accounts: vec![GenesisAccount {
                 address: sender.public().address(),
                 balance: 1_000_000_000,

@@ -23,11 +23,19 @@ impl BlockRun<'_> {
         let Some(parent) = self.height.checked_sub(1).filter(|h| *h > 0) else {
             return Ok(());
         };
-        let epoch = (parent - 1) / self.params.epoch_blocks;
-        let set: ValidatorSet = self
+        // The parent's committee: this block's, unless this block is the first of its epoch.
+        let current: ValidatorSet = self
             .overlay
-            .get(&keys::validator_set(epoch))?
-            .ok_or_else(|| corrupt(format!("no validator set of epoch {epoch}")))?;
+            .get(&keys::meta(keys::meta_names::VALIDATOR_SET))?
+            .ok_or_else(|| corrupt("no validator set"))?;
+        let set = if parent >= current.start_height {
+            current
+        } else {
+            let epoch = current.epoch.saturating_sub(1);
+            self.overlay
+                .get(&keys::validator_set(epoch))?
+                .ok_or_else(|| corrupt(format!("no validator set of epoch {epoch}")))?
+        };
         let window = self.params.signed_blocks_window;
         let bit = self.height % window;
         let (byte, mask) = ((bit / 8) as usize, 1u8 << (bit % 8));

@@ -57,7 +57,20 @@ pub struct ValidatorSet {
     pub epoch: u64,
     /// The first height this set orders.
     pub start_height: u64,
+    /// The epoch's last block is its first block stamped at or after this chain time (the
+    /// previous epoch's last block's timestamp plus `epoch_ms`; for epoch 0 the genesis time
+    /// plus `epoch_ms`).
+    pub ends_at_ms: u64,
+    /// Once the epoch has ended: the height and chain time of its last block.
+    pub ended: Option<EpochEnd>,
     pub members: Vec<ValidatorSetMember>,
+}
+
+/// Where an epoch ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochEnd {
+    pub height: u64,
+    pub timestamp_ms: u64,
 }
 
 impl ValidatorSet {

@@ -50,12 +50,6 @@ pub(crate) fn charges_author(reason: SkipReason) -> bool {
     )
 }
 
-/// The epoch a height belongs to: epoch e orders heights `e × epoch_blocks + 1 ..= (e + 1) ×
-/// epoch_blocks` (state/src/epochs.rs).
-pub(crate) fn epoch_of(height: u64, epoch_blocks: u64) -> u64 {
-    height.saturating_sub(1) / epoch_blocks.max(1)
-}
-
 /// Whether a block of `epoch`, or of the one before, committed the batch `digest`.
 pub(crate) fn remembered(
     overlay: &Overlay<'_>,
@@ -77,8 +71,9 @@ pub(crate) fn remembered(
 }
 
 impl BlockRun<'_> {
+    /// The epoch of this block (read once when the block starts).
     fn epoch(&self) -> u64 {
-        epoch_of(self.height, self.params.epoch_blocks)
+        self.epoch
     }
 
     /// The sender's nonce moves on from `before` in this block: keep the marks its recent floor
@@ -130,13 +125,9 @@ impl BlockRun<'_> {
             .put(keys::committed_batch(epoch, digest), &self.height);
     }
 
-    /// At the last block of an epoch: the batches of the epoch before it are no longer needed
-    /// (blocks of the next epoch look back one epoch).
+    /// At the last block of an epoch (`change_epoch`): the batches of the epoch before it are no
+    /// longer needed (blocks of the next epoch look back one epoch).
     pub(crate) fn forget_old_batches(&mut self) -> Result<(), ApplyError> {
-        let epochs = self.params.epoch_blocks.max(1);
-        if !self.height.is_multiple_of(epochs) {
-            return Ok(());
-        }
         let Some(old) = self.epoch().checked_sub(1) else {
             return Ok(());
         };

@@ -563,7 +563,7 @@ fn two_validators(p: Params) -> Chain {
         chain.block(vec![]);
     }
     assert_eq!(chain.exec.committee(1).unwrap().unwrap().len(), 2);
-    let epoch_blocks = chain.exec.params().epoch_blocks;
+    let epoch_blocks = chain.exec.params().epoch_ms / 100;
     while chain.exec.height() < epoch_blocks + 1 {
         chain.block(vec![]);
     }
@@ -572,8 +572,8 @@ fn two_validators(p: Params) -> Chain {
 
 fn validator_params() -> Params {
     Params {
-        epoch_blocks: 20,
-        max_evidence_age: 5,
+        epoch_ms: 2_000,
+        max_evidence_age_ms: 500,
         signed_blocks_window: 10,
         max_missed_blocks: 5,
         downtime_jail_ms: 25 * BLOCK_MS,

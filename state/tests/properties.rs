@@ -348,7 +348,7 @@ fn build_block(chain: &Chain, ops: &[Op], processes: &mut Vec<Hash>) -> Vec<Sign
             Op::Evidence { who, round, height } => (
                 who,
                 Payload::Evidence(Box::new(double_vote(
-                    (height - 1) / test_params().epoch_blocks,
+                    (height - 1) / (test_params().epoch_ms / 100),
                     round,
                     height,
                 ))),

@@ -199,20 +199,20 @@ fn invalid_and_unknown_evidence_is_refused() {
 fn old_evidence_is_refused() {
     let mut chain = Chain::new(10);
     let k = genesis_key();
-    // test_params: epochs of 5 blocks, max_evidence_age 5.
+    // test_params: epochs of 500 ms (5 blocks of 100 ms), max_evidence_age_ms 500. Epoch 0's
+    // last block is height 5, stamped 500 ms.
     chain.empty_blocks(6);
-    // Height 1 is 6 blocks old at height 7.
-    assert_failed(
-        &submit(&mut chain, 1, double_vote(&k, 0, 1, 1)),
-        ErrorCode::EvidenceTooOld,
-    );
-    // A claimed height past the epoch's end counts as the epoch's last block (5): the offender
-    // cannot make its evidence look young. 5 is 3 blocks old at height 8: still fresh.
-    let r = submit(&mut chain, 1, double_vote(&k, 0, 2, 1_000));
+    // At height 7 (700 ms) epoch 0 ended 200 ms ago: its evidence is fresh, whatever height its
+    // messages claim (the signer chooses those).
+    let r = submit(&mut chain, 1, double_vote(&k, 0, 1, 1));
     assert!(r.is_success(), "{r:?}");
-    chain.empty_blocks(3);
+    // Evidence about the running epoch is always fresh.
+    let r = submit(&mut chain, 1, double_vote(&k, 1, 1, 6));
+    assert!(r.is_success(), "{r:?}");
+    // At height 11 (1,100 ms) epoch 0 ended 600 ms ago: too old.
+    chain.empty_blocks(2);
     assert_failed(
-        &submit(&mut chain, 1, double_vote(&k, 0, 3, 1_000)),
+        &submit(&mut chain, 1, double_vote(&k, 0, 2, 1_000)),
         ErrorCode::EvidenceTooOld,
     );
     // Once no evidence can refer to epoch 0, its set is dropped; evidence about it is too old.
@@ -264,8 +264,8 @@ fn committees_follow_the_epochs_and_stay_while_evidence_may_land() {
     let mut chain = Chain::new(10);
     let genesis = chain.exec.committee(0).unwrap().unwrap();
     assert_eq!(
-        (genesis.epoch(), genesis.chain_id(), genesis.end_height()),
-        (0, CHAIN_ID, 5)
+        (genesis.epoch(), genesis.chain_id(), genesis.end_ms()),
+        (0, CHAIN_ID, 500)
     );
     assert_eq!(genesis.keys(), vec![genesis_key().public()]);
     assert_eq!(genesis.total_stake(), u128::from(GENESIS_STAKE));
@@ -284,7 +284,8 @@ fn committees_follow_the_epochs_and_stay_while_evidence_may_land() {
     // ...and at once after it.
     let next = chain.exec.committee(1).unwrap().unwrap();
     assert_eq!(outcome.new_validator_set.unwrap().epoch, 1);
-    assert_eq!((next.epoch(), next.end_height(), next.len()), (1, 10, 2));
+    // Epoch 1 ends 500 ms after epoch 0's last block (height 5, 500 ms).
+    assert_eq!((next.epoch(), next.end_ms(), next.len()), (1, 1_000, 2));
     let bonded = next.index_of(&addr(0)).unwrap();
     let info = next.get(bonded).unwrap();
     assert_eq!(
@@ -299,14 +300,14 @@ fn committees_follow_the_epochs_and_stay_while_evidence_may_land() {
             .map(String::as_str),
         Some("peer-0")
     );
-    // Sets are kept as long as evidence may refer to them: epoch e until height
-    // (e + 1) * 5 + max_evidence_age.
+    // Sets are kept as long as evidence may refer to them: epoch e until max_evidence_age_ms
+    // after its last block ((e + 1) * 500 ms), dropped at the next epoch change after that.
     while chain.exec.height() < 30 {
         chain.block(vec![]);
     }
     assert_eq!(chain.exec.committee_epochs().unwrap(), vec![4, 5, 6]);
     assert!(chain.exec.committee(3).unwrap().is_none());
-    assert_eq!(chain.exec.committee(6).unwrap().unwrap().end_height(), 35);
+    assert_eq!(chain.exec.committee(6).unwrap().unwrap().end_ms(), 3_500);
 }
 
 #[test]

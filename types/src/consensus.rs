@@ -292,14 +292,17 @@ pub enum CommitteeError {
     TooLarge(usize),
 }
 
-/// The validators of one epoch, sorted by address (a signer's index is its position), and the
-/// height of the last block of the epoch, after which the next committee takes over.
+/// The validators of one epoch, sorted by address (a signer's index is its position), and when
+/// the epoch ends: its last block is the first of its blocks stamped at or after `end_ms` of
+/// chain time (docs/consensus.md, "Epochs"), after which the next committee takes over. Chain
+/// timestamps rise strictly from parent to child, so every block after that one, in any branch,
+/// is stamped after `end_ms` too: `ends_at(parent.timestamp_ms)` tells a block past the end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "CommitteeParts", into = "CommitteeParts")]
 pub struct Committee {
     epoch: u64,
     chain_id: String,
-    end_height: u64,
+    end_ms: u64,
     validators: Vec<ValidatorInfo>,
     total_stake: u128,
 }
@@ -308,19 +311,14 @@ pub struct Committee {
 struct CommitteeParts {
     epoch: u64,
     chain_id: String,
-    end_height: u64,
+    end_ms: u64,
     validators: Vec<ValidatorInfo>,
 }
 
 impl TryFrom<CommitteeParts> for Committee {
     type Error = CommitteeError;
     fn try_from(parts: CommitteeParts) -> Result<Committee, CommitteeError> {
-        Committee::new(
-            parts.epoch,
-            parts.chain_id,
-            parts.validators,
-            parts.end_height,
-        )
+        Committee::new(parts.epoch, parts.chain_id, parts.validators, parts.end_ms)
     }
 }
 
@@ -329,20 +327,21 @@ impl From<Committee> for CommitteeParts {
         CommitteeParts {
             epoch: c.epoch,
             chain_id: c.chain_id,
-            end_height: c.end_height,
+            end_ms: c.end_ms,
             validators: c.validators,
         }
     }
 }
 
 impl Committee {
-    /// Sorts the validators by address and refuses duplicates and zero stakes. `end_height` is the
-    /// height of the epoch's last block (`u64::MAX` for an epoch that never ends).
+    /// Sorts the validators by address and refuses duplicates and zero stakes. `end_ms` is the
+    /// chain time at or after which the epoch's last block is stamped (`u64::MAX` for an epoch
+    /// that never ends).
     pub fn new(
         epoch: u64,
         chain_id: impl Into<String>,
         mut validators: Vec<ValidatorInfo>,
-        end_height: u64,
+        end_ms: u64,
     ) -> Result<Committee, CommitteeError> {
         if validators.is_empty() {
             return Err(CommitteeError::Empty);
@@ -368,7 +367,7 @@ impl Committee {
         Ok(Committee {
             epoch,
             chain_id: chain_id.into(),
-            end_height,
+            end_ms,
             validators,
             total_stake: total,
         })
@@ -382,8 +381,15 @@ impl Committee {
         &self.chain_id
     }
 
-    pub fn end_height(&self) -> u64 {
-        self.end_height
+    /// The chain time the epoch ends at (see the type's documentation).
+    pub fn end_ms(&self) -> u64 {
+        self.end_ms
+    }
+
+    /// Whether a block stamped `timestamp_ms` is the epoch's last block or comes after it (given
+    /// that its parent did not already end the epoch, for the former).
+    pub fn ends_at(&self, timestamp_ms: u64) -> bool {
+        timestamp_ms >= self.end_ms
     }
 
     pub fn validators(&self) -> &[ValidatorInfo] {

@@ -23,9 +23,6 @@ pub const SECOND_MS: u64 = 1_000;
 pub const MINUTE_MS: u64 = 60 * SECOND_MS;
 pub const HOUR_MS: u64 = 60 * MINUTE_MS;
 pub const DAY_MS: u64 = 24 * HOUR_MS;
-/// The chain time one block is assumed to take at most while `max_evidence_age` is still
-/// counted in blocks: twice the default empty-block interval (500 ms).
-pub const EVIDENCE_BLOCK_MS: u64 = 1_000;
 
 /// Gas per transaction kind, per byte of the encoded transaction, per byte it stores, per fuel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +119,10 @@ pub struct Params {
     pub max_block_bytes: u64,
 
     // Validators and epochs.
-    pub epoch_blocks: u64,
+    /// How long an epoch lasts, in milliseconds of chain time: its last block is the first one
+    /// stamped at or after the previous epoch's last block's time plus this (epoch 0: the
+    /// genesis time plus this). docs/consensus.md, "Epochs".
+    pub epoch_ms: u64,
     pub min_validators: u32,
     pub max_validators: u32,
     /// Chain time (ms) before unbonded validator stake is released.
@@ -130,7 +130,9 @@ pub struct Params {
     /// Chain time (ms) a validator is jailed for after equivocation.
     pub jail_ms: u64,
     pub double_sign_slash: u64,
-    pub max_evidence_age: u64,
+    /// Evidence about an epoch is refused once that epoch ended longer ago than this, in
+    /// milliseconds of chain time.
+    pub max_evidence_age_ms: u64,
 
     // Services.
     pub max_bundle_bytes: u64,
@@ -361,7 +363,9 @@ impl Default for Params {
             gas: GasSchedule::default(),
             max_block_gas: 20_000_000_000,
             max_block_bytes: 32 << 20,
-            epoch_blocks: 100,
+            // An hour: a validator set changes at most hourly, as bonds, unbonds and jails
+            // take effect at epoch ends.
+            epoch_ms: HOUR_MS,
             min_validators: 1,
             max_validators: 100,
             // Durations are chain time (docs/economy.md, "Parameters and defaults" says why each).
@@ -370,7 +374,9 @@ impl Default for Params {
             // The slash is the punishment; the jail keeps the offender out of the next committee.
             jail_ms: 10 * MINUTE_MS,
             double_sign_slash: 500,
-            max_evidence_age: 100,
+            // Two days: evidence of a double sign lands within hours at worst; the stake it
+            // slashes stays bonded (unbonding) for longer than this.
+            max_evidence_age_ms: 2 * DAY_MS,
             max_bundle_bytes: 1 << 20,
             max_definition_bytes: 64 << 10,
             max_tasks_per_service: 32,
@@ -483,7 +489,8 @@ impl Params {
             );
         }
         for (name, value) in [
-            ("epoch_blocks", self.epoch_blocks),
+            ("epoch_ms", self.epoch_ms),
+            ("max_evidence_age_ms", self.max_evidence_age_ms),
             ("max_block_gas", self.max_block_gas),
             ("max_block_bytes", self.max_block_bytes),
             ("min_task_timeout_ms", self.min_task_timeout_ms),
@@ -576,19 +583,11 @@ impl Params {
                 "must be at least min_task_timeout_ms",
             );
         }
-        // Evidence age is still counted in blocks (epochs move to chain time separately): its
-        // window must end before unbonded stake is released, assuming a live chain makes a
-        // block at least every EVIDENCE_BLOCK_MS of chain time (it makes one every 500 ms
-        // when idle at the default pace).
-        if u128::from(self.max_evidence_age) * u128::from(EVIDENCE_BLOCK_MS)
-            >= u128::from(self.unbonding_ms)
-        {
-            return Err(GenesisError::field(
-                "params.max_evidence_age",
-                format!(
-                    "must be shorter than unbonding_ms at one block per {EVIDENCE_BLOCK_MS} ms                      (max_evidence_age x {EVIDENCE_BLOCK_MS} < unbonding_ms), or a validator                      could unbond before its evidence lands"
-                ),
-            ));
+        if self.max_evidence_age_ms >= self.unbonding_ms {
+            return field(
+                "max_evidence_age_ms",
+                "must be shorter than unbonding_ms, or a validator could unbond before its evidence lands",
+            );
         }
         if self.min_emitter_stake_bps < MIN_EMITTER_STAKE_BPS {
             return field(
@@ -672,6 +671,11 @@ pub struct GenesisValidator {
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
     pub chain_id: String,
+    /// Chain time at genesis, in milliseconds since the Unix epoch: epoch 0 ends `epoch_ms`
+    /// after it. A genesis written without one (0) has a first epoch that ends with its first
+    /// block.
+    #[serde(default)]
+    pub genesis_time_ms: u64,
     #[serde(default)]
     pub accounts: Vec<GenesisAccount>,
     pub validators: Vec<GenesisValidator>,
@@ -869,6 +873,7 @@ mod tests {
         let key = SecretKey::from_seed([1; 32]);
         Genesis {
             chain_id: "runnet-test".into(),
+            genesis_time_ms: 0,
             accounts: vec![GenesisAccount {
                 address: Address([7; 20]),
                 balance: 1_000,
@@ -1013,7 +1018,11 @@ mod tests {
         );
         assert!(
             error_of(|v| v["params"]["unbonding_ms"] = 100_000.into())
-                .contains("params.max_evidence_age")
+                .contains("params.max_evidence_age_ms")
+        );
+        assert!(
+            error_of(|v| v["params"]["max_evidence_age_ms"] = 0.into())
+                .contains("params.max_evidence_age_ms")
         );
         assert!(
             error_of(|v| v["validators"][0]["stake"] = 0.into()).contains("validators[0].stake")
@@ -1092,11 +1101,11 @@ mod tests {
                 .contains("genesis.json")
         );
         let mut bad = sample();
-        bad.params.epoch_blocks = 0;
+        bad.params.epoch_ms = 0;
         std::fs::write(&path, bad.to_json()).unwrap();
         let err = Genesis::load(&path).unwrap_err().to_string();
         assert!(
-            err.contains("genesis.json") && err.contains("params.epoch_blocks"),
+            err.contains("genesis.json") && err.contains("params.epoch_ms"),
             "{err}"
         );
     }

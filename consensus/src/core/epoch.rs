@@ -23,12 +23,15 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let Some(path) = self.tree.path_from_root(&qc.data.parent) else {
             return;
         };
-        let end = self.committee.end_height();
+        // The epoch ends with its first block stamped at or after the committee's end time: it
+        // and its ancestors commit, the blocks after it only prove that it did.
+        let mut ended = self.epoch_over();
         let mut committed = Vec::new();
         let mut proof_blocks = Vec::new();
         let mut last_hash = None;
         for b in path {
-            if b.block.height() <= end {
+            if !ended {
+                ended = self.committee.ends_at(b.block.header().timestamp_ms);
                 last_hash = Some(b.hash);
                 committed.push(CommittedBlock {
                     block: b.block.clone(),
@@ -40,10 +43,10 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
                 proof_blocks.push((*b.block).clone());
             }
         }
-        let (Some(last), Some(last_hash)) = (committed.last(), last_hash) else {
+        let Some(last_hash) = last_hash else {
             return;
         };
-        let ends_epoch = (last.block.height() == end).then_some(self.epoch());
+        let ends_epoch = ended.then_some(self.epoch());
         if let Some(certified) = self.tree.get(&qc.block()) {
             proof_blocks.push((*certified.block).clone());
         }
@@ -86,6 +89,11 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         }
     }
 
+    /// Whether the committed root is the epoch's last block: the epoch has ended.
+    pub(super) fn epoch_over(&self) -> bool {
+        self.committee.ends_at(self.tree.root().info.timestamp_ms)
+    }
+
     pub(super) fn end_epoch(&mut self) {
         self.phase = Phase::EpochEnded;
         self.pacemaker.stop();
@@ -102,7 +110,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let root = self.tree.root().info;
         if next.epoch() != next_epoch
             || next.chain_id() != self.config.chain_id
-            || next.end_height() <= root.height
+            || next.ends_at(root.timestamp_ms)
         {
             tracing::error!(
                 epoch = next_epoch,

@@ -332,7 +332,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         if entered {
             self.persist();
         }
-        if self.committed_height() >= self.committee.end_height() {
+        if self.epoch_over() {
             self.end_epoch();
         } else {
             self.enter_round(self.certified_round().saturating_add(1));
@@ -1006,7 +1006,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         if h.executed_height >= h.height {
             return Err(Refusal::BadBlock("executed height not below the height"));
         }
-        if parent.height >= self.committee.end_height() && !b.block.batches.is_empty() {
+        if self.committee.ends_at(parent.timestamp_ms) && !b.block.batches.is_empty() {
             return Err(Refusal::BadBlock("payload after the epoch's last block"));
         }
         if !certified {
@@ -1213,7 +1213,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             self.pacemaker.clear_wait();
             return;
         };
-        let after_epoch_end = parent.height >= self.committee.end_height();
+        let after_epoch_end = self.committee.ends_at(parent.timestamp_ms);
         let mut in_flight = self.tree.batches_in_flight(&parent.hash);
         in_flight.extend(self.committed_this_event.iter().copied());
         let batches = if after_epoch_end {

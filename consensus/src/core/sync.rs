@@ -73,13 +73,14 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let mut blocks: Vec<Arc<ProposedBlock>> = Vec::new();
         let mut certs = Vec::new();
         if req.epoch < epoch {
-            let Some(committee) = self.env.committee(req.epoch) else {
+            // The proof of the epoch's end starts with the block after its last one.
+            let Some(proof) = self.env.epoch_end_proof(req.epoch) else {
                 return;
             };
-            let end = committee.end_height();
-            if self.collect_committed(req.epoch, req.committed_height, end, &mut blocks)
-                && let Some(proof) = self.env.epoch_end_proof(req.epoch)
-            {
+            let Some(end) = proof.blocks.first().map(|b| b.height().saturating_sub(1)) else {
+                return;
+            };
+            if self.collect_committed(req.epoch, req.committed_height, end, &mut blocks) {
                 blocks.extend(proof.blocks.into_iter().map(Arc::new));
                 certs.push(proof.qc);
             }

@@ -6,7 +6,7 @@ use super::{ByzantineKind, Load, SimConfig};
 pub const USAGE: &str =
     "usage: simulate [--validators N] [--byzantine F] [--seeds N] [--first-seed S | --seed S]
                 [--kind equivocator|double-voter|twins|silent|all] [--real-crypto-every K]
-                [--epoch-blocks N] [--min-commits N] [--no-partitions] [--no-crashes]
+                [--epoch-ms MS] [--min-commits N] [--no-partitions] [--no-crashes]
                 [--perfect-network] [--fixed-committee] [--busy] [--verbose] [--trace]";
 
 fn parse_number(flag: &str, value: Option<String>) -> Result<u64, String> {
@@ -40,7 +40,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<SimConfig, Strin
                 config.seeds = 1;
             }
             "--real-crypto-every" => config.real_crypto_every = parse_number(&flag, args.next())?,
-            "--epoch-blocks" => config.epoch_blocks = parse_number(&flag, args.next())?,
+            "--epoch-ms" => config.epoch_ms = parse_number(&flag, args.next())?,
             "--min-commits" => config.min_commits = parse_number(&flag, args.next())?,
             "--kind" => {
                 let name = args.next().ok_or("--kind needs a value")?;

@@ -122,8 +122,8 @@ pub struct SimConfig {
     pub real_crypto_every: u64,
     pub faults: Faults,
     pub load: Load,
-    /// Blocks per epoch (a new committee after each).
-    pub epoch_blocks: u64,
+    /// How long an epoch lasts in chain time (a new committee after each).
+    pub epoch_ms: u64,
     /// A seed must commit at least this many blocks.
     pub min_commits: u64,
     /// A seed runs at least this long in simulated time.
@@ -150,7 +150,8 @@ impl Default for SimConfig {
             real_crypto_every: 10,
             faults: Faults::ALL,
             load: Load::Mixed,
-            epoch_blocks: 12,
+            // About 12 blocks at the block pace's 100 ms.
+            epoch_ms: 1_200,
             min_commits: 20,
             min_sim_ms: 0,
             scripted: None,
@@ -174,7 +175,7 @@ impl SimConfig {
             real_crypto_every: 1,
             faults: Faults::NONE,
             load: Load::Busy,
-            epoch_blocks: u64::MAX / 4,
+            epoch_ms: u64::MAX / 4,
             min_commits: commits,
             ..SimConfig::default()
         }
@@ -195,8 +196,8 @@ impl SimConfig {
                 (self.validators - 1) / 3
             ));
         }
-        if self.epoch_blocks < 3 {
-            return Err("--epoch-blocks must be at least 3".into());
+        if self.epoch_ms < 300 {
+            return Err("--epoch-ms must be at least 300".into());
         }
         if let Some(s) = &self.scripted
             && s.node >= self.validators
@@ -224,8 +225,8 @@ impl SimConfig {
         if self.real_crypto_every != 10 {
             cmd.push_str(&format!(" --real-crypto-every {}", self.real_crypto_every));
         }
-        if self.epoch_blocks != SimConfig::default().epoch_blocks {
-            cmd.push_str(&format!(" --epoch-blocks {}", self.epoch_blocks));
+        if self.epoch_ms != SimConfig::default().epoch_ms {
+            cmd.push_str(&format!(" --epoch-ms {}", self.epoch_ms));
         }
         if !self.faults.partitions {
             cmd.push_str(" --no-partitions");

@@ -29,14 +29,27 @@ const MAX_EVENTS: u64 = 3_000_000;
 /// hold less than a third.
 const UNIT_STAKE: u64 = 100;
 
-/// The committees of every epoch, fixed by the seed.
+/// The validators of every epoch, fixed by the seed. When each epoch ends is the chain's to
+/// say ([`SimEnv::committee`]); the committees here end never, and serve for their keys.
 struct Schedule {
     committees: Vec<Arc<Committee>>,
+    epoch_ms: u64,
 }
 
 impl Schedule {
     fn get(&self, epoch: u64) -> Option<Arc<Committee>> {
         self.committees.get(epoch as usize).cloned()
+    }
+
+    /// Epoch `epoch`'s committee ending at `end_ms` (the last epoch never ends).
+    fn ending(&self, epoch: u64, end_ms: u64) -> Option<Arc<Committee>> {
+        let c = self.get(epoch)?;
+        if epoch + 1 >= self.committees.len() as u64 {
+            return Some(c);
+        }
+        Committee::new(epoch, CHAIN_ID, c.validators().to_vec(), end_ms)
+            .ok()
+            .map(Arc::new)
     }
 }
 
@@ -55,19 +68,39 @@ struct SimEnv {
     crypto: Box<dyn Crypto>,
     schedule: Rc<Schedule>,
     store: Rc<RefCell<Store>>,
+    /// Committees this node's chain has decided, by epoch.
+    decided: RefCell<BTreeMap<u64, Arc<Committee>>>,
 }
 
 impl Environment for SimEnv {
     fn committee(&self, epoch: u64) -> Option<Arc<Committee>> {
-        if epoch == 0 {
-            return self.schedule.get(0);
+        if let Some(c) = self.decided.borrow().get(&epoch) {
+            return Some(c.clone());
         }
-        // Like the state machine: the next committee is known once the previous epoch's last
-        // block is executed.
-        let previous = self.schedule.get(epoch - 1)?;
-        (self.store.borrow().executed >= previous.end_height())
-            .then(|| self.schedule.get(epoch))
-            .flatten()
+        // Like the state machine (state/src/epochs.rs): epoch 0 ends `epoch_ms` after the
+        // genesis time (0 here); the next committee is known once the previous epoch's last
+        // block is executed, and ends `epoch_ms` after that block's chain time.
+        let end_ms = if epoch == 0 {
+            self.schedule.epoch_ms
+        } else {
+            let previous = self.committee(epoch - 1)?;
+            let store = self.store.borrow();
+            let executed = usize::try_from(store.executed)
+                .unwrap_or(usize::MAX)
+                .min(store.ledger.len());
+            let last = store.ledger[..executed]
+                .iter()
+                .rev()
+                .find(|b| b.epoch() == epoch - 1)?;
+            let stamped = last.header().timestamp_ms;
+            if !previous.ends_at(stamped) {
+                return None;
+            }
+            stamped.saturating_add(self.schedule.epoch_ms)
+        };
+        let c = self.schedule.ending(epoch, end_ms)?;
+        self.decided.borrow_mut().insert(epoch, c.clone());
+        Some(c)
     }
 
     fn crypto(&self) -> &dyn Crypto {
@@ -315,11 +348,6 @@ impl World {
         let mut committees = Vec::new();
         let mut stake_rng = scen.fork(5);
         for epoch in 0..EPOCHS {
-            let end = if epoch + 1 == EPOCHS {
-                u64::MAX
-            } else {
-                (epoch + 1).saturating_mul(config.epoch_blocks)
-            };
             let honest: Vec<usize> = (0..n).filter(|i| roles[*i] == Role::Honest).collect();
             let sit_out = if config.faults.committee_changes
                 && epoch > 0
@@ -345,12 +373,15 @@ impl World {
                 })
                 .collect();
             // Distinct keys and non-zero stakes by construction.
-            match Committee::new(epoch, CHAIN_ID, validators, end) {
+            match Committee::new(epoch, CHAIN_ID, validators, u64::MAX) {
                 Ok(c) => committees.push(Arc::new(c)),
                 Err(e) => panic!("simulator built an invalid committee: {e}"),
             }
         }
-        let schedule = Rc::new(Schedule { committees });
+        let schedule = Rc::new(Schedule {
+            committees,
+            epoch_ms: config.epoch_ms,
+        });
 
         // Nodes: one per identity, plus a second node for each twin.
         let mut node_identities: Vec<usize> = (0..n).collect();
@@ -695,6 +726,7 @@ impl World {
             crypto: make_crypto(self.real_crypto, self.seed, n.identity),
             schedule: self.schedule.clone(),
             store: n.store.clone(),
+            decided: RefCell::new(BTreeMap::new()),
         };
         let recovery = {
             let mut store = n.store.borrow_mut();

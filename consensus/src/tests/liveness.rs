@@ -18,7 +18,8 @@ fn config(scripted: Option<Scripted>) -> SimConfig {
         faults: Faults::NONE,
         load: Load::Busy,
         // As a node's genesis has it: epochs change every 100 blocks, ~1 s at this rate.
-        epoch_blocks: 100,
+        // About 100 blocks at the block pace.
+        epoch_ms: 10_000,
         min_sim_ms: RUN_MS,
         scripted,
         ..SimConfig::default()

@@ -4,7 +4,8 @@
 use super::harness::{Harness, committee_of, is_proposal, is_vote, round_of};
 use crate::core::{Action, Event};
 use runnet_types::Hash;
-use runnet_types::consensus::MessageBody;
+use runnet_types::consensus::{MessageBody, ProposedBlock};
+use std::sync::Arc;
 
 fn proposals(actions: &[Action]) -> Vec<(u64, usize)> {
     actions
@@ -248,28 +249,61 @@ fn a_lagging_node_catches_up_through_sync() {
     assert!(h.nodes[3].core().stats().sync_requests > 0);
 }
 
+/// Each epoch's last block is its first stamped at or after the committee's end time.
+fn assert_epoch_ends(ledger: &[Arc<ProposedBlock>], ends_ms: &[u64]) {
+    for (epoch, end_ms) in ends_ms.iter().enumerate() {
+        let blocks: Vec<&Arc<ProposedBlock>> = ledger
+            .iter()
+            .filter(|b| b.epoch() == epoch as u64)
+            .collect();
+        let (last, before) = blocks.split_last().expect("the epoch has blocks");
+        assert!(
+            last.header().timestamp_ms >= *end_ms,
+            "epoch {epoch} ended at {} ms, before its end {end_ms}",
+            last.header().timestamp_ms
+        );
+        assert!(
+            before.iter().all(|b| b.header().timestamp_ms < *end_ms),
+            "epoch {epoch} went on past a block stamped after its end"
+        );
+    }
+}
+
 #[test]
 fn epochs_change_committees_and_the_chain_goes_on() {
-    // Epoch 0: nodes 0-3, ends at height 5. Epoch 1: nodes 1-4 (node 0 leaves, node 4 joins),
-    // other stakes, ends at 11. Epoch 2: all five.
-    let c0 = committee_of(&[0, 1, 2, 3], &[1, 1, 1, 1], 0, 5);
-    let c1 = committee_of(&[1, 2, 3, 4], &[5, 1, 2, 3], 1, 11);
+    // Epoch 0: nodes 0-3, ends at 4.5 s of chain time. Epoch 1: nodes 1-4 (node 0 leaves, node
+    // 4 joins), other stakes, ends at 10.5 s. Epoch 2: all five.
+    let ends = [4_500, 10_500];
+    let c0 = committee_of(&[0, 1, 2, 3], &[1, 1, 1, 1], 0, ends[0]);
+    let c1 = committee_of(&[1, 2, 3, 4], &[5, 1, 2, 3], 1, ends[1]);
     let c2 = committee_of(&[0, 1, 2, 3, 4], &[1, 1, 1, 1, 1], 2, u64::MAX);
     let mut h = Harness::with_committees(5, vec![c0, c1, c2]);
     h.start();
-    settle(&mut h, 14);
+    let ok = h.run_until(
+        &mut |_| true,
+        &mut |h| h.nodes.iter().all(|n| n.core().epoch() == 2) && h.min_height() >= 14,
+        2_000,
+    );
+    assert!(ok, "stuck at height {}", h.min_height());
     h.assert_agreement();
     let ledger = h.nodes[4].disk.borrow().ledger.clone();
     let epochs: Vec<u64> = ledger.iter().map(|b| b.epoch()).collect();
-    assert_eq!(&epochs[..5], &[0; 5]);
-    assert_eq!(&epochs[5..11], &[1; 6]);
-    assert!(epochs[11..].iter().all(|e| *e == 2));
+    assert!(epochs.windows(2).all(|w| w[0] <= w[1]), "{epochs:?}");
+    assert_epoch_ends(&ledger, &ends);
+    let first_of_1 = epochs.iter().position(|e| *e == 1).unwrap();
+    let first_of_2 = epochs.iter().position(|e| *e == 2).unwrap();
+    assert!(
+        first_of_1 >= 2 && first_of_2 >= first_of_1 + 2,
+        "{epochs:?}"
+    );
     // Blocks after each epoch's last one start at round 1 on top of it.
-    assert_eq!(ledger[5].header().parent, ledger[4].hash());
-    assert_eq!(ledger[5].justify.round(), 0);
+    for first in [first_of_1, first_of_2] {
+        assert_eq!(ledger[first].header().parent, ledger[first - 1].hash());
+        assert_eq!(ledger[first].justify.round(), 0);
+    }
     // Node 0 sat out epoch 1: it followed without voting, and proposed nothing there.
     assert!(
-        ledger[5..11]
+        ledger[first_of_1..first_of_2]
             .iter()
             .all(|b| b.header().proposer != h.nodes[0].address)
     );
@@ -280,21 +314,24 @@ fn epochs_change_committees_and_the_chain_goes_on() {
 
 #[test]
 fn a_node_far_behind_walks_through_epochs() {
-    let c0 = committee_of(&[0, 1, 2, 3], &[1, 1, 1, 1], 0, 4);
-    let c1 = committee_of(&[0, 1, 2, 3], &[2, 1, 1, 1], 1, 8);
+    let ends = [3_500, 7_500];
+    let c0 = committee_of(&[0, 1, 2, 3], &[1, 1, 1, 1], 0, ends[0]);
+    let c1 = committee_of(&[0, 1, 2, 3], &[2, 1, 1, 1], 1, ends[1]);
     let c2 = committee_of(&[0, 1, 2, 3], &[1, 1, 1, 1], 2, u64::MAX);
     let mut h = Harness::with_committees(4, vec![c0, c1, c2]);
     h.start();
     let ok = h.run_until(
         &mut |e| e.to != 3 && e.from != 3,
-        &mut |h| h.nodes[0].height() >= 12,
-        2_000,
+        &mut |h| h.nodes[0].core().epoch() == 2 && h.nodes[0].height() >= 12,
+        4_000,
     );
-    assert!(ok);
+    assert!(ok, "stuck at height {}", h.nodes[0].height());
     assert_eq!(h.nodes[3].core().epoch(), 0);
-    settle(&mut h, 13);
+    let target = h.nodes[0].height() + 1;
+    settle(&mut h, target);
     h.assert_agreement();
     assert_eq!(h.nodes[3].core().epoch(), 2);
+    assert_epoch_ends(&h.nodes[3].disk.borrow().ledger, &ends);
 }
 
 #[test]

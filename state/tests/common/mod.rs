@@ -37,12 +37,13 @@ pub fn addr(i: usize) -> Address {
 pub const BLOCK_MS: u64 = 100;
 
 /// Parameters small enough that epochs and unbonding periods pass within a test. Unbonding
-/// stays longer than `max_evidence_age` blocks at one block a second (genesis validation).
+/// stays longer than `max_evidence_age_ms` (genesis validation).
 pub fn test_params() -> Params {
     Params {
-        epoch_blocks: 5,
+        // Epochs of 5 blocks at the test pace.
+        epoch_ms: 5 * BLOCK_MS,
         unbonding_ms: 60 * BLOCK_MS,
-        max_evidence_age: 5,
+        max_evidence_age_ms: 5 * BLOCK_MS,
         runner_unbonding_ms: 3 * BLOCK_MS,
         // The old default of 10 blocks: tests keep retention short, and it must outlast this.
         event_window_ms: 10 * BLOCK_MS,
@@ -60,6 +61,7 @@ pub fn genesis(accounts: usize, params: Params) -> Genesis {
     let v = key(VALIDATOR_KEY);
     Genesis {
         chain_id: CHAIN_ID.into(),
+        genesis_time_ms: 0,
         accounts: (0..accounts)
             .map(|i| GenesisAccount {
                 address: addr(i),

@@ -35,6 +35,7 @@ fn genesis() -> Genesis {
         .collect();
     Genesis {
         chain_id: CHAIN_ID.into(),
+        genesis_time_ms: 0,
         accounts: vec![GenesisAccount {
             address: Address([7; 20]),
             balance: 1_000_000,
