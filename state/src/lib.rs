@@ -28,6 +28,8 @@ mod skip_fee;
 pub mod store;
 mod walk;
 
+/// Random audits of settled WebAssembly executions (docs/economy.md, "Audits").
+pub use execution::audit::{audit_drawn, audit_pool_address};
 pub use executor::{
     BlockBatch, BlockContext, BlockOutcome, ExecError, Executor, Proved, Signatures, SupplyAudit,
 };
@@ -37,5 +39,3 @@ pub use objects::{
     WalkSkip,
 };
 pub use receipt::{ErrorCode, Outcome, Receipt, SkipReason};
-/// Random audits of settled WebAssembly executions (docs/economy.md, "Audits").
-pub use execution::audit::{audit_drawn, audit_pool_address};

@@ -6,10 +6,17 @@
 //! (no relay: nothing between the nodes but loopback). The load comes from separate processes,
 //! one per validator by default, each sending to its own validator and signing in advance; all
 //! start sending together and each measures from its submit to the commit it observes.
+//!
+//! Execution payloads measure the market instead: every validator runs an honest runner of the
+//! example arith service ([`market`]), the generators send execution requests from funded
+//! accounts and follow each to its final status, and throughput is executions completed per
+//! second, latency from the request to its completion.
+
+pub mod market;
 
 use crate::error::{TestnetError, io};
 use crate::hist::{Histogram, Percentiles};
-use crate::load::{LoadArgs, PayloadMode};
+use crate::load::{ExecutionStats, LoadArgs, PayloadMode};
 use crate::network::{NetOptions, Network};
 use crate::up::{LoadProcess, stop_flag};
 use crate::workload::{account_key, fund};
@@ -23,7 +30,9 @@ use std::time::{Duration, Instant};
 /// `runnet bench`.
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct BenchArgs {
-    /// signed: signed transfers; raw: unsigned 512-byte payloads.
+    /// signed: signed transfers; raw: unsigned 512-byte payloads; execution: requests of the
+    /// arith service's `add`, run and verified by a runner on every validator, each followed to
+    /// its final status.
     #[arg(long, value_enum, default_value_t = PayloadMode::Signed)]
     pub payload: PayloadMode,
     #[arg(long, default_value_t = 4)]
@@ -34,10 +43,14 @@ pub struct BenchArgs {
     /// Seconds each rate is offered.
     #[arg(long, default_value_t = 15)]
     pub run_secs: u64,
+    /// Seconds after sending stops to keep watching for commits (and, for executions, for
+    /// final statuses; default 10, executions 30).
+    #[arg(long)]
+    pub drain_secs: Option<u64>,
     /// Seconds at the start of each run left out of the measurement.
     #[arg(long, default_value_t = 3)]
     pub warmup_secs: u64,
-    /// The first offered rate (default 5,000/s signed, 20,000/s raw).
+    /// The first offered rate (default 5,000/s signed, 20,000/s raw, 5/s execution).
     #[arg(long)]
     pub start_rate: Option<u64>,
     /// Each rate is this many times the one before.
@@ -81,6 +94,7 @@ impl Default for BenchArgs {
             validators: 4,
             out: "bench-results".into(),
             run_secs: 15,
+            drain_secs: None,
             warmup_secs: 3,
             start_rate: None,
             growth: 2.0,
@@ -94,6 +108,26 @@ impl Default for BenchArgs {
             load_binary: None,
         }
     }
+}
+
+/// The first offered rate of execution runs: each execution is a request, a runner's commit,
+/// three verifiers' commits and four reveals over several blocks, so the market settles a few
+/// to tens a second where transfers commit in thousands.
+pub const EXECUTION_START_RATE: u64 = 5;
+/// Seconds of drain after sending stops: an execution requested at the end of the window
+/// still needs its commit and reveal windows to settle.
+pub const EXECUTION_DRAIN_SECS: u64 = 30;
+
+/// `completed 12, expired 1`.
+fn statuses_text(statuses: &BTreeMap<String, u64>) -> String {
+    if statuses.is_empty() {
+        return "none".into();
+    }
+    statuses
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The batch delay the benchmark's nodes use for signed payloads unless `--mempool` sets one:
@@ -145,6 +179,32 @@ pub struct BenchPoint {
     pub executed: Option<u64>,
     /// Seconds the whole run took (setup, signing, sending, drain).
     pub wall_s: f64,
+    /// Execution payloads: `tps` is then executions completed per second and `latency_ms` from
+    /// the request to its completion; this holds the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionPoint>,
+}
+
+/// What became of one run's execution requests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionPoint {
+    /// Executions seen final inside the window, any final status, per second.
+    pub settled_rate: f64,
+    /// Executions seen `completed` (verified: not `completed_unverified`) inside the window,
+    /// per second.
+    #[serde(default)]
+    pub verified_rate: f64,
+    /// The requests' own commits (the transaction in a block), from submit.
+    pub request_latency_ms: Percentiles,
+    /// Every own execution seen final (during the window or the drain), by final status:
+    /// `completed`, `completed_unverified`, `rejected`, `expired`, `cancelled`.
+    pub statuses: BTreeMap<String, u64>,
+    /// The same, of those seen final inside the window.
+    pub statuses_in_window: BTreeMap<String, u64>,
+    /// Requests committed but not final when the drain ended.
+    pub unsettled_at_end: u64,
+    /// `GET /v1/execution/{id}` polls the generators made.
+    pub polls: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -238,10 +298,21 @@ pub fn bench(binary: &Path, args: &BenchArgs) -> Result<BenchResults, TestnetErr
     let stop = stop_flag()?;
     let started = Instant::now();
     let load_start = load_average();
+    if args.drain_secs.is_some_and(|d| d > 600) {
+        return Err(TestnetError::Usage(
+            "--drain-secs must be at most 600".into(),
+        ));
+    }
     let start_rate = args.start_rate.unwrap_or(match args.payload {
         PayloadMode::Signed => 5_000,
         PayloadMode::Raw => 20_000,
+        PayloadMode::Execution => EXECUTION_START_RATE,
     });
+    if start_rate == 0 {
+        return Err(TestnetError::Usage(
+            "--start-rate must be at least 1".into(),
+        ));
+    }
     let mut index = 0usize;
     let last_wall = std::cell::Cell::new(0.0f64);
     let budget = args.budget_secs as f64;
@@ -257,16 +328,31 @@ pub fn bench(binary: &Path, args: &BenchArgs) -> Result<BenchResults, TestnetErr
             let p = measure(binary, args, clients, rate, index, &stop)?;
             index += 1;
             last_wall.set(p.wall_s);
-            eprintln!(
-                "bench: offered {rate}/s: sent {:.0}/s, committed {:.0}/s, latency p50 {:.0} ms p99 {:.0} ms ({} refused, {} left pending; run took {:.0} s)",
-                p.sent_rate,
-                p.tps,
-                p.latency_ms.p50,
-                p.latency_ms.p99,
-                p.refused,
-                p.pending_at_end,
-                p.wall_s
-            );
+            match &p.execution {
+                Some(e) => eprintln!(
+                    "bench: offered {rate}/s: sent {:.1}/s, settled {:.1}/s, completed {:.1}/s ({:.1}/s verified), request to completion p50 {:.0} ms p99 {:.0} ms, final statuses {}, {} unsettled, {} refused (run took {:.0} s)",
+                    p.sent_rate,
+                    e.settled_rate,
+                    p.tps,
+                    e.verified_rate,
+                    p.latency_ms.p50,
+                    p.latency_ms.p99,
+                    statuses_text(&e.statuses),
+                    e.unsettled_at_end,
+                    p.refused,
+                    p.wall_s
+                ),
+                None => eprintln!(
+                    "bench: offered {rate}/s: sent {:.0}/s, committed {:.0}/s, latency p50 {:.0} ms p99 {:.0} ms ({} refused, {} left pending; run took {:.0} s)",
+                    p.sent_rate,
+                    p.tps,
+                    p.latency_ms.p50,
+                    p.latency_ms.p99,
+                    p.refused,
+                    p.pending_at_end,
+                    p.wall_s
+                ),
+            }
             Ok(p)
         },
         // Another rising run and the overload run (which sends twice as much) must fit.
@@ -299,9 +385,13 @@ pub fn bench(binary: &Path, args: &BenchArgs) -> Result<BenchResults, TestnetErr
         binary: binary.display().to_string(),
     };
     write_results(&args.out, &results)?;
+    let (peak, done) = if args.payload == PayloadMode::Execution {
+        (format!("{:.1}", results.peak_tps), "completed")
+    } else {
+        (format!("{:.0}", results.peak_tps), "committed")
+    };
     eprintln!(
-        "bench: peak {:.0}/s committed; throughput stopped rising at {}/s offered; at twice that, {:.0}% of the peak; {:.0} s in all; results in {}",
-        results.peak_tps,
+        "bench: peak {peak}/s {done}; throughput stopped rising at {}/s offered; at twice that, {:.0}% of the peak; {:.0} s in all; results in {}",
         results.saturating_rate,
         results.overload_ratio * 100.0,
         started.elapsed().as_secs_f64(),
@@ -321,6 +411,10 @@ fn measure(
     stop: &AtomicBool,
 ) -> Result<BenchPoint, TestnetError> {
     let began = Instant::now();
+    let execution = args.payload == PayloadMode::Execution;
+    let drain = args
+        .drain_secs
+        .unwrap_or(if execution { EXECUTION_DRAIN_SECS } else { 10 });
     let span = 2 * args.validators as u32 + 2;
     let base = u32::from(args.base_port) + (index as u32 % 16) * span;
     let base_port = u16::try_from(base)
@@ -338,12 +432,22 @@ fn measure(
             allow_raw: args.payload == PayloadMode::Raw,
             chain_id: "runnet-bench".into(),
             mempool: bench_mempool(&args.mempool, args.payload),
-            genesis_params: Vec::new(),
+            // The windows `testnet up` gives a network with runners.
+            genesis_params: if execution {
+                crate::economy::genesis_params()
+            } else {
+                Vec::new()
+            },
             full_nodes: 0,
             byzantine: Default::default(),
         },
     )?;
     network.wait_ready(Duration::from_secs(120))?;
+    let service = if execution {
+        Some(market::start_runners(binary, &mut network)?)
+    } else {
+        None
+    };
     let validators: Vec<String> = network
         .init
         .nodes
@@ -358,7 +462,7 @@ fn measure(
     // One funder per generator, funded from the faucet, so the generators fund their senders
     // in parallel without sharing a nonce sequence.
     let mut funders = Vec::new();
-    if args.payload == PayloadMode::Signed {
+    if args.payload != PayloadMode::Raw {
         let faucet = load_key(&network.init.faucet_key, KeyKind::Account)
             .map_err(|e| TestnetError::Binary(e.to_string()))?;
         let chain_id = network.init.chain_id.clone();
@@ -406,10 +510,22 @@ fn measure(
             rate: (*client_rate).max(1),
             duration: args.run_secs,
             warmup: args.warmup_secs,
-            drain: 10,
+            drain,
             seed: k as u64,
             fund_from: funders.get(k).cloned(),
             wait_go: true,
+            service: service.clone(),
+            task: if execution {
+                market::TASK.into()
+            } else {
+                String::new()
+            },
+            inputs: if execution {
+                crate::economy::add_inputs_hex(market::INPUTS.0, market::INPUTS.1)?
+            } else {
+                String::new()
+            },
+            max_fee: crate::economy::MAX_FEE,
             ..LoadArgs::default()
         };
         let log = network.dir.join(format!("load{k}.log"));
@@ -427,7 +543,7 @@ fn measure(
     for (g, _) in &mut generators {
         g.go();
     }
-    let wait = Duration::from_secs(args.run_secs + 60);
+    let wait = Duration::from_secs(args.run_secs + drain + 60);
     let mut reports = Vec::new();
     for (g, log) in &mut generators {
         match g.wait_report(wait) {
@@ -443,6 +559,28 @@ fn measure(
     }
     network.stop(Duration::from_secs(5));
     let histogram = Histogram::merged(reports.iter().map(|r| &r.histogram));
+    let stats: Vec<&ExecutionStats> = reports
+        .iter()
+        .filter_map(|r| r.execution.as_deref())
+        .collect();
+    let execution_point = execution.then(|| ExecutionPoint {
+        settled_rate: stats.iter().map(|e| e.settled_rate).sum(),
+        verified_rate: stats.iter().map(|e| e.verified_rate).sum(),
+        request_latency_ms: histogram.percentiles(),
+        statuses: sum_maps(stats.iter().map(|e| &e.statuses)),
+        statuses_in_window: sum_maps(stats.iter().map(|e| &e.statuses_in_window)),
+        unsettled_at_end: stats.iter().map(|e| e.unsettled_at_end).sum(),
+        polls: stats.iter().map(|e| e.polls).sum(),
+    });
+    let (tps, latency_ms) = if execution {
+        let settle = Histogram::merged(stats.iter().map(|e| &e.histogram));
+        (
+            stats.iter().map(|e| e.completed_rate).sum(),
+            settle.percentiles(),
+        )
+    } else {
+        (reports.iter().map(|r| r.tps).sum(), histogram.percentiles())
+    };
     let refused: BTreeMap<String, u64> =
         reports
             .iter()
@@ -454,13 +592,23 @@ fn measure(
     Ok(BenchPoint {
         input_rate: rate,
         sent_rate: reports.iter().map(|r| r.sent_rate).sum(),
-        tps: reports.iter().map(|r| r.tps).sum(),
-        latency_ms: histogram.percentiles(),
+        tps,
+        latency_ms,
         admitted: reports.iter().map(|r| r.admitted).sum(),
         refused: refused.values().sum(),
         pending_at_end: reports.iter().map(|r| r.pending_at_end).sum(),
         executed: reports.iter().map(|r| r.executed).sum(),
         wall_s: began.elapsed().as_secs_f64(),
+        execution: execution_point,
+    })
+}
+
+fn sum_maps<'a>(maps: impl Iterator<Item = &'a BTreeMap<String, u64>>) -> BTreeMap<String, u64> {
+    maps.fold(BTreeMap::new(), |mut m, each| {
+        for (k, v) in each {
+            *m.entry(k.clone()).or_default() += v;
+        }
+        m
     })
 }
 
@@ -479,6 +627,9 @@ pub fn write_results(dir: &Path, results: &BenchResults) -> Result<(), TestnetEr
 }
 
 pub fn markdown(r: &BenchResults) -> String {
+    if r.points.iter().any(|p| p.execution.is_some()) {
+        return execution_markdown(r);
+    }
     let mut out = format!(
         "# runnet bench: {} payloads, {} validators\n\n\
          Each run: a fresh network, load generator processes: {}, {} s offered ({} s warm-up not measured). \
@@ -509,6 +660,59 @@ pub fn markdown(r: &BenchResults) -> String {
     out.push_str(&format!(
         "\nPeak: **{:.0}/s** committed. Throughput stopped rising at {}/s offered{}; at twice that \
          rate: {:.0}% of the peak.\n",
+        r.peak_tps,
+        r.saturating_rate,
+        if r.saturated {
+            ""
+        } else {
+            " (still rising when the search ended)"
+        },
+        r.overload_ratio * 100.0
+    ));
+    out
+}
+
+/// The table of an execution run: settled and completed per second, request to completion,
+/// and what became of every request.
+fn execution_markdown(r: &BenchResults) -> String {
+    let mut out = format!(
+        "# runnet bench: execution payloads, {} validators\n\n\
+         Each run: a fresh network, an honest arith runner on every validator, load generator \
+         processes: {}, {} s offered ({} s warm-up not measured), every request followed to its \
+         final status. Load average {:.1} at the start, {:.1} at the end. Binary: `{}`.\n\n\
+         | offered /s | sent /s | settled /s | completed /s | verified /s | p50 ms | p99 ms | request committed p50 ms | final statuses | unsettled at end | refused |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |\n",
+        r.validators,
+        r.clients,
+        r.run_secs,
+        r.warmup_secs,
+        r.load_average.0,
+        r.load_average.1,
+        r.binary
+    );
+    for p in &r.points {
+        let e = p.execution.clone().unwrap_or_default();
+        out.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {} | {} | {} |\n",
+            p.input_rate,
+            p.sent_rate,
+            e.settled_rate,
+            p.tps,
+            e.verified_rate,
+            p.latency_ms.p50,
+            p.latency_ms.p99,
+            e.request_latency_ms.p50,
+            statuses_text(&e.statuses),
+            e.unsettled_at_end,
+            p.refused
+        ));
+    }
+    out.push_str(&format!(
+        "\nSettled: seen final (any status) inside the window; completed: `completed` or \
+         `completed_unverified`; verified: `completed` only; p50 and p99 from the request leaving the client to the first \
+         poll showing it completed. Final statuses count every request of the run, the drain \
+         included.\n\nPeak: **{:.1}/s** completed. Throughput stopped rising at {}/s offered{}; \
+         at twice that rate: {:.0}% of the peak.\n",
         r.peak_tps,
         r.saturating_rate,
         if r.saturated {
@@ -639,6 +843,57 @@ mod tests {
     }
 
     #[test]
+    fn execution_results_have_their_own_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let statuses = BTreeMap::from([("completed".to_string(), 70), ("expired".to_string(), 3)]);
+        let exec_point = BenchPoint {
+            execution: Some(ExecutionPoint {
+                settled_rate: 4.9,
+                verified_rate: 4.5,
+                statuses: statuses.clone(),
+                statuses_in_window: statuses,
+                unsettled_at_end: 1,
+                ..ExecutionPoint::default()
+            }),
+            ..point(5, 4.7)
+        };
+        let results = BenchResults {
+            payload: "execution".into(),
+            validators: 4,
+            points: vec![
+                exec_point.clone(),
+                BenchPoint {
+                    input_rate: 10,
+                    ..exec_point
+                },
+            ],
+            saturating_rate: 5,
+            peak_tps: 4.7,
+            overload_ratio: 1.0,
+            saturated: true,
+            run_secs: 15,
+            warmup_secs: 3,
+            clients: 1,
+            load_average: (1.0, 2.0),
+            binary: "runnet".into(),
+        };
+        write_results(dir.path(), &results).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
+        assert!(md.contains("execution payloads"), "{md}");
+        assert!(md.contains("| 5 | 5.0 | 4.9 | 4.7 | 4.5 |"), "{md}");
+        assert!(md.contains("completed 70, expired 3"), "{md}");
+        assert!(md.contains("Peak: **4.7/s** completed"), "{md}");
+        let back: BenchResults =
+            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(back, results);
+        assert_eq!(statuses_text(&BTreeMap::new()), "none");
+        // Transfer results carry no execution field at all.
+        let json = serde_json::to_value(point(1, 1.0)).unwrap();
+        assert!(json.get("execution").is_none());
+    }
+
+    #[test]
     fn the_bench_batch_delay_applies_unless_set() {
         let delay = |settings: &[(String, i64)]| {
             bench_mempool(settings, PayloadMode::Signed)
@@ -697,6 +952,21 @@ mod tests {
                     ..BenchArgs::default()
                 },
                 "--growth",
+            ),
+            (
+                BenchArgs {
+                    start_rate: Some(0),
+                    ..BenchArgs::default()
+                },
+                "--start-rate",
+            ),
+            (
+                BenchArgs {
+                    payload: PayloadMode::Execution,
+                    drain_secs: Some(601),
+                    ..BenchArgs::default()
+                },
+                "--drain-secs",
             ),
         ] {
             let e = bench(binary, &args).unwrap_err().to_string();

@@ -35,6 +35,9 @@ pub enum PayloadMode {
     Signed,
     /// Unsigned payloads through `POST /v1/raw` (benchmark networks only).
     Raw,
+    /// Signed execution requests of `--service` through `POST /v1/txs`, each followed to its
+    /// final status (`GET /v1/execution/{id}`): the market's throughput.
+    Execution,
 }
 
 impl std::fmt::Display for PayloadMode {
@@ -42,6 +45,7 @@ impl std::fmt::Display for PayloadMode {
         f.write_str(match self {
             PayloadMode::Signed => "signed",
             PayloadMode::Raw => "raw",
+            PayloadMode::Execution => "execution",
         })
     }
 }
@@ -254,6 +258,35 @@ pub struct LoadReport {
     pub accounts: u64,
     pub height_start: u64,
     pub height_end: u64,
+    /// Execution payloads: what became of the requests after they committed.
+    #[serde(default)]
+    pub execution: Option<Box<ExecutionStats>>,
+}
+
+/// What became of a load's execution requests: each one committed is followed
+/// (`GET /v1/execution/{id}`, every open one once per [`SETTLE_POLL`]) until its status is final.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionStats {
+    /// Own executions seen final at any time, by final status (`completed`,
+    /// `completed_unverified`, `rejected`, `expired`, `cancelled`).
+    pub statuses: BTreeMap<String, u64>,
+    /// Seen final inside the measured window, by final status.
+    pub statuses_in_window: BTreeMap<String, u64>,
+    /// Seen final inside the window, any status, per second.
+    pub settled_rate: f64,
+    /// Seen `completed` or `completed_unverified` inside the window, per second.
+    pub completed_rate: f64,
+    /// Seen `completed` (verified) inside the window, per second.
+    #[serde(default)]
+    pub verified_rate: f64,
+    /// From the moment the request left to the first poll that showed it completed (or
+    /// completed unverified), over the requests submitted in the window.
+    pub latency_ms: Percentiles,
+    pub histogram: Histogram,
+    /// Committed requests still not final when the drain ended.
+    pub unsettled_at_end: u64,
+    /// `GET /v1/execution/{id}` requests made.
+    pub polls: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -477,6 +510,10 @@ fn hopeless(reason: &str) -> bool {
 struct Shared {
     /// Admitted ids and when their request left.
     pending: std::sync::Mutex<HashMap<Hash, Instant>>,
+    /// Execution payloads: requests seen committed, not yet seen final, and when they left.
+    settling: Option<std::sync::Mutex<HashMap<Hash, Instant>>>,
+    /// The commit observer has stopped (nothing more moves into `settling`).
+    observed_all: AtomicBool,
     stop: Arc<AtomicBool>,
     sending_done: AtomicBool,
     sent: AtomicU64,
@@ -543,12 +580,28 @@ pub fn run(
             "--raw-size must be {MIN_RAW_PAYLOAD_BYTES}..=1048576 bytes"
         )));
     }
-    let mix = Mix::from_str(&args.mix).map_err(setup)?;
+    let execution = args.payload == PayloadMode::Execution;
+    // Execution payloads are execution requests only, whatever --mix says.
+    let mix = if execution {
+        Mix {
+            transfer: 0,
+            execution: 1,
+            event: 0,
+        }
+    } else {
+        Mix::from_str(&args.mix).map_err(setup)?
+    };
     let service = if mix.needs_service() {
-        let id = args
-            .service
-            .as_deref()
-            .ok_or_else(|| setup("--mix with execution or event needs --service"))?;
+        let id = args.service.as_deref().ok_or_else(|| {
+            setup(if execution {
+                "--payload execution needs --service (the hex id of a published service with runners)"
+            } else {
+                "--mix with execution or event needs --service"
+            })
+        })?;
+        if execution && args.task.is_empty() {
+            return Err(setup("--payload execution needs --task"));
+        }
         Some(ServiceTarget {
             service: Hash::from_str(id).map_err(|e| setup(format!("--service: {e}")))?,
             task: args.task.clone(),
@@ -575,7 +628,7 @@ pub fn run(
             counter: 0,
             stride: 1,
         },
-        PayloadMode::Signed => {
+        PayloadMode::Signed | PayloadMode::Execution => {
             let count = args.account_count();
             let keys: Vec<SecretKey> = (0..count).map(|i| account_key(args.seed, i)).collect();
             let api = apis.get(first).ok_or_else(|| setup("no node"))?;
@@ -656,6 +709,8 @@ pub fn run(
 
     let shared = Arc::new(Shared {
         pending: std::sync::Mutex::new(HashMap::new()),
+        settling: execution.then(|| std::sync::Mutex::new(HashMap::new())),
+        observed_all: AtomicBool::new(false),
         stop: stop.clone(),
         sending_done: AtomicBool::new(false),
         sent: AtomicU64::new(0),
@@ -685,6 +740,20 @@ pub fn run(
         )
     });
 
+    let settler = execution.then(|| {
+        let apis = apis.clone();
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            settle(
+                &apis,
+                &shared,
+                (window_start, window_end),
+                SETTLE_POLL,
+                drain,
+            )
+        })
+    });
+
     let mut parts = source.split(apis.len());
     let sending = send(
         args,
@@ -698,9 +767,17 @@ pub fn run(
         &progress_rx,
     );
     shared.sending_done.store(true, Ordering::SeqCst);
-    let observed = observer
-        .join()
-        .map_err(|_| setup("the commit observer panicked"))?;
+    let observed = observer.join();
+    shared.observed_all.store(true, Ordering::SeqCst);
+    let observed = observed.map_err(|_| setup("the commit observer panicked"))?;
+    let settled = match settler {
+        Some(handle) => Some(
+            handle
+                .join()
+                .map_err(|_| setup("the settlement watcher panicked"))?,
+        ),
+        None => None,
+    };
     let sending = sending?;
     // Progress lines the observer sent after sending stopped are not worth printing.
     let window_s = match window_end {
@@ -757,6 +834,7 @@ pub fn run(
             .sum(),
         height_start,
         height_end: shared.height.load(Ordering::SeqCst),
+        execution: settled.map(|s| Box::new(s.report(window_s))),
     };
     emit(&LoadLine::Report(report.clone()));
     Ok(report)
@@ -882,7 +960,7 @@ impl Shard<'_> {
         let start = Instant::now();
         let tick = Duration::from_millis(args.tick_ms);
         let path = match args.payload {
-            PayloadMode::Signed => "/v1/txs",
+            PayloadMode::Signed | PayloadMode::Execution => "/v1/txs",
             PayloadMode::Raw => "/v1/raw",
         };
         let mut down_until = start;
@@ -1038,6 +1116,11 @@ fn observe(
                             if let Ok(mut pending) = shared.pending.lock() {
                                 for id in ids.txs.iter().chain(&ids.raw) {
                                     if let Some(sent) = pending.remove(id) {
+                                        if let Some(settling) = &shared.settling
+                                            && let Ok(mut settling) = settling.lock()
+                                        {
+                                            settling.insert(*id, sent);
+                                        }
                                         observed.committed_total += 1;
                                         if in_window {
                                             observed.committed_in_window += 1;
@@ -1087,6 +1170,130 @@ fn observe(
         std::thread::sleep(poll);
     }
     observed
+}
+
+/// How often each open execution is looked at: the resolution of settlement latencies.
+pub const SETTLE_POLL: Duration = Duration::from_millis(200);
+
+/// The final status in a `GET /v1/execution/{id}` answer (a live execution, or the summary of
+/// a pruned one); `None` while it is still open.
+pub fn final_status(answer: &serde_json::Value) -> Option<&str> {
+    let status = answer
+        .get("status")
+        .or_else(|| answer.get("summary")?.get("status"))?
+        .as_str()?;
+    matches!(
+        status,
+        "completed" | "completed_unverified" | "rejected" | "expired" | "cancelled"
+    )
+    .then_some(status)
+}
+
+fn is_completed(status: &str) -> bool {
+    matches!(status, "completed" | "completed_unverified")
+}
+
+/// What the settlement watcher saw.
+#[derive(Default)]
+struct Settled {
+    statuses: BTreeMap<String, u64>,
+    statuses_in_window: BTreeMap<String, u64>,
+    latencies: Recorder,
+    unsettled_at_end: u64,
+    polls: u64,
+}
+
+impl Settled {
+    fn report(self, window_s: f64) -> ExecutionStats {
+        let in_window = |pick: &dyn Fn(&str) -> bool| {
+            self.statuses_in_window
+                .iter()
+                .filter(|(s, _)| pick(s))
+                .map(|(_, n)| *n)
+                .sum::<u64>() as f64
+                / window_s.max(1e-3)
+        };
+        let histogram = self.latencies.finish();
+        ExecutionStats {
+            settled_rate: in_window(&|_| true),
+            completed_rate: in_window(&is_completed),
+            verified_rate: in_window(&|s| s == "completed"),
+            latency_ms: histogram.percentiles(),
+            histogram,
+            statuses: self.statuses,
+            statuses_in_window: self.statuses_in_window,
+            unsettled_at_end: self.unsettled_at_end,
+            polls: self.polls,
+        }
+    }
+}
+
+/// Follows every committed execution request until its status is final: each open one is
+/// asked for once per `poll`, spread over the nodes; ends once the commit observer has stopped
+/// and nothing is open, or `drain` after sending stopped.
+fn settle(
+    apis: &[Api],
+    shared: &Shared,
+    (window_start, window_end): (Instant, Option<Instant>),
+    poll: Duration,
+    drain: Duration,
+) -> Settled {
+    let mut out = Settled::default();
+    let Some(settling) = &shared.settling else {
+        return out;
+    };
+    let mut node = 0usize;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let sweep = Instant::now();
+        if shared.sending_done.load(Ordering::SeqCst) || shared.stop.load(Ordering::SeqCst) {
+            let deadline = *deadline.get_or_insert(sweep + drain);
+            let open = settling.lock().map_or(0, |s| s.len());
+            if shared.observed_all.load(Ordering::SeqCst) && (open == 0 || sweep >= deadline) {
+                out.unsettled_at_end = open as u64;
+                break;
+            }
+        }
+        let open: Vec<(Hash, Instant)> = settling
+            .lock()
+            .map(|s| s.iter().map(|(id, sent)| (*id, *sent)).collect())
+            .unwrap_or_default();
+        for (id, sent) in open {
+            let Some(api) = apis.get(node % apis.len().max(1)) else {
+                break;
+            };
+            node = node.wrapping_add(1);
+            out.polls += 1;
+            // Not executed on that node yet (404), or unreachable: ask again next sweep.
+            let Ok(Some(answer)) =
+                api.get_optional::<serde_json::Value>(&format!("/v1/execution/{id}"))
+            else {
+                continue;
+            };
+            let Some(status) = final_status(&answer) else {
+                continue;
+            };
+            let seen = Instant::now();
+            if let Ok(mut s) = settling.lock() {
+                s.remove(&id);
+            }
+            *out.statuses.entry(status.to_string()).or_default() += 1;
+            if seen >= window_start && window_end.is_none_or(|end| seen <= end) {
+                *out.statuses_in_window
+                    .entry(status.to_string())
+                    .or_default() += 1;
+            }
+            if is_completed(status)
+                && sent >= window_start
+                && window_end.is_none_or(|end| sent <= end)
+            {
+                out.latencies
+                    .record_micros(seen.duration_since(sent).as_micros() as u64);
+            }
+        }
+        std::thread::sleep(poll.saturating_sub(sweep.elapsed()));
+    }
+    out
 }
 
 /// Reads a load process's stdout lines: progress as it comes, the report last.
@@ -1193,6 +1400,30 @@ mod tests {
                 },
                 "--raw-size",
             ),
+            (
+                LoadArgs {
+                    payload: PayloadMode::Execution,
+                    ..base.clone()
+                },
+                "--payload execution needs --service",
+            ),
+            (
+                LoadArgs {
+                    payload: PayloadMode::Execution,
+                    service: Some("ab".repeat(32)),
+                    ..base.clone()
+                },
+                "--task",
+            ),
+            (
+                LoadArgs {
+                    payload: PayloadMode::Execution,
+                    service: Some("not hex".into()),
+                    task: "add".into(),
+                    ..base.clone()
+                },
+                "--service",
+            ),
             (base.clone(), "no node answers"),
         ] {
             let e = run(&args, stop.clone(), &mut |_| {})
@@ -1202,6 +1433,67 @@ mod tests {
         }
         assert_eq!(hex_decode("0aff").unwrap(), vec![10, 255]);
         assert!(hex_decode("0g").is_err() && hex_decode("abc").is_err());
+    }
+
+    #[test]
+    fn final_statuses_are_read_from_live_and_pruned_executions() {
+        use serde_json::json;
+        for status in [
+            "completed",
+            "completed_unverified",
+            "rejected",
+            "expired",
+            "cancelled",
+        ] {
+            assert_eq!(final_status(&json!({"status": status})), Some(status));
+            assert_eq!(
+                final_status(&json!({"pruned": true, "summary": {"status": status}})),
+                Some(status)
+            );
+        }
+        for open in [
+            "requested",
+            "assigned",
+            "committed",
+            "verifying",
+            "runner_revealing",
+            "revealing",
+            "awaiting_rerun",
+        ] {
+            assert_eq!(final_status(&json!({"status": open})), None, "{open}");
+        }
+        assert_eq!(final_status(&json!({"status": 3})), None);
+        assert_eq!(final_status(&json!([])), None);
+        assert!(is_completed("completed_unverified") && !is_completed("expired"));
+    }
+
+    #[test]
+    fn settlement_rates_count_the_window_and_latency_only_completions() {
+        let mut settled = Settled::default();
+        settled.statuses_in_window.insert("completed".into(), 8);
+        settled
+            .statuses_in_window
+            .insert("completed_unverified".into(), 2);
+        settled.statuses_in_window.insert("expired".into(), 10);
+        settled.statuses.insert("expired".into(), 12);
+        settled.latencies.record_micros(1_500_000);
+        settled.unsettled_at_end = 3;
+        let report = settled.report(10.0);
+        assert_eq!(report.settled_rate, 2.0);
+        assert_eq!(report.completed_rate, 1.0);
+        assert_eq!(report.verified_rate, 0.8);
+        assert_eq!(report.latency_ms.p50, 1_500.0);
+        assert_eq!(report.statuses.get("expired"), Some(&12));
+        assert_eq!(report.unsettled_at_end, 3);
+        // A report line without the field (an older generator) still reads.
+        let line = r#"{"kind":"report","payload":"signed","input_rate":1,"window_s":1.0,"sent":0,"sent_rate":0.0,"admitted":0,"refused":{},"errors":0,"committed":0,"tps":0.0,"committed_total":0,"latency_ms":{"p50":0.0,"p99":0.0},"histogram":{"buckets":[]},"pending_at_end":0,"executed":null,"accounts":0,"height_start":0,"height_end":0}"#;
+        assert!(matches!(
+            parse_line(line),
+            Some(LoadLine::Report(LoadReport {
+                execution: None,
+                ..
+            }))
+        ));
     }
 
     /// A source of transfers from `n` fresh senders whose keys derive from `seed`.
