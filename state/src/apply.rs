@@ -90,6 +90,12 @@ impl BlockRun<'_> {
                 format!("peer id must be 1 to {MAX_PEER_ID_LEN} bytes"),
             )?;
         }
+        if consensus_key.is_weak() {
+            return fail(
+                ErrorCode::InvalidBinding,
+                "the consensus key is of small order: anyone could sign with it",
+            )?;
+        }
         let message = validator_binding_message(self.chain_id, sender, vrf_key, peer_id);
         if consensus_key
             .verify(Domain::ValidatorBinding, &message, binding)

@@ -645,3 +645,34 @@ fn wrong_height_and_wrong_genesis_are_refused() {
         Err(runnet_state::ExecError::GenesisMismatch { .. })
     ));
 }
+
+/// ZIP-215 accepts, for a key of small order, a signature nobody had to make: the identity
+/// point with a zero signature verifies any message. Bonding such a key would give everyone its
+/// votes and its batches; the chain refuses it.
+#[test]
+fn a_consensus_key_of_small_order_cannot_bond() {
+    let mut chain = Chain::new(2);
+    // The identity point (y = 1), and a signature R = identity, s = 0.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut zero_sig = [0u8; 64];
+    zero_sig[0] = 1;
+    let weak = runnet_types::PublicKey(identity);
+    let message =
+        runnet_types::tx::validator_binding_message(CHAIN_ID, &addr(0), &vrf_key(0).public(), "p");
+    let forged = runnet_types::Signature(zero_sig);
+    // The forgery verifies: without the check the bond would pass.
+    assert!(
+        weak.verify(runnet_types::Domain::ValidatorBinding, &message, &forged)
+            .is_ok()
+    );
+    let bond = Payload::BondValidator {
+        consensus_key: weak,
+        vrf_key: vrf_key(0).public(),
+        peer_id: "p".into(),
+        amount: 10,
+        binding: forged,
+    };
+    assert_failed(&chain.run(0, bond), ErrorCode::InvalidBinding);
+    assert!(!key(7).public().is_weak());
+}

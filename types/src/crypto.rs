@@ -107,6 +107,13 @@ impl std::fmt::Debug for SecretKey {
 }
 
 impl PublicKey {
+    /// Whether this key is a point of small order (or no point at all). ZIP-215 accepts, for
+    /// such a key, signatures anyone can make without a secret (the identity key and a zero
+    /// signature verify any message), so no such key may vote, author batches or bond.
+    pub fn is_weak(&self) -> bool {
+        ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_or(true, |k| k.is_weak())
+    }
+
     /// The single check (ZIP-215).
     pub fn verify(
         &self,

@@ -821,6 +821,12 @@ impl Genesis {
                     "used by two validators",
                 ));
             }
+            if validator.consensus_key.is_weak() {
+                return Err(GenesisError::field(
+                    at("consensus_key"),
+                    "a point of small order: anyone could sign with it",
+                ));
+            }
             if validator.stake == 0 {
                 return Err(GenesisError::field(at("stake"), "must be at least 1"));
             }
