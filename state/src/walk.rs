@@ -268,13 +268,7 @@ impl BlockRun<'_> {
         } else {
             SkipCause::SpendCap
         };
-        let skip = WalkSkip {
-            height: self.height,
-            node,
-            reason,
-        };
-        process.skipped += 1;
-        process.last_skip = Some(skip);
+        let skip = self.record_skip(&mut process, node, reason);
         if process.balance.min(process.spend_cap) < step {
             self.pause_process(&mut process);
         }
@@ -292,6 +286,18 @@ impl BlockRun<'_> {
     }
 
     /// Pays one walk step from the process, within its balance and cap; why not, if it cannot.
+    /// A walk that stopped at `node` for `reason`: counted on the process, and its last skip.
+    fn record_skip(&self, process: &mut Process, node: u32, reason: SkipCause) -> WalkSkip {
+        let skip = WalkSkip {
+            height: self.height,
+            node,
+            reason,
+        };
+        process.skipped += 1;
+        process.last_skip = Some(skip);
+        skip
+    }
+
     fn pay_step(&self, process: &mut Process, fees: &mut Amount) -> Option<SkipCause> {
         let step = self.walk_step_price();
         if process.available(self.height) < step {
@@ -415,13 +421,7 @@ impl BlockRun<'_> {
             }
         }
         if let Some((node, reason)) = stopped {
-            let skip = WalkSkip {
-                height: self.height,
-                node,
-                reason,
-            };
-            process.skipped += 1;
-            process.last_skip = Some(skip);
+            let skip = self.record_skip(&mut process, node, reason);
             report.skipped.push(skip);
         }
         let created = report.executions.len() as u64;
