@@ -220,6 +220,7 @@ impl Executor {
                 &Account {
                     balance: account.balance,
                     nonce: 0,
+                    nonce_marks: None,
                 },
             );
         }
@@ -812,7 +813,7 @@ impl BlockRun<'_> {
         let fee = (u128::from(gas_used) * u128::from(body.gas_price)) as u64;
         account.balance -= fee;
         // The marks the recent nonce floor is read from (skip fees, docs/economy.md).
-        self.mark_nonce(&sender, account.nonce)?;
+        self.mark_nonce(&mut account);
         account.nonce += 1;
         self.overlay.put(sender_key, &account);
 

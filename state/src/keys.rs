@@ -30,8 +30,6 @@ pub const VALIDATOR_SETS: &[u8] = b"vs/";
 pub const VALIDATOR_LIVENESS: &[u8] = b"vl/";
 /// The batches blocks of the current and the previous epoch committed, by epoch then digest.
 pub const COMMITTED_BATCHES: &[u8] = b"cb/";
-/// Each sender's nonce at the start of recent epochs (the recent nonce floor).
-pub const NONCE_MARKS: &[u8] = b"nm/";
 
 fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -265,10 +263,6 @@ pub fn committed_batch(epoch: u64, digest: &Hash) -> Vec<u8> {
 /// The batches blocks of `epoch` committed, to drop them all at once.
 pub fn committed_batches_of(epoch: u64) -> Vec<u8> {
     join(COMMITTED_BATCHES, &[&epoch.to_be_bytes()])
-}
-
-pub fn nonce_marks(sender: &Address) -> Vec<u8> {
-    join(NONCE_MARKS, &[&sender.0])
 }
 
 pub fn evidence(validator: &Address, epoch: u64, round: u64) -> Vec<u8> {

@@ -13,6 +13,21 @@ pub struct Account {
     pub balance: Amount,
     /// The nonce the account's next transaction must carry.
     pub nonce: u64,
+    /// Where its nonce stood at the start of the epochs it last moved in (the skip fee's recent
+    /// floor, docs/economy.md): kept in the account, which every transaction reads and writes
+    /// anyway, so the floor costs no read of its own. `None` until the nonce first moves.
+    #[serde(default)]
+    pub nonce_marks: Option<NonceMarks>,
+}
+
+/// A sender's nonce at the start of the epoch in which it last moved, and at the start of the
+/// epoch before that. Written when the nonce first moves in an epoch; its recent floor (the
+/// nonce at the start of the previous epoch) follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NonceMarks {
+    pub epoch: u64,
+    pub start: u64,
+    pub previous: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,22 +14,11 @@
 
 use crate::executor::{ApplyError, BlockRun};
 use crate::keys;
-use crate::objects::{Account, Validator};
+use crate::objects::{Account, NonceMarks, Validator};
 use crate::overlay::Overlay;
 use crate::receipt::SkipReason;
 use runnet_types::{Address, Amount, Hash, PublicKey};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-
-/// A sender's nonce at the start of the epoch in which it last moved, and at the start of the
-/// epoch before that. Written when the nonce first moves in an epoch, so an idle account costs
-/// nothing; its recent floor (the nonce at the start of the previous epoch) follows from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NonceMarks {
-    pub epoch: u64,
-    pub start: u64,
-    pub previous: u64,
-}
 
 /// A skipped transaction its batch's author may have to pay for.
 pub(crate) struct Candidate {
@@ -76,14 +65,13 @@ impl BlockRun<'_> {
         self.epoch
     }
 
-    /// The sender's nonce moves on from `before` in this block: keep the marks its recent floor
-    /// is read from. One read per moving transaction, one write per sender and epoch.
-    pub(crate) fn mark_nonce(&mut self, sender: &Address, before: u64) -> Result<(), ApplyError> {
+    /// The account's nonce is about to move on in this block: keep the marks its recent floor is
+    /// read from, in the account itself (no read or write of their own).
+    pub(crate) fn mark_nonce(&self, account: &mut Account) {
         let epoch = self.epoch();
-        let key = keys::nonce_marks(sender);
-        let marks: Option<NonceMarks> = self.overlay.get(&key)?;
-        let fresh = match marks {
-            Some(marks) if marks.epoch == epoch => return Ok(()),
+        let before = account.nonce;
+        account.nonce_marks = Some(match account.nonce_marks {
+            Some(marks) if marks.epoch == epoch => return,
             // It moved last in the previous epoch: that epoch began where the marks say.
             Some(marks) if marks.epoch.saturating_add(1) == epoch => NonceMarks {
                 epoch,
@@ -96,21 +84,18 @@ impl BlockRun<'_> {
                 start: before,
                 previous: before,
             },
-        };
-        self.overlay.put(key, &fresh);
-        Ok(())
+        });
     }
 
     /// The sender's nonce at the start of the previous epoch, given its nonce now.
-    fn recent_floor(&self, sender: &Address, now: u64) -> Result<u64, ApplyError> {
+    fn recent_floor(&self, account: &Account) -> u64 {
         let epoch = self.epoch();
-        let marks: Option<NonceMarks> = self.overlay.get(&keys::nonce_marks(sender))?;
-        Ok(match marks {
+        match account.nonce_marks {
             Some(marks) if marks.epoch == epoch => marks.previous,
             Some(marks) if marks.epoch.saturating_add(1) == epoch => marks.start,
             // No move in this epoch or the previous one: the nonce then was the nonce now.
-            _ => now,
-        })
+            _ => account.nonce,
+        }
     }
 
     /// Whether a block of this epoch or the previous one committed the batch.
@@ -180,7 +165,7 @@ impl BlockRun<'_> {
             .get(&keys::account(&c.sender))?
             .unwrap_or_default();
         // Used at or after the recent floor, or by a predecessor later in this block.
-        if c.nonce < now.nonce && c.nonce >= self.recent_floor(&c.sender, now.nonce)? {
+        if c.nonce < now.nonce && c.nonce >= self.recent_floor(&now) {
             return Ok(true);
         }
         if c.reason == SkipReason::CannotPayGas {
