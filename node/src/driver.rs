@@ -522,15 +522,6 @@ impl Driver {
     }
 
     fn on_executed(&mut self, height: u64, state_root: Hash) -> Result<(), String> {
-        // The block that ends an epoch chooses the next set, which orders from the next height.
-        if self
-            .shared
-            .executor
-            .validator_set()
-            .is_ok_and(|set| set.start_height == height + 1)
-        {
-            refresh_peer_book(&self.shared);
-        }
         self.feed(Event::BlockExecuted {
             height,
             state_root,

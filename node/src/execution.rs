@@ -173,9 +173,11 @@ fn execute_next(
         tracing::warn!("pruning old blocks: {e}");
     }
     tracing::debug!(height, txs = tx_count, root = %outcome.state_root, "executed");
-    // The block that ends an epoch installs the next set, which orders from the next height.
+    // The block that ends an epoch installs the next set, which orders from the next height:
+    // whose batches count and whose peers are validators change with it, here and only here.
     if outcome.new_validator_set.is_some() {
         refresh_batch_authors(shared);
+        crate::driver::refresh_peer_book(shared);
     }
     // Before the next block: it consumes the queue entries the report reads.
     let txs: Vec<runnet_types::SignedTx> = batches.into_iter().flat_map(|(_, b)| b.txs).collect();
