@@ -9,6 +9,7 @@ use crate::Mempool;
 use crate::index::Place;
 use crate::queue::Item;
 use crate::store::Stored;
+use runnet_types::batch::Sealed;
 use runnet_types::{Batch, Hash, PublicKey, SignedTx};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -120,14 +121,16 @@ impl Mempool {
             }
         }
         // One signature per sealed batch: the author answers for what it chose to carry.
-        let batch = Batch::signed(
+        let Sealed {
+            batch,
+            bytes,
+            digest,
+        } = Batch::seal(
             nonces_in_order(txs),
             raw,
             &self.config.chain_id,
             &self.signer,
         );
-        let bytes = batch.encode();
-        let digest = Hash::digest(&bytes);
         if self.store.contains(&digest) || self.recent.contains(&digest) {
             // Only raw payloads identical to an earlier batch's can get here: they were
             // delivered already.

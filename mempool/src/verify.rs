@@ -33,7 +33,19 @@ pub fn verify_screened_batch(
     chain_id: &str,
     allow_raw: bool,
 ) -> Result<VerifiedBatch, BatchRejected> {
-    let batch = decode_and_verify(bytes, chain_id, allow_raw)?;
+    let batch = Batch::decode(bytes).map_err(BatchRejected::Decode)?;
+    verify_decoded_batch(batch, digest, chain_id, allow_raw)
+}
+
+/// [`verify_screened_batch`] for a batch the caller decoded already from the bytes `digest`
+/// names: a batch is decoded once.
+pub fn verify_decoded_batch(
+    batch: Batch,
+    digest: Hash,
+    chain_id: &str,
+    allow_raw: bool,
+) -> Result<VerifiedBatch, BatchRejected> {
+    let batch = verify(batch, &digest, chain_id, allow_raw)?;
     Ok(VerifiedBatch { digest, batch })
 }
 
@@ -47,19 +59,19 @@ pub(crate) fn check_size(bytes: &[u8]) -> Result<(), BatchRejected> {
     Ok(())
 }
 
-/// The digest of a batch from its bytes. Decoding only accepts the canonical encoding, so for
-/// any bytes that decode this equals [`Batch::digest`], and it can be checked before decoding.
+/// The digest of a batch from its bytes ([`Batch::digest_of_encoded`]): it can be checked
+/// before decoding.
 pub(crate) fn digest_of(bytes: &[u8]) -> Hash {
-    Hash::digest(bytes)
+    Batch::digest_of_encoded(bytes)
 }
 
-/// Everything after the size check, cheapest first: the signatures come last.
-fn decode_and_verify(
-    bytes: &[u8],
+/// Everything after the size check and the decoding, cheapest first: the signatures come last.
+fn verify(
+    batch: Batch,
+    digest: &Hash,
     chain_id: &str,
     allow_raw: bool,
 ) -> Result<Batch, BatchRejected> {
-    let batch = Batch::decode(bytes).map_err(BatchRejected::Decode)?;
     if batch.is_empty() {
         return Err(BatchRejected::Empty);
     }
@@ -79,7 +91,7 @@ fn decode_and_verify(
     }
     // The author's signature before the transactions': one check refuses a forged batch.
     batch
-        .verify_author_encoded(bytes, chain_id)
+        .verify_author_of(digest, chain_id)
         .map_err(|_| BatchRejected::BadAuthorSignature)?;
     batch.verify_signatures().map_err(|error| match error {
         BatchError::BadSignatures(positions) => BatchRejected::BadSignatures(positions),

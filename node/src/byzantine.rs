@@ -277,7 +277,7 @@ impl Attacks {
                     // Signed as this validator: the junk must pass for its batch.
                     self.shared.mempool.lock().sign_batch(&mut batch);
                     let bytes = batch.encode();
-                    (Hash::digest(&bytes), bytes, batch)
+                    (Batch::digest_of_encoded(&bytes), bytes, batch)
                 })
                 .collect();
         }

@@ -249,13 +249,13 @@ fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Has
                 continue;
             }
         };
-        let digest = batch.digest();
+        let digest = Batch::digest_of_encoded(&bytes);
         if !missing.contains(&digest) {
             tracing::warn!(%digest, "a peer answered with a batch not asked for");
             continue;
         }
         if let Err(e) = batch
-            .verify_author(&shared.chain_id)
+            .verify_author_of(&digest, &shared.chain_id)
             .and_then(|()| batch.verify_signatures())
         {
             tracing::warn!(%digest, "a fetched batch does not verify: {e}");

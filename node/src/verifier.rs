@@ -27,9 +27,7 @@
 use crate::runtime::{Shared, StateView, now_ms};
 use libp2p::PeerId;
 use parking_lot::{Condvar, Mutex};
-use runnet_mempool::{
-    AdmitError, BatchRejected, Received, Screened, Source, verify_screened_batch,
-};
+use runnet_mempool::{AdmitError, BatchRejected, Received, Screened, Source, verify_decoded_batch};
 use runnet_p2p::Offence;
 use runnet_types::{Address, Batch, Hash};
 use std::collections::{BTreeMap, VecDeque};
@@ -209,7 +207,7 @@ fn run(
             Job::Fetched(Fetched { asked, found, room }) => {
                 let found: Vec<(Hash, Vec<u8>)> = found
                     .into_iter()
-                    .map(|bytes| (Hash::digest(&bytes), bytes))
+                    .map(|bytes| (Batch::digest_of_encoded(&bytes), bytes))
                     .filter(|(digest, _)| asked.contains(digest))
                     .collect();
                 if let Some(sized) = over_room(&found, room) {
@@ -226,11 +224,8 @@ fn run(
                     continue;
                 }
                 let mut any = false;
-                for (_, bytes) in found {
-                    let digest = Hash::digest(&bytes);
-                    if !asked.contains(&digest) {
-                        continue;
-                    }
+                // Hashed once above; `found` holds only what was asked.
+                for (digest, bytes) in found {
                     match admit(shared, bytes, Source::Fetched(digest)) {
                         Ok(Received::New(_) | Received::Known(_)) => any = true,
                         Ok(Received::AlreadyCommitted(_)) => {}
@@ -286,12 +281,17 @@ fn admit(shared: &Shared, bytes: Vec<u8>, source: Source) -> Result<Received, Ba
             config.max_block_items,
         )
     };
+    // Decoded once, for the prescreen and the verification alike.
+    let batch = match Batch::decode(&bytes) {
+        Ok(batch) => batch,
+        Err(e) => return Err(shared.mempool.lock().rejected(BatchRejected::Decode(e))),
+    };
     if let Source::Pushed(_) = source
-        && let Err(error) = prescreen(&bytes, max_items)
+        && let Err(error) = prescreen(&batch, max_items)
     {
         return Err(shared.mempool.lock().rejected(error));
     }
-    match verify_screened_batch(&bytes, digest, &chain_id, allow_raw) {
+    match verify_decoded_batch(batch, digest, &chain_id, allow_raw) {
         Ok(verified) => shared.mempool.lock().store_verified(
             bytes,
             verified,
@@ -307,11 +307,7 @@ fn admit(shared: &Shared, bytes: Vec<u8>, source: Source) -> Result<Received, Ba
 /// checked: more items than a block, or one transaction twice. A validator's batch of thousands
 /// of copies of one transaction (the `junk-batches` attack) was verified copy by copy first,
 /// and the verifier fell behind the honest batches queued after it.
-fn prescreen(bytes: &[u8], max_items: usize) -> Result<(), BatchRejected> {
-    let Ok(batch) = Batch::decode(bytes) else {
-        // Undecodable: the verification says so and scores it.
-        return Ok(());
-    };
+fn prescreen(batch: &Batch, max_items: usize) -> Result<(), BatchRejected> {
     let items = batch.len();
     if items > max_items {
         return Err(BatchRejected::TooManyItems {
@@ -408,7 +404,7 @@ mod tests {
         }
         .sign(&key);
         let bytes = Batch::unsigned(vec![tx; copies], vec![]).encode();
-        (Hash::digest(&bytes), bytes)
+        (Batch::digest_of_encoded(&bytes), bytes)
     }
 
     #[test]
@@ -429,12 +425,12 @@ mod tests {
 
     #[test]
     fn a_pushed_batch_repeating_a_transaction_is_refused_before_verification() {
-        let (_, repeated) = batch_of(3, 1);
+        let repeated = Batch::decode(&batch_of(3, 1).1).unwrap();
         assert!(matches!(
             prescreen(&repeated, 20_000),
             Err(BatchRejected::Duplicate { position: 1 })
         ));
-        let (_, single) = batch_of(1, 1);
+        let single = Batch::decode(&batch_of(1, 1).1).unwrap();
         assert!(prescreen(&single, 20_000).is_ok());
         assert!(matches!(
             prescreen(&repeated, 2),
