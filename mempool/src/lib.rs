@@ -41,7 +41,9 @@ pub use stats::MempoolStats;
 /// maps is iterated where order matters.
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
-pub use verify::{VerifiedBatch, verify_batch_bytes, verify_decoded_batch, verify_screened_batch};
+pub use verify::{
+    VerifiedBatch, tx_ids, verify_batch_bytes, verify_decoded_batch, verify_screened_batch,
+};
 
 use index::TxIndex;
 use queue::Queue;

@@ -252,18 +252,22 @@ impl Mempool {
         view: &dyn AccountView,
         now_ms: u64,
     ) -> Result<Received, BatchRejected> {
-        let VerifiedBatch { digest, batch } = verified;
+        let VerifiedBatch {
+            digest,
+            batch,
+            tx_ids,
+        } = verified;
         if let Some(done) = self.already_here(&digest) {
             return Ok(done);
         }
         if let Err(error) = self.check_author(&batch, source) {
             return Err(self.rejected(error));
         }
-        // Each transaction is hashed once, here, for the screen and the index alike.
-        let txs: Vec<(Hash, Address)> = batch
-            .txs
-            .iter()
-            .map(|tx| (tx.hash(), tx.sender_address()))
+        // Each transaction was hashed once, by the verification, for the screen and the index
+        // alike.
+        let txs: Vec<(Hash, Address)> = tx_ids
+            .into_iter()
+            .zip(batch.txs.iter().map(|tx| tx.sender_address()))
             .collect();
         let checked = self
             .check_room(bytes.len(), source)

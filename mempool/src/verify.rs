@@ -12,6 +12,25 @@ use runnet_types::{Batch, Hash};
 pub struct VerifiedBatch {
     pub digest: Hash,
     pub batch: Batch,
+    /// The transactions' ids, in order, hashed once outside the mempool's lock.
+    pub tx_ids: Vec<Hash>,
+}
+
+impl VerifiedBatch {
+    /// A batch its holder vouches for, with its transactions' ids hashed here.
+    pub fn new(digest: Hash, batch: Batch) -> VerifiedBatch {
+        let tx_ids = tx_ids(&batch);
+        VerifiedBatch {
+            digest,
+            batch,
+            tx_ids,
+        }
+    }
+}
+
+/// The ids of `batch`'s transactions, in order.
+pub fn tx_ids(batch: &Batch) -> Vec<Hash> {
+    batch.txs.iter().map(|tx| tx.hash()).collect()
 }
 
 /// Checks a batch's bytes without storing anything: what [`crate::Mempool::receive_batch`]
@@ -34,19 +53,26 @@ pub fn verify_screened_batch(
     allow_raw: bool,
 ) -> Result<VerifiedBatch, BatchRejected> {
     let batch = Batch::decode(bytes).map_err(BatchRejected::Decode)?;
-    verify_decoded_batch(batch, digest, chain_id, allow_raw)
+    let ids = tx_ids(&batch);
+    verify_decoded_batch(batch, ids, digest, chain_id, allow_raw)
 }
 
 /// [`verify_screened_batch`] for a batch the caller decoded already from the bytes `digest`
-/// names: a batch is decoded once.
+/// names, with its transactions' ids ([`tx_ids`]): a batch is decoded once and each
+/// transaction hashed once.
 pub fn verify_decoded_batch(
     batch: Batch,
+    tx_ids: Vec<Hash>,
     digest: Hash,
     chain_id: &str,
     allow_raw: bool,
 ) -> Result<VerifiedBatch, BatchRejected> {
     let batch = verify(batch, &digest, chain_id, allow_raw)?;
-    Ok(VerifiedBatch { digest, batch })
+    Ok(VerifiedBatch {
+        digest,
+        batch,
+        tx_ids,
+    })
 }
 
 pub(crate) fn check_size(bytes: &[u8]) -> Result<(), BatchRejected> {

@@ -288,10 +288,7 @@ impl Attacks {
                 // Its own junk: stored without checking its signatures once per copy.
                 let stored = mempool.store_verified(
                     bytes.clone(),
-                    VerifiedBatch {
-                        digest: *digest,
-                        batch: batch.clone(),
-                    },
+                    VerifiedBatch::new(*digest, batch.clone()),
                     Source::Fetched(*digest),
                     &StateView(&self.shared.executor),
                     now_ms(),

@@ -27,7 +27,9 @@
 use crate::runtime::{Shared, StateView, now_ms};
 use libp2p::PeerId;
 use parking_lot::{Condvar, Mutex};
-use runnet_mempool::{AdmitError, BatchRejected, Received, Screened, Source, verify_decoded_batch};
+use runnet_mempool::{
+    AdmitError, BatchRejected, Received, Screened, Source, tx_ids, verify_decoded_batch,
+};
 use runnet_p2p::Offence;
 use runnet_types::{Address, Batch, Hash};
 use std::collections::{BTreeMap, VecDeque};
@@ -286,12 +288,14 @@ fn admit(shared: &Shared, bytes: Vec<u8>, source: Source) -> Result<Received, Ba
         Ok(batch) => batch,
         Err(e) => return Err(shared.mempool.lock().rejected(BatchRejected::Decode(e))),
     };
+    // Each transaction hashed once, for the prescreen and the store alike.
+    let ids = tx_ids(&batch);
     if let Source::Pushed(_) = source
-        && let Err(error) = prescreen(&batch, max_items)
+        && let Err(error) = prescreen(&batch, &ids, max_items)
     {
         return Err(shared.mempool.lock().rejected(error));
     }
-    match verify_decoded_batch(batch, digest, &chain_id, allow_raw) {
+    match verify_decoded_batch(batch, ids, digest, &chain_id, allow_raw) {
         Ok(verified) => shared.mempool.lock().store_verified(
             bytes,
             verified,
@@ -307,7 +311,7 @@ fn admit(shared: &Shared, bytes: Vec<u8>, source: Source) -> Result<Received, Ba
 /// checked: more items than a block, or one transaction twice. A validator's batch of thousands
 /// of copies of one transaction (the `junk-batches` attack) was verified copy by copy first,
 /// and the verifier fell behind the honest batches queued after it.
-fn prescreen(batch: &Batch, max_items: usize) -> Result<(), BatchRejected> {
+fn prescreen(batch: &Batch, ids: &[Hash], max_items: usize) -> Result<(), BatchRejected> {
     let items = batch.len();
     if items > max_items {
         return Err(BatchRejected::TooManyItems {
@@ -315,9 +319,9 @@ fn prescreen(batch: &Batch, max_items: usize) -> Result<(), BatchRejected> {
             limit: max_items,
         });
     }
-    let mut seen = std::collections::HashSet::with_capacity(batch.txs.len());
-    for (position, tx) in batch.txs.iter().enumerate() {
-        if !seen.insert(tx.hash()) {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    for (position, id) in ids.iter().enumerate() {
+        if !seen.insert(id) {
             return Err(BatchRejected::Duplicate { position });
         }
     }
@@ -427,13 +431,13 @@ mod tests {
     fn a_pushed_batch_repeating_a_transaction_is_refused_before_verification() {
         let repeated = Batch::decode(&batch_of(3, 1).1).unwrap();
         assert!(matches!(
-            prescreen(&repeated, 20_000),
+            prescreen(&repeated, &tx_ids(&repeated), 20_000),
             Err(BatchRejected::Duplicate { position: 1 })
         ));
         let single = Batch::decode(&batch_of(1, 1).1).unwrap();
-        assert!(prescreen(&single, 20_000).is_ok());
+        assert!(prescreen(&single, &tx_ids(&single), 20_000).is_ok());
         assert!(matches!(
-            prescreen(&repeated, 2),
+            prescreen(&repeated, &tx_ids(&repeated), 2),
             Err(BatchRejected::TooManyItems { items: 3, limit: 2 })
         ));
     }
