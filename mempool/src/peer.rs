@@ -20,7 +20,7 @@ use crate::AccountView;
 use crate::error::BatchRejected;
 use crate::index::{Known, Place};
 use crate::store::Stored;
-use crate::verify::{VerifiedBatch, check_size, digest_of, verify_screened_batch};
+use crate::verify::{VerifiedBatch, check_size, verify_screened_batch};
 use crate::{FastSet, Mempool, Received};
 use runnet_types::batch::raw_payload_id;
 use runnet_types::{Address, Batch, Hash};
@@ -95,7 +95,8 @@ impl Mempool {
 
     fn screen(&self, bytes: &[u8], source: Source) -> Result<Screened, BatchRejected> {
         check_size(bytes)?;
-        let digest = digest_of(bytes);
+        // Before decoding: the digest is the hash of the bytes but the signature.
+        let digest = Batch::digest_of_encoded(bytes);
         if let Some(expected) = source.expected()
             && expected != digest
         {

@@ -41,7 +41,7 @@ pub fn verify_batch_bytes(
     allow_raw: bool,
 ) -> Result<VerifiedBatch, BatchRejected> {
     check_size(bytes)?;
-    verify_screened_batch(bytes, digest_of(bytes), chain_id, allow_raw)
+    verify_screened_batch(bytes, Batch::digest_of_encoded(bytes), chain_id, allow_raw)
 }
 
 /// [`verify_batch_bytes`] for bytes that passed [`crate::Mempool::screen_batch`], which checked
@@ -83,12 +83,6 @@ pub(crate) fn check_size(bytes: &[u8]) -> Result<(), BatchRejected> {
         });
     }
     Ok(())
-}
-
-/// The digest of a batch from its bytes ([`Batch::digest_of_encoded`]): it can be checked
-/// before decoding.
-pub(crate) fn digest_of(bytes: &[u8]) -> Hash {
-    Batch::digest_of_encoded(bytes)
 }
 
 /// Everything after the size check and the decoding, cheapest first: the signatures come last.

@@ -242,6 +242,12 @@ fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Has
     );
     let mut stored = 0;
     for bytes in found {
+        // Named before decoding: an answer nobody asked for is never decoded.
+        let digest = Batch::digest_of_encoded(&bytes);
+        if !missing.contains(&digest) {
+            tracing::warn!(%digest, "a peer answered with a batch not asked for");
+            continue;
+        }
         let batch = match Batch::decode(&bytes) {
             Ok(b) => b,
             Err(e) => {
@@ -249,11 +255,6 @@ fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Has
                 continue;
             }
         };
-        let digest = Batch::digest_of_encoded(&bytes);
-        if !missing.contains(&digest) {
-            tracing::warn!(%digest, "a peer answered with a batch not asked for");
-            continue;
-        }
         if let Err(e) = batch
             .verify_author_of(&digest, &shared.chain_id)
             .and_then(|()| batch.verify_signatures())

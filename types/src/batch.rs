@@ -66,16 +66,6 @@ pub struct Sealed {
 /// The encoded signature at the end of every batch's encoding (fixed size, no length prefix).
 const SIGNATURE_BYTES: usize = 64;
 
-/// What the digest covers: the batch's items and author, encoded as the batch encodes them (the
-/// encoding's head, everything but the signature).
-#[derive(Serialize)]
-struct Named<'a> {
-    txs: &'a [SignedTx],
-    #[serde(serialize_with = "raw_payloads::serialize_ref")]
-    raw: &'a [Vec<u8>],
-    author: &'a PublicKey,
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BatchError {
     #[error("cannot decode batch: {0}")]
@@ -163,13 +153,10 @@ impl Batch {
             .map_err(|_| BatchError::BadAuthorSignature)
     }
 
-    /// The digest blocks name: the hash of the encoding's head, items and author.
+    /// The digest blocks name: the hash of the encoding's head, items and author
+    /// ([`Batch::digest_of_encoded`], the one definition).
     pub fn digest(&self) -> Hash {
-        encoding::hash_of(&Named {
-            txs: &self.txs,
-            raw: &self.raw,
-            author: &self.author,
-        })
+        Batch::digest_of_encoded(&self.encode())
     }
 
     /// [`Batch::digest`] from a batch's bytes, before or without decoding them: the encoding
@@ -240,10 +227,6 @@ impl Batch {
 mod raw_payloads {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use serde_bytes::{ByteBuf, Bytes};
-
-    pub fn serialize_ref<S: Serializer>(raw: &&[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        serialize(raw, s)
-    }
 
     pub fn serialize<S: Serializer>(raw: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
