@@ -183,12 +183,13 @@ pub fn leader(committee: &Committee, round: u64) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use runnet_types::consensus::ValidatorInfo;
     use runnet_types::{Address, PublicKey, VrfPublicKey};
 
-    fn committee(stakes: &[u64]) -> Committee {
+    /// A test committee: validator i has address and key bytes i + 1 and the i-th stake.
+    pub(crate) fn committee(stakes: &[u64]) -> Committee {
         let validators = stakes
             .iter()
             .enumerate()

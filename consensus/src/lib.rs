@@ -9,7 +9,12 @@
 //! [`pacemaker`]. Votes weigh by stake, leaders rotate by stake ([`leader`]), and each epoch's
 //! committee comes from the state machine through the [`Environment`]. docs/consensus.md tells
 //! the protocol and its safety argument in plain words.
+//!
+//! Inside, the core is split by job into rooms that each own their state (`core/mod.rs` lists
+//! them and the invariants they share); what the simulator's byzantine validators use to forge
+//! blocks lives apart from the honest type, in `byzantine.rs`.
 
+mod byzantine;
 pub mod certificates;
 mod core;
 pub mod crypto;

@@ -106,9 +106,80 @@ impl RecentlySeen {
     }
 }
 
+/// Which committee members may lead, by index: seen at work and not excluded, unless the
+/// exclusions would leave less than a quorum's stake eligible; then seen at work alone.
+///
+/// Why the floor: leaders are drawn among the eligible, and a 2-chain commit needs three
+/// honest leaders in a row. Exclusions can take innocent validators out (a failed round blames
+/// its leader and whoever was to collect its votes, and one of the two may be live), and they
+/// last [`REPUTATION_WINDOW_BLOCKS`]. With four validators, a crash that got two excluded left
+/// two eligible; when one of those two was then cut off, every round was led or collected by
+/// it and the chain stopped until it came back (11 s in a `testnet up --faults default` run,
+/// docs/consensus.md). An eligible set of at least a quorum's stake still holds honest leaders
+/// in a row when one more of them fails; below that, the validators excluded are needed more
+/// than the exclusion is.
+pub fn eligible_mask(
+    committee: &Committee,
+    seen: &BTreeSet<Address>,
+    excluded: &BTreeSet<Address>,
+) -> Vec<bool> {
+    let mask: Vec<bool> = committee
+        .validators()
+        .iter()
+        .map(|v| seen.contains(&v.address) && !excluded.contains(&v.address))
+        .collect();
+    let stake: u128 = committee
+        .validators()
+        .iter()
+        .zip(&mask)
+        .filter(|(_, eligible)| **eligible)
+        .map(|(v, _)| u128::from(v.stake))
+        .sum();
+    if excluded.is_empty() || committee.is_quorum(stake) {
+        return mask;
+    }
+    committee
+        .validators()
+        .iter()
+        .map(|v| seen.contains(&v.address))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::leader::tests::committee;
+
+    #[test]
+    fn exclusions_never_leave_less_than_a_quorum_eligible() {
+        let c = committee(&[1, 1, 1, 1]);
+        let a = |i: u8| Address([i + 1; 20]);
+        let all: BTreeSet<Address> = (0..4).map(a).collect();
+        // One excluded of four: three eligible, a quorum, so the exclusion holds.
+        let one: BTreeSet<Address> = [a(1)].into();
+        assert_eq!(eligible_mask(&c, &all, &one), [true, false, true, true]);
+        // Two excluded (a crash blamed its leader and the innocent collector): two left is
+        // not a quorum, so nobody seen at work is excluded.
+        let two: BTreeSet<Address> = [a(1), a(2)].into();
+        assert_eq!(eligible_mask(&c, &all, &two), [true, true, true, true]);
+        // Not seen at work stays out whatever the exclusions.
+        let three_seen: BTreeSet<Address> = [a(0), a(1), a(2)].into();
+        assert_eq!(
+            eligible_mask(&c, &three_seen, &two),
+            [true, true, true, false]
+        );
+        assert_eq!(
+            eligible_mask(&c, &three_seen, &BTreeSet::new()),
+            [true, true, true, false]
+        );
+        // By stake, not by count: excluding the one big validator leaves a third.
+        let c = committee(&[4, 1, 1]);
+        let seen: BTreeSet<Address> = (0..3).map(a).collect();
+        let big: BTreeSet<Address> = [a(0)].into();
+        assert_eq!(eligible_mask(&c, &seen, &big), [true, true, true]);
+        let small: BTreeSet<Address> = [a(2)].into();
+        assert_eq!(eligible_mask(&c, &seen, &small), [true, true, false]);
+    }
 
     #[test]
     fn exclusions_run_out_and_renew() {

@@ -244,10 +244,6 @@ pub struct Driver {
     timer_at: Option<u64>,
     /// Digests being fetched, so one missing batch is asked for once at a time.
     fetching: BTreeSet<Hash>,
-    /// The core's refusal counters as last seen, so each message's new refusals are found
-    /// without copying the counters for every message.
-    refused_seen: BTreeMap<&'static str, u64>,
-    refused_seen_total: u64,
     /// Peers' sync requests this node serves (serve.rs).
     sync_budget: SyncBudget,
     /// Builds the answers to sync requests off this task (sync_serve.rs).
@@ -267,6 +263,34 @@ pub struct Driver {
     proposal_from: Option<((u64, u64), PeerId)>,
     /// The last proposal whose proposer was found withholding its batches.
     withheld_seen: Option<(u64, u64)>,
+}
+
+/// What the core refused in one batch of actions, gathered so the peer behind it is scored
+/// once per message.
+#[derive(Clone, Copy, Default)]
+struct Refusals {
+    /// Something only a forger sends.
+    forged: bool,
+    /// Over the chain's own limits: no honest peer of this chain sends one.
+    oversized: bool,
+    /// Stale messages, normal as rounds end, costly in a stream.
+    useless: u64,
+    /// A proposal over the block's limits: its proposer's doing, whenever it is found.
+    over_limit: bool,
+}
+
+impl Refusals {
+    fn note(&mut self, kind: &'static str) {
+        self.over_limit |= kind == "over_limit";
+        self.forged |= matches!(
+            kind,
+            "bad_signature" | "bad_certificate" | "bad_vrf" | "bad_block" | "wrong_chain"
+        );
+        self.oversized |= matches!(kind, "too_large" | "too_many_batches");
+        if matches!(kind, "stale_epoch" | "stale_round" | "too_many_in_round") {
+            self.useless += 1;
+        }
+    }
 }
 
 impl Driver {
@@ -327,8 +351,6 @@ impl Driver {
             fetches: Arc::default(),
             timer_at: None,
             fetching: BTreeSet::new(),
-            refused_seen: BTreeMap::new(),
-            refused_seen_total: 0,
             sync_budget: SyncBudget::new(Instant::now()),
             syncs,
             last_sync: None,
@@ -390,11 +412,18 @@ impl Driver {
     }
 
     fn feed(&mut self, event: Event) -> Result<(), String> {
-        let actions = self.core.handle(event);
-        self.perform(actions)
+        self.feed_from(event, None)
     }
 
-    fn perform(&mut self, actions: Vec<Action>) -> Result<(), String> {
+    /// Feeds an event; `from` is the peer whose message it carries, who answers for what the
+    /// core refuses of it.
+    fn feed_from(&mut self, event: Event, from: Option<PeerId>) -> Result<(), String> {
+        let actions = self.core.handle(event);
+        self.perform(actions, from)
+    }
+
+    fn perform(&mut self, actions: Vec<Action>, from: Option<PeerId>) -> Result<(), String> {
+        let mut refusals = Refusals::default();
         for action in actions {
             match action {
                 Action::PersistSafety(data) => {
@@ -448,9 +477,19 @@ impl Driver {
                     tracing::error!("{reason}");
                     return Err(reason);
                 }
+                Action::Refused(refusal) => {
+                    let kind = refusal.kind();
+                    // With no sender (a parked proposal checked when its batches arrive, a
+                    // timer), only a proposal over the limits is counted: its proposer's doing.
+                    if from.is_some() || kind == "over_limit" {
+                        self.shared.metrics.consensus_refused_by(kind, 1);
+                    }
+                    refusals.note(kind);
+                }
             }
         }
         self.update_status();
+        self.score_refusals(refusals, from);
         Ok(())
     }
 
@@ -565,18 +604,19 @@ impl Driver {
                     },
                 };
                 let address = self.shared.peers.lock().address_of(&from);
-                self.count_refusals(None);
                 if let MessageBody::Proposal(p) = &message.body
                     && address == p.block.block.header.proposer
                 {
                     self.proposal_from = Some(((p.block.epoch(), p.block.round()), from));
                 }
-                self.feed(Event::Message {
-                    from: address,
-                    message,
-                    now_ms: now_ms(),
-                })?;
-                self.count_refusals(Some(from));
+                self.feed_from(
+                    Event::Message {
+                        from: address,
+                        message,
+                        now_ms: now_ms(),
+                    },
+                    Some(from),
+                )?;
             }
             NetworkEvent::Batch { from, bytes } => {
                 let author = self.shared.peers.lock().validator(&from);
@@ -657,45 +697,16 @@ impl Driver {
         })
     }
 
-    /// Refusals that only a forger or a broken peer causes cost the sender. With no sender,
-    /// refusals of other events (a parked proposal checked when its batches arrive) are only
-    /// marked seen, so they are never pinned on the next message's sender.
-    fn count_refusals(&mut self, from: Option<PeerId>) {
-        let refused = &self.core.stats().refused;
-        let total: u64 = refused.values().sum();
-        if total == self.refused_seen_total {
-            return;
-        }
-        self.refused_seen_total = total;
-        let mut forged = false;
-        let mut oversized = false;
-        let mut useless = 0u64;
-        let mut over_limit = false;
-        for (kind, count) in refused {
-            let seen = self.refused_seen.entry(kind).or_insert(0);
-            let new = count.saturating_sub(*seen);
-            *seen = *count;
-            if new == 0 {
-                continue;
-            }
-            over_limit |= *kind == "over_limit";
-            if from.is_none() {
-                if *kind == "over_limit" {
-                    self.shared.metrics.consensus_refused_by(kind, new);
-                }
-                continue;
-            }
-            self.shared.metrics.consensus_refused_by(kind, new);
-            forged |= matches!(
-                *kind,
-                "bad_signature" | "bad_certificate" | "bad_vrf" | "bad_block" | "wrong_chain"
-            );
-            // Over the chain's own limits: no honest peer of this chain sends one.
-            oversized |= matches!(*kind, "too_large" | "too_many_batches");
-            if matches!(*kind, "stale_epoch" | "stale_round" | "too_many_in_round") {
-                useless += new;
-            }
-        }
+    /// Refusals that only a forger or a broken peer causes cost the sender, once per message
+    /// however many it caused. With no sender, refusals of other events (a parked proposal
+    /// checked when its batches arrive) are pinned on no one but a proposer over the limits.
+    fn score_refusals(&mut self, refused: Refusals, from: Option<PeerId>) {
+        let Refusals {
+            forged,
+            oversized,
+            useless,
+            over_limit,
+        } = refused;
         // Refused when its batches arrived (no sender) or at once: the proposer's offence.
         if over_limit
             && let Some((round, proposer)) = self.proposal_from
@@ -816,11 +827,7 @@ impl Driver {
 
     fn on_verdict(&mut self, verdict: Verdict) -> Result<(), String> {
         match verdict {
-            Verdict::Stored => {
-                self.feed(Event::PayloadReady { now_ms: now_ms() })?;
-                self.count_refusals(None);
-                Ok(())
-            }
+            Verdict::Stored => self.feed(Event::PayloadReady { now_ms: now_ms() }),
             Verdict::Offence(peer, offence) => {
                 self.offence(peer, offence);
                 Ok(())
@@ -831,7 +838,6 @@ impl Driver {
                 }
                 if any {
                     self.feed(Event::PayloadReady { now_ms: now_ms() })?;
-                    self.count_refusals(None);
                 }
                 Ok(())
             }

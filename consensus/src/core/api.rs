@@ -176,6 +176,11 @@ pub enum Action {
     /// This node's state is not the chain's (a committed header claims another state root
     /// than the one computed here): stop the node with this reason. Nothing is signed after.
     Halt { reason: String },
+    /// The core refused something of this event: the message (or part of it: a certificate, a
+    /// block of a sync response), or a signature its own rules would not give. Nothing to
+    /// perform; it tells the driver why, so it can count it and score the peer that sent the
+    /// message, without diffing [`Stats::refused`] (which counts the same refusals).
+    Refused(Refusal),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +191,8 @@ pub enum StartError {
     WrongCommittee { epoch: u64, chain: String },
 }
 
-/// Why an event or part of one was refused. Counted in [`Stats::refused`]; never a panic.
+/// Why an event or part of one was refused: returned as [`Action::Refused`] and counted in
+/// [`Stats::refused`]; never a panic.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum Refusal {
     #[error("block for another chain")]

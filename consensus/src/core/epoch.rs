@@ -1,15 +1,53 @@
-//! Commits (the 2-chain rule) and the passage from one epoch to the next.
+//! Commits (the 2-chain rule), the committee this node serves in, and the passage from one
+//! epoch to the next.
+//!
+//! The room owns the [`Seat`]: the current committee and this node's index and address in it,
+//! which change only here, when the next committee is entered. Its rules:
+//! - a certificate on a block whose parent is of the previous round commits the parent and its
+//!   ancestors, in height order, each exactly once, continuing the last commit;
+//! - the epoch ends with its first block stamped at or after the committee's end time: the
+//!   blocks after it only prove that it committed, and nothing more is proposed or voted on
+//!   until the state machine has computed the next committee;
+//! - entering an epoch starts every other room afresh on the committed root, and takes back
+//!   from the safety data what this node signed in that epoch before a restart.
 
-use super::{Action, CommittedBlock, Core, Environment, PayloadSource, Phase};
-use crate::certificates::{TimeoutCollector, VoteCollector};
-use crate::leader::LeaderSchedule;
+use super::{Action, CommittedBlock, Core, Environment, PayloadSource, Phase, Proposing};
 use runnet_types::Address;
-use runnet_types::consensus::{CommitProof, MessageBody, QuorumCert, SyncRequest};
+use runnet_types::PublicKey;
+use runnet_types::consensus::{CommitProof, Committee, MessageBody, QuorumCert};
+use std::sync::Arc;
+
+/// The committee of the current epoch and this node's place in it.
+pub(super) struct Seat {
+    /// This node's consensus key.
+    pub(super) key: PublicKey,
+    pub(super) committee: Arc<Committee>,
+    /// Our committee index, if we vote in this epoch.
+    pub(super) index: Option<u32>,
+    pub(super) address: Option<Address>,
+}
+
+impl Seat {
+    pub(super) fn new(key: PublicKey, committee: Arc<Committee>) -> Seat {
+        let mut seat = Seat {
+            key,
+            committee: committee.clone(),
+            index: None,
+            address: None,
+        };
+        seat.enter(committee);
+        seat
+    }
+
+    /// Takes our seat in `committee` (or none, if we do not vote in it).
+    pub(super) fn enter(&mut self, committee: Arc<Committee>) {
+        self.index = committee.index_of_key(&self.key);
+        self.address = self.index.and_then(|i| committee.get(i)).map(|v| v.address);
+        self.committee = committee;
+    }
+}
 
 impl<E: Environment, P: PayloadSource> Core<E, P> {
-    // ---------------------------------------------------------------------------------------
-    // Commits and epochs
-
     /// The 2-chain rule: a certificate on a block whose parent is of the previous round commits
     /// the parent and its ancestors, up to the last block of the epoch.
     pub(super) fn try_commit(&mut self, qc: &QuorumCert) {
@@ -17,10 +55,11 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             return;
         }
         let root_height = self.committed_height();
-        if qc.data.height.saturating_sub(1) <= root_height || !self.tree.contains(&qc.block()) {
+        if qc.data.height.saturating_sub(1) <= root_height || !self.chain.tree.contains(&qc.block())
+        {
             return;
         }
-        let Some(path) = self.tree.path_from_root(&qc.data.parent) else {
+        let Some(path) = self.chain.tree.path_from_root(&qc.data.parent) else {
             return;
         };
         // The epoch ends with its first block stamped at or after the committee's end time: it
@@ -31,7 +70,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let mut last_hash = None;
         for b in path {
             if !ended {
-                ended = self.committee.ends_at(b.block.header().timestamp_ms);
+                ended = self.seat.committee.ends_at(b.block.header().timestamp_ms);
                 last_hash = Some(b.hash);
                 committed.push(CommittedBlock {
                     block: b.block.clone(),
@@ -47,7 +86,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             return;
         };
         let ends_epoch = ended.then_some(self.epoch());
-        if let Some(certified) = self.tree.get(&qc.block()) {
+        if let Some(certified) = self.chain.tree.get(&qc.block()) {
             proof_blocks.push((*certified.block).clone());
         }
         let proof = CommitProof {
@@ -65,25 +104,19 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             }
         }
         for b in &committed {
-            self.committed_this_event
+            self.fx
+                .committed_batches
                 .extend(b.block.block.batches.iter().copied());
-            self.seen.commit(&b.block, &self.committee);
+            self.leading.seen.commit(&b.block, &self.seat.committee);
         }
-        self.out.push(Action::Commit {
+        self.fx.push(Action::Commit {
             blocks: committed,
             proof: proof.clone(),
             ends_epoch,
         });
-        self.tree.advance_root(&last_hash);
-        self.commit_proof = proof;
-        self.highest_commit = qc.clone();
-        if self
-            .parked
-            .as_ref()
-            .is_some_and(|(_, hash)| !self.tree.contains(hash))
-        {
-            self.parked = None;
-        }
+        self.chain.advance_root(&last_hash, proof, qc.clone());
+        let tree = &self.chain.tree;
+        self.voting.forget_parked_if(|hash| !tree.contains(hash));
         if ends_epoch.is_some() {
             self.end_epoch();
         }
@@ -91,14 +124,16 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
 
     /// Whether the committed root is the epoch's last block: the epoch has ended.
     pub(super) fn epoch_over(&self) -> bool {
-        self.committee.ends_at(self.tree.root().info.timestamp_ms)
+        self.seat
+            .committee
+            .ends_at(self.chain.tree.root().info.timestamp_ms)
     }
 
     pub(super) fn end_epoch(&mut self) {
         self.phase = Phase::EpochEnded;
-        self.pacemaker.stop();
-        self.parked = None;
-        self.orphans.clear();
+        self.rounds.pacemaker.stop();
+        self.voting.parked = None;
+        self.sync.forget_orphans();
         self.try_enter_next_epoch();
     }
 
@@ -107,7 +142,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let Some(next) = self.env.committee(next_epoch) else {
             return;
         };
-        let root = self.tree.root().info;
+        let root = self.chain.tree.root().info;
         if next.epoch() != next_epoch
             || next.chain_id() != self.config.chain_id
             || next.ends_at(root.timestamp_ms)
@@ -118,29 +153,18 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             );
             return;
         }
-        self.my_index = next.index_of_key(&self.me);
-        self.my_address = self.my_index.and_then(|i| next.get(i)).map(|v| v.address);
-        self.leaders = LeaderSchedule::new(&next);
-        self.committee = next;
-        self.tree.reset_for_epoch();
-        self.root_qc = QuorumCert::root(next_epoch, root.hash, root.height);
-        self.highest_qc = self.root_qc.clone();
-        self.highest_tc = None;
-        self.highest_commit = self.root_qc.clone();
+        self.leading.enter_epoch(&next);
+        self.seat.enter(next);
+        self.chain.reset_for_epoch(next_epoch);
         // A validator that restarts here may have voted in this epoch already: take that back
         // before anything else (entering an epoch the safety data has not reached resets it,
         // and then there is nothing to take back).
-        let saved = self.safety.data().clone();
-        let entered = self.safety.enter_epoch(next_epoch);
-        self.votes = VoteCollector::default();
-        self.timeouts = TimeoutCollector::default();
-        self.equivocation.clear();
-        self.certs.clear();
-        self.parked = None;
-        self.orphans.clear();
-        self.proposed_round = 0;
-        self.sync_in_flight = None;
-        self.pacemaker.reset_epoch();
+        let saved = self.voting.safety.data().clone();
+        let entered = self.voting.safety.enter_epoch(next_epoch);
+        self.voting.reset_for_epoch();
+        self.rounds.reset_for_epoch();
+        self.sync.reset_for_epoch();
+        self.proposing = Proposing::default();
         self.phase = Phase::Running;
         self.restore(None, &saved);
         if entered {
@@ -152,69 +176,11 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         self.enter_round(1);
         // (A restored round was entered while nothing could be signed.)
         self.maybe_propose();
-        let buffered: Vec<_> = self.future.drain(..).collect();
+        let buffered = self.sync.take_future();
         for (from, message) in buffered {
             if let Err(r) = self.on_message(from, message) {
                 self.refuse(r);
             }
         }
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Catching up
-
-    pub(crate) fn request_sync(&mut self, peer: Address) {
-        if Some(peer) == self.my_address {
-            return;
-        }
-        let retry = self.config.params.base_round_timeout_ms / 4;
-        if let Some(at) = self.sync_in_flight
-            && self.now < at.saturating_add(retry)
-        {
-            return;
-        }
-        self.sync_in_flight = Some(self.now);
-        self.stats.sync_requests += 1;
-        let req = SyncRequest {
-            epoch: self.epoch(),
-            committed_height: self.committed_height(),
-        };
-        self.send(peer, MessageBody::SyncRequest(req));
-    }
-
-    pub(crate) fn clear_sync_in_flight(&mut self) {
-        self.sync_in_flight = None;
-    }
-
-    pub(crate) fn commit_proof(&self) -> &CommitProof {
-        &self.commit_proof
-    }
-
-    pub(crate) fn is_running(&self) -> bool {
-        self.phase == Phase::Running
-    }
-
-    pub(crate) fn retry_orphans(&mut self) {
-        let orphans = std::mem::take(&mut self.orphans);
-        for (from, p) in orphans {
-            if !self.tree.contains(&p.block.header().parent) {
-                if p.block.round() >= self.round() {
-                    self.orphans.push((from, p));
-                }
-                continue;
-            }
-            let hash = p.block.hash();
-            if let Err(r) = self.process_proposal(from, p, hash) {
-                self.refuse(r);
-            }
-        }
-        self.maybe_propose();
-    }
-
-    pub(crate) fn max_sync_blocks(&self) -> usize {
-        self.config
-            .sync_batch_blocks
-            .saturating_mul(4)
-            .saturating_add(64)
     }
 }

@@ -1,12 +1,38 @@
 //! Who leads a round: the schedule among the validators eligible in the block the round extends
 //! (see [`crate::reputation`]), and the blames a new block must carry.
+//!
+//! The room owns the [`LeaderSchedule`] of the epoch and who the last committed blocks show at
+//! work ([`RecentlySeen`]). Its rule: every node computes the same leader for a round from the
+//! same chain, reading only blocks (never local observations), so a proposal's leader and
+//! blames can be checked by anyone holding its parent.
 
 use super::{Core, Environment, PayloadSource};
-use crate::reputation::{RecentlySeen, SEEN_BLOCKS, next_exclusions, seen_in};
+use crate::leader::LeaderSchedule;
+use crate::reputation::{RecentlySeen, SEEN_BLOCKS, eligible_mask, next_exclusions, seen_in};
 use crate::tree::MAX_TREE_BLOCKS;
-use runnet_types::consensus::ProposedBlock;
+use runnet_types::consensus::{Committee, ProposedBlock};
 use runnet_types::{Address, Hash};
 use std::collections::BTreeSet;
+
+pub(super) struct Leading {
+    pub(super) schedule: LeaderSchedule,
+    /// Who the last committed blocks show at work (reputation.rs).
+    pub(super) seen: RecentlySeen,
+}
+
+impl Leading {
+    pub(super) fn new(committee: &Committee, seen: RecentlySeen) -> Leading {
+        Leading {
+            schedule: LeaderSchedule::new(committee),
+            seen,
+        }
+    }
+
+    /// The schedule of a new epoch's committee (who was seen at work carries over).
+    pub(super) fn enter_epoch(&mut self, committee: &Committee) {
+        self.schedule = LeaderSchedule::new(committee);
+    }
+}
 
 /// A round's leader and the blames its block carries.
 pub(super) struct RoundPlan {
@@ -20,13 +46,13 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
     /// in the last blocks of its chain and not excluded by it. `None` when that block is not
     /// known here.
     pub(super) fn eligible(&self, certified: &Hash) -> Option<(Vec<bool>, u64)> {
-        let root = self.tree.root();
+        let root = self.chain.tree.root();
         // The uncommitted blocks from `certified` down to the committed tip, newest first. They
         // are of the current epoch (the tree starts afresh with each).
         let mut chain: Vec<&ProposedBlock> = Vec::new();
         let mut cursor = *certified;
         while cursor != root.info.hash {
-            let block = self.tree.proposed(&cursor)?;
+            let block = self.chain.tree.proposed(&cursor)?;
             chain.push(block);
             cursor = block.header().parent;
             if chain.len() > MAX_TREE_BLOCKS {
@@ -36,10 +62,10 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         let round = chain.first().map_or(root.info.round, |b| b.round());
         let mut seen: BTreeSet<Address> = BTreeSet::new();
         for block in chain.iter().take(SEEN_BLOCKS) {
-            seen.extend(seen_in(block, &self.committee));
+            seen.extend(seen_in(block, &self.seat.committee));
         }
         let from_committed = SEEN_BLOCKS.saturating_sub(chain.len());
-        seen.extend(self.seen.in_last(from_committed).copied());
+        seen.extend(self.leading.seen.in_last(from_committed).copied());
         // The newest block's exclusions hold for rounds extending it (the tip's after a
         // restart: the root keeps its block; the genesis excludes no one).
         let newest = chain.first().copied().or(root.block.as_deref());
@@ -52,12 +78,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
                     .collect()
             })
             .unwrap_or_default();
-        let mask = self
-            .committee
-            .validators()
-            .iter()
-            .map(|v| seen.contains(&v.address) && !excluded.contains(&v.address))
-            .collect();
+        let mask = eligible_mask(&self.seat.committee, &seen, &excluded);
         Some((mask, round))
     }
 
@@ -79,14 +100,15 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             // under the reputation rule a forking leader seldom leads a round on an old
             // certificate, and the broken vote rule would go unexercised.
             return Some(RoundPlan {
-                leader: self.leaders.leader(round),
+                leader: self.leading.schedule.leader(round),
                 blamed: Vec::new(),
             });
         }
         let (eligible, certified_round) = self.eligible(certified)?;
         let first = certified_round.saturating_add(1);
         let leaders = self
-            .leaders
+            .leading
+            .schedule
             .leaders_from(first, round.max(first), &eligible);
         let leader = leaders.last()?.leader;
         let mut blamed = BTreeSet::new();
@@ -116,17 +138,17 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         if self.config.flaw == crate::safety::Flaw::IgnoreLock {
             return Some(Vec::new());
         }
-        let root = self.tree.root();
+        let root = self.chain.tree.root();
         let carried: &[(Address, u64)] = if *parent == root.info.hash {
             root.block
                 .as_deref()
                 .map_or(&[], |b| b.header().leader_exclusions.as_slice())
         } else {
-            &self.tree.proposed(parent)?.header().leader_exclusions
+            &self.chain.tree.proposed(parent)?.header().leader_exclusions
         };
         let blamed: Vec<Address> = blamed
             .iter()
-            .filter_map(|i| self.committee.get(*i).map(|v| v.address))
+            .filter_map(|i| self.seat.committee.get(*i).map(|v| v.address))
             .collect();
         Some(next_exclusions(carried, &blamed, height))
     }

@@ -14,18 +14,114 @@
 //! ended it, so a node far behind walks epoch by epoch, learning each committee from its own
 //! state machine as it executes.
 
-use super::{Core, Environment, PayloadSource, Refusal};
-use runnet_types::consensus::{MessageBody, ProposedBlock, SyncRequest, SyncResponse};
+//!
+//! The room owns what waits on a sync: proposals whose parent is being fetched, messages of the
+//! next epoch kept while this one finishes, and the pacing of requests and status answers (a
+//! peer can make this node send no more than it sends).
+
+use super::{Core, Environment, PayloadSource, Phase, Refusal};
+use runnet_types::consensus::{
+    ConsensusMessage, MessageBody, Proposal, ProposedBlock, SyncRequest, SyncResponse,
+};
 use runnet_types::{Address, Hash};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Most certificates a response may carry.
 const MAX_SYNC_CERTS: usize = 16;
 
+#[derive(Default)]
+pub(super) struct SyncRoom {
+    /// Proposals kept while their parent is fetched, with who sent them.
+    orphans: Vec<(Address, Proposal)>,
+    /// Messages of the next epoch kept while this one finishes.
+    future: VecDeque<(Address, ConsensusMessage)>,
+    /// When the pending sync request left, if one did.
+    in_flight: Option<u64>,
+    /// When each peer was last sent our status.
+    status_sent: BTreeMap<Address, u64>,
+}
+
+/// Proposals kept while their parent is fetched.
+const MAX_ORPHANS: usize = 4;
+/// Messages of the next epoch kept while this one finishes.
+const MAX_FUTURE_MESSAGES: usize = 64;
+/// Peers whose last status time is remembered, at most (then all are forgotten at once).
+const MAX_STATUS_PEERS: usize = 1024;
+
+impl SyncRoom {
+    /// Keeps a proposal whose parent is being fetched, if there is room.
+    pub(super) fn keep_orphan(&mut self, from: Address, p: Proposal) {
+        if self.orphans.len() < MAX_ORPHANS {
+            self.orphans.push((from, p));
+        }
+    }
+
+    /// Keeps a message of the next epoch, if there is room.
+    pub(super) fn keep_future(&mut self, from: Address, msg: ConsensusMessage) {
+        if self.future.len() < MAX_FUTURE_MESSAGES {
+            self.future.push_back((from, msg));
+        }
+    }
+
+    /// The next epoch started: its messages, in the order they came.
+    pub(super) fn take_future(&mut self) -> Vec<(Address, ConsensusMessage)> {
+        self.future.drain(..).collect()
+    }
+
+    /// A new round: orphans of earlier rounds can no longer be voted for.
+    pub(super) fn enter_round(&mut self, round: u64) {
+        self.orphans.retain(|(_, p)| p.block.round() >= round);
+    }
+
+    pub(super) fn forget_orphans(&mut self) {
+        self.orphans.clear();
+    }
+
+    /// Whether our status may go to `peer` now, at most once per `spacing` per peer (a peer
+    /// cannot make us send more than it sends); notes it when it may.
+    fn status_due(&mut self, peer: Address, now: u64, spacing: u64) -> bool {
+        if self
+            .status_sent
+            .get(&peer)
+            .is_some_and(|at| now < at.saturating_add(spacing))
+        {
+            return false;
+        }
+        if self.status_sent.len() >= MAX_STATUS_PEERS {
+            self.status_sent.clear();
+        }
+        self.status_sent.insert(peer, now);
+        true
+    }
+
+    /// Whether a sync request may leave now: one per `retry` until one is answered with
+    /// progress; notes it when it may.
+    fn request_due(&mut self, now: u64, retry: u64) -> bool {
+        if let Some(at) = self.in_flight
+            && now < at.saturating_add(retry)
+        {
+            return false;
+        }
+        self.in_flight = Some(now);
+        true
+    }
+
+    /// An answer brought progress: the next request may leave at once.
+    fn request_answered(&mut self) {
+        self.in_flight = None;
+    }
+
+    /// A new epoch: what waited on the last one is of no use.
+    pub(super) fn reset_for_epoch(&mut self) {
+        self.orphans.clear();
+        self.in_flight = None;
+    }
+}
+
 impl<E: Environment, P: PayloadSource> Core<E, P> {
     fn committed_at(&self, height: u64) -> Option<Arc<ProposedBlock>> {
-        let root = self.tree.root();
+        let root = self.chain.tree.root();
         if height == root.info.height {
             return root.block.clone();
         }
@@ -87,19 +183,19 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         } else {
             let root_height = self.committed_height();
             if self.collect_committed(epoch, req.committed_height, root_height, &mut blocks) {
-                let proof = self.commit_proof().clone();
+                let proof = self.chain.commit_proof.clone();
                 if proof.qc.epoch() == epoch {
                     blocks.extend(proof.blocks.into_iter().map(Arc::new));
                     certs.push(proof.qc);
                 }
                 let mut seen: BTreeSet<Hash> = blocks.iter().map(|b| b.hash()).collect();
-                for b in self.tree.chain_to(&self.highest_qc.block()) {
+                for b in self.chain.tree.chain_to(&self.chain.highest_qc.block()) {
                     if seen.insert(b.hash()) {
                         blocks.push(b);
                     }
                 }
-                if self.tree.contains(&self.highest_qc.block()) {
-                    certs.push(self.highest_qc.clone());
+                if self.chain.tree.contains(&self.chain.highest_qc.block()) {
+                    certs.push(self.chain.highest_qc.clone());
                 }
             }
         }
@@ -123,7 +219,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             return Err(Refusal::TooLarge);
         }
         let epoch = self.epoch();
-        let before = (self.tree.len(), self.committed_height(), epoch);
+        let before = (self.chain.tree.len(), self.committed_height(), epoch);
         // Blocks some later block or certificate in the response certifies: the anti-spam
         // limits do not apply to them (they are checked once their certificate is).
         let certified: BTreeSet<Hash> = resp
@@ -140,7 +236,7 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
                 continue;
             }
             let hash = block.hash();
-            if self.tree.contains(&hash) {
+            if self.chain.tree.contains(&hash) {
                 continue;
             }
             match self.insert_block(block, hash, false, certified.contains(&hash)) {
@@ -162,9 +258,9 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
         // Only progress lifts the rate limit on requests: a useless answer (a duplicate, or a
         // peer advertising a certificate whose block it lacks too) must not trigger another
         // request at once, or two such peers would ping-pong without end.
-        if (self.tree.len(), self.committed_height(), self.epoch()) != before {
+        if (self.chain.tree.len(), self.committed_height(), self.epoch()) != before {
             self.clear_sync_in_flight();
-            if self.is_running() && !self.tree.contains(&self.highest_qc.block()) {
+            if self.is_running() && !self.chain.tree.contains(&self.chain.highest_qc.block()) {
                 self.request_sync(from);
             }
         }
@@ -172,5 +268,62 @@ impl<E: Environment, P: PayloadSource> Core<E, P> {
             self.retry_orphans();
         }
         Ok(())
+    }
+
+    /// Our sync info for a peer that is behind, at most once per retransmission interval per
+    /// peer (a peer cannot make us send more than it sends).
+    pub(super) fn status_to(&mut self, peer: Address) {
+        let spacing = self.config.params.base_round_timeout_ms / 4;
+        if self.sync.status_due(peer, self.now, spacing) {
+            self.send(peer, MessageBody::Status);
+        }
+    }
+
+    pub(crate) fn request_sync(&mut self, peer: Address) {
+        if Some(peer) == self.seat.address {
+            return;
+        }
+        let retry = self.config.params.base_round_timeout_ms / 4;
+        if !self.sync.request_due(self.now, retry) {
+            return;
+        }
+        self.stats.sync_requests += 1;
+        let req = SyncRequest {
+            epoch: self.epoch(),
+            committed_height: self.committed_height(),
+        };
+        self.send(peer, MessageBody::SyncRequest(req));
+    }
+
+    pub(crate) fn clear_sync_in_flight(&mut self) {
+        self.sync.request_answered();
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
+    pub(crate) fn retry_orphans(&mut self) {
+        let orphans = std::mem::take(&mut self.sync.orphans);
+        for (from, p) in orphans {
+            if !self.chain.tree.contains(&p.block.header().parent) {
+                if p.block.round() >= self.round() {
+                    self.sync.orphans.push((from, p));
+                }
+                continue;
+            }
+            let hash = p.block.hash();
+            if let Err(r) = self.process_proposal(from, p, hash) {
+                self.refuse(r);
+            }
+        }
+        self.maybe_propose();
+    }
+
+    pub(crate) fn max_sync_blocks(&self) -> usize {
+        self.config
+            .sync_batch_blocks
+            .saturating_mul(4)
+            .saturating_add(64)
     }
 }

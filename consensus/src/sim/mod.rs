@@ -7,9 +7,27 @@
 //!
 //! Everything random comes from the seed, so a failing seed replays exactly:
 //! `cargo run --release -p runnet-consensus --example simulate -- --seed S ...`.
+//!
+//! Files, by job:
+//! - `world.rs`: the nodes, the virtual clock and the run loop (boot, crash, feed, perform);
+//! - `draw.rs`: what a seed draws before its first event (roles, committees, faults), in a fixed
+//!   order, since the order is part of what a seed number means;
+//! - `fakes.rs`: the disk, environment, mempool and keys around each core (the `Disk`
+//!   is shared with the scripted test harness);
+//! - `network.rs`: the event queue and the lossy, reordering, partitioned network;
+//! - `byzantine.rs`: what faulty validators do on top of the honest core (the forged blocks
+//!   come from `crate::byzantine`, outside the honest type);
+//! - `checker.rs`: the safety, linkage and accountability checks of every seed;
+//! - `trace.rs`: `--trace`'s lines; `args.rs`: the flags (clap); `rng.rs`: the generator.
 
 mod args;
+mod byzantine;
+mod checker;
+mod draw;
+pub(crate) mod fakes;
+mod network;
 mod rng;
+mod trace;
 mod world;
 
 pub use args::{USAGE, parse_args};
@@ -130,6 +148,10 @@ pub struct SimConfig {
     pub min_sim_ms: u64,
     /// A fault placed by hand, on top of those drawn.
     pub scripted: Option<Scripted>,
+    /// A second fault placed by hand, an isolation, after a scripted crash: the README's fault
+    /// run (one validator killed and restarted, then another cut off). Ignored without a
+    /// scripted crash.
+    pub then_isolate: Option<Scripted>,
     pub params: ConsensusParams,
     /// Print each seed's outcome.
     pub verbose: bool,
@@ -155,6 +177,7 @@ impl Default for SimConfig {
             min_commits: 20,
             min_sim_ms: 0,
             scripted: None,
+            then_isolate: None,
             params: ConsensusParams::default(),
             verbose: false,
             trace: false,
@@ -199,8 +222,11 @@ impl SimConfig {
         if self.epoch_ms < 300 {
             return Err("--epoch-ms must be at least 300".into());
         }
-        if let Some(s) = &self.scripted
-            && s.node >= self.validators
+        if let Some(s) = self
+            .scripted
+            .iter()
+            .chain(&self.then_isolate)
+            .find(|s| s.node >= self.validators)
         {
             return Err(format!(
                 "the scripted fault names node {} of {}",

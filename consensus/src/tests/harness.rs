@@ -3,11 +3,9 @@
 
 use crate::core::{
     Action, CommittedBlock, Core, CoreConfig, Environment, Event, PayloadCheck, PayloadSource,
-    Recovery,
 };
 use crate::crypto::{Crypto, TestCrypto};
 use crate::leader::LeaderSchedule;
-use crate::safety::SafetyData;
 use runnet_types::consensus::{
     CommitProof, Committee, ConsensusMessage, Evidence, MessageBody, ProposedBlock, ValidatorInfo,
 };
@@ -20,15 +18,8 @@ use std::sync::Arc;
 
 pub(crate) const CHAIN: &str = "test";
 
-#[derive(Default)]
-pub(crate) struct Disk {
-    pub(crate) ledger: Vec<Arc<ProposedBlock>>,
-    pub(crate) proofs: BTreeMap<u64, CommitProof>,
-    pub(crate) safety: Option<SafetyData>,
-    pub(crate) tip: Option<crate::core::CommittedTip>,
-    /// Committed blocks below this height are pruned: the environment no longer serves them.
-    pub(crate) pruned_below: u64,
-}
+/// The node's disk: the simulator's fake, shared.
+pub(crate) use crate::sim::fakes::Disk;
 
 pub(crate) struct Env {
     pub(crate) crypto: TestCrypto,
@@ -44,14 +35,10 @@ impl Environment for Env {
         &self.crypto
     }
     fn committed_block(&self, height: u64) -> Option<Arc<ProposedBlock>> {
-        let disk = self.disk.borrow();
-        if height < disk.pruned_below {
-            return None;
-        }
-        disk.ledger.get(height.checked_sub(1)? as usize).cloned()
+        self.disk.borrow().block(height)
     }
     fn epoch_end_proof(&self, epoch: u64) -> Option<CommitProof> {
-        self.disk.borrow().proofs.get(&epoch).cloned()
+        self.disk.borrow().epoch_end_proof(epoch)
     }
 }
 
@@ -109,6 +96,8 @@ pub(crate) struct Node {
     pub(crate) evidence: Vec<Evidence>,
     /// Why the core halted, if it did.
     pub(crate) halted: Option<String>,
+    /// The refusals the current core returned, by kind (its `Stats::refused` counts the same).
+    pub(crate) refused: BTreeMap<&'static str, u64>,
     pub(crate) timer: Option<u64>,
 }
 
@@ -189,6 +178,7 @@ impl Harness {
                 commits: Vec::new(),
                 evidence: Vec::new(),
                 halted: None,
+                refused: BTreeMap::new(),
                 timer: None,
             })
             .collect();
@@ -229,14 +219,10 @@ impl Harness {
 
     fn boot(&mut self, i: usize) {
         let node = &self.nodes[i];
-        let disk = node.disk.borrow();
-        let recovery = Recovery {
-            safety: disk.safety.clone(),
-            tip: disk.tip.clone(),
-            executed_height: disk.ledger.len() as u64,
-            executed_state_root: Hash::ZERO,
+        let recovery = {
+            let disk = node.disk.borrow();
+            disk.recovery(disk.height(), Hash::ZERO)
         };
-        drop(disk);
         let env = Env {
             crypto: TestCrypto::new(node.id),
             committees: self.committees.clone(),
@@ -248,6 +234,7 @@ impl Harness {
         };
         self.nodes[i].core = Some(core);
         self.nodes[i].timer = None;
+        self.nodes[i].refused.clear();
     }
 
     pub(crate) fn start(&mut self) {
@@ -322,25 +309,16 @@ impl Harness {
                 } => {
                     let node = &mut self.nodes[i];
                     let mut disk = node.disk.borrow_mut();
-                    for b in blocks {
-                        assert_eq!(b.block.height(), disk.ledger.len() as u64 + 1);
-                        disk.ledger.push(b.block.clone());
+                    for (k, b) in blocks.iter().enumerate() {
+                        assert_eq!(b.block.height(), disk.height() + 1 + k as u64);
                     }
-                    if let Some(last) = blocks.last() {
-                        disk.tip = Some(crate::core::CommittedTip {
-                            block: last.block.clone(),
-                            seed: last.seed,
-                            proof: proof.clone(),
-                        });
-                    }
-                    if let Some(e) = ends_epoch {
-                        disk.proofs.insert(*e, proof.clone());
-                    }
+                    disk.commit(blocks, proof.clone(), *ends_epoch);
                     node.commits.extend(blocks.iter().cloned());
                 }
                 Action::SetTimer { at_ms } => self.nodes[i].timer = Some(*at_ms),
                 Action::ReportEvidence(e) => self.nodes[i].evidence.push(e.clone()),
                 Action::Halt { reason } => self.nodes[i].halted = Some(reason.clone()),
+                Action::Refused(r) => *self.nodes[i].refused.entry(r.kind()).or_default() += 1,
             }
         }
         // Execution follows commit at once here.
