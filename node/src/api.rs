@@ -1,8 +1,11 @@
 //! The HTTP API (axum): transactions in, state and chain out, metrics.
 //!
-//! Every answer is JSON. A bad request gets a 4xx with `{"error": "...", "reason": "..."}` where
-//! `reason` is a stable name; a full mempool answers 503 so clients back off. Bodies are read as
-//! bytes and decoded here, so a malformed body gets our error, not a framework's.
+//! Every answer is JSON, one of the types of `runnet-api` (the API's requests, answers and
+//! refusal reasons, and the OpenAPI document served at `GET /v1/openapi.json`): nothing here
+//! writes JSON by hand. A bad request gets a 4xx with `{"error": "...", "reason": "..."}` where
+//! `reason` is a stable name ([`api::Reason`]); a full mempool answers 503 so clients back off.
+//! Bodies are read as bytes and decoded here, so a malformed body gets our error, not a
+//! framework's.
 //!
 //! The server is bounded (`[api]` in config.toml): a client that never finishes its headers, or
 //! its body, or never sends another request, is cut off, and only so many connections are served
@@ -13,29 +16,34 @@ use crate::runtime::{Shared, StateView};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::handler::Handler;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use runnet_api as api;
+use runnet_api::Reason;
 use runnet_mempool::AdmitError;
 use runnet_types::batch::raw_payload_id;
 use runnet_types::{Address, Hash};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
+mod convert;
+
 /// Largest body of `POST /v1/tx`.
-const MAX_TX_BODY: usize = 4 << 20;
+const MAX_TX_BODY: usize = api::tx::MAX_TX_BODY_BYTES;
 /// Largest body of `POST /v1/txs`.
-const MAX_TXS_BODY: usize = 64 << 20;
+const MAX_TXS_BODY: usize = api::tx::MAX_TXS_BODY_BYTES;
 /// Most transactions in one `POST /v1/txs`.
-pub const MAX_TXS_PER_REQUEST: usize = 20_000;
+pub const MAX_TXS_PER_REQUEST: usize = api::tx::MAX_TXS_PER_REQUEST;
 
 type Api = State<Arc<Shared>>;
 /// A body, or why it could not be read (too large, broken connection).
@@ -48,9 +56,9 @@ fn read_body(body: Body) -> Result<Bytes, Response> {
     body.map_err(|e| {
         let status = e.status();
         let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
+            Reason::TooLarge
         } else {
-            "bad_body"
+            Reason::BadBody
         };
         error(status, reason, e.body_text())
     })
@@ -141,7 +149,7 @@ async fn within(limit: Duration, request: axum::extract::Request, next: Next) ->
         Err(_) => {
             let mut response = error(
                 StatusCode::REQUEST_TIMEOUT,
-                "timeout",
+                Reason::Timeout,
                 format!("the request took more than {} ms", limit.as_millis()),
             );
             response
@@ -152,42 +160,73 @@ async fn within(limit: Duration, request: axum::extract::Request, next: Next) ->
     }
 }
 
+/// One route of the API: its method (lowercase, as in the OpenAPI document), its path and its
+/// handler, made together by [`Route::get`] and [`Route::post`] so they cannot disagree.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub handler: MethodRouter<Arc<Shared>>,
+}
+
+impl Route {
+    fn get<H: Handler<T, Arc<Shared>>, T: 'static>(path: &'static str, handler: H) -> Route {
+        Route {
+            method: "get",
+            path,
+            handler: get(handler),
+        }
+    }
+
+    /// A POST whose body may be up to `max_body` bytes.
+    fn post<H: Handler<T, Arc<Shared>>, T: 'static>(
+        path: &'static str,
+        handler: H,
+        max_body: usize,
+    ) -> Route {
+        Route {
+            method: "post",
+            path,
+            handler: post(handler).layer(DefaultBodyLimit::max(max_body)),
+        }
+    }
+}
+
+/// Every route the API serves: the router is built from this list, and a test checks it
+/// against the OpenAPI document (`runnet_api::openapi`), both ways.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::post("/v1/tx", post_tx, MAX_TX_BODY),
+        Route::post("/v1/txs", post_txs, MAX_TXS_BODY),
+        Route::post("/v1/raw", post_raw, MAX_TXS_BODY),
+        Route::get("/v1/tx/{hash}", get_tx),
+        Route::get("/v1/block/{height}/ids", get_block_ids),
+        Route::get("/v1/status", get_status),
+        Route::get("/v1/params", get_params),
+        Route::get("/v1/block/{height}", get_block),
+        Route::get("/v1/account/{address}", get_account),
+        Route::get("/v1/validators", get_validators),
+        Route::get("/v1/service/{id}", get_service),
+        Route::get("/v1/runner/{id}", get_runner),
+        Route::get("/v1/execution/{id}", get_execution),
+        Route::get("/v1/process/{id}", get_process),
+        Route::get("/v1/event/{id}", get_event),
+        Route::get("/v1/openapi.json", get_openapi),
+        Route::get("/metrics", get_metrics),
+    ]
+}
+
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route(
-            "/v1/tx",
-            post(post_tx).layer(DefaultBodyLimit::max(MAX_TX_BODY)),
-        )
-        .route(
-            "/v1/txs",
-            post(post_txs).layer(DefaultBodyLimit::max(MAX_TXS_BODY)),
-        )
-        .route(
-            "/v1/raw",
-            post(post_raw).layer(DefaultBodyLimit::max(MAX_TXS_BODY)),
-        )
-        .route("/v1/tx/{hash}", get(get_tx))
-        .route("/v1/block/{height}/ids", get(get_block_ids))
-        .route("/v1/status", get(get_status))
-        .route("/v1/block/{height}", get(get_block))
-        .route("/v1/account/{address}", get(get_account))
-        .route("/v1/validators", get(get_validators))
-        .route("/v1/service/{id}", get(get_service))
-        .route("/v1/runner/{id}", get(get_runner))
-        .route("/v1/execution/{id}", get(get_execution))
-        .route("/v1/process/{id}", get(get_process))
-        .route("/v1/event/{id}", get(get_event))
-        .route("/metrics", get(get_metrics))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+    let mut router = Router::new();
+    for Route { path, handler, .. } in routes() {
+        router = router.route(path, handler);
+    }
+    router
+        .fallback(|| async { error(StatusCode::NOT_FOUND, Reason::NotFound, "no such endpoint") })
         .with_state(shared)
 }
 
-fn error(status: StatusCode, reason: &str, message: impl ToString) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": message.to_string(), "reason": reason})),
-    )
-        .into_response()
+fn error(status: StatusCode, reason: Reason, message: impl ToString) -> Response {
+    (status, axum::Json(api::ErrorBody::new(reason, message))).into_response()
 }
 
 fn ok(value: impl Serialize) -> Response {
@@ -200,20 +239,7 @@ fn admit_error(e: &AdmitError) -> Response {
     } else {
         StatusCode::BAD_REQUEST
     };
-    error(status, e.kind(), e)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TxBody {
-    /// The signed transaction, canonical encoding, in hex.
-    tx: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TxsBody {
-    txs: Vec<String>,
+    error(status, convert::admit_reason(e), e)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -230,13 +256,19 @@ async fn post_tx(State(shared): Api, headers: HeaderMap, body: Body) -> Response
         Err(r) => return r,
     };
     let bytes = if is_json(&headers) {
-        let parsed: TxBody = match serde_json::from_slice(&body) {
+        let parsed: api::TxRequest = match serde_json::from_slice(&body) {
             Ok(b) => b,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_json", format!("body: {e}")),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    Reason::BadJson,
+                    format!("body: {e}"),
+                );
+            }
         };
         match hex::decode(parsed.tx.trim_start_matches("0x")) {
             Ok(b) => b,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_hex", format!("tx: {e}")),
+            Err(e) => return error(StatusCode::BAD_REQUEST, Reason::BadHex, format!("tx: {e}")),
         }
     } else {
         body.to_vec()
@@ -252,7 +284,7 @@ async fn post_tx(State(shared): Api, headers: HeaderMap, body: Body) -> Response
         Ok(hash) => {
             shared.metrics.txs_admitted.inc();
             shared.admitted.notify_one();
-            ok(json!({ "hash": hash }))
+            ok(api::TxAdmitted { hash })
         }
         Err(e) => {
             shared.metrics.refused_tx(e.kind());
@@ -284,6 +316,10 @@ pub fn split_frames(body: &[u8]) -> Result<Vec<&[u8]>, String> {
     Ok(out)
 }
 
+/// Most signatures a request has checked on the async worker instead of the blocking pool
+/// (about 40 us each on this machine: docs/benchmarks.md, "CPU at a load").
+const INLINE_VERIFY_MAX: usize = 4;
+
 /// Many transactions: JSON `{"txs": [hex, ...]}` or length-prefixed binary frames.
 async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Response {
     let body = match read_body(body) {
@@ -292,14 +328,20 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
     };
     let owned: Vec<Vec<u8>>;
     let frames: Vec<&[u8]> = if is_json(&headers) {
-        let parsed: TxsBody = match serde_json::from_slice(&body) {
+        let parsed: api::TxsRequest = match serde_json::from_slice(&body) {
             Ok(b) => b,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_json", format!("body: {e}")),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    Reason::BadJson,
+                    format!("body: {e}"),
+                );
+            }
         };
         if parsed.txs.len() > MAX_TXS_PER_REQUEST {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too_many",
+                Reason::TooMany,
                 format!("more than {MAX_TXS_PER_REQUEST} transactions"),
             );
         }
@@ -310,13 +352,13 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
             .collect();
         owned = match decoded {
             Ok(v) => v,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_hex", format!("txs: {e}")),
+            Err(e) => return error(StatusCode::BAD_REQUEST, Reason::BadHex, format!("txs: {e}")),
         };
         owned.iter().map(Vec::as_slice).collect()
     } else {
         match split_frames(&body) {
             Ok(f) => f,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_frames", e),
+            Err(e) => return error(StatusCode::BAD_REQUEST, Reason::BadFrames, e),
         }
     };
     // The signatures are verified on the blocking pool, outside the mempool's lock, so the
@@ -326,7 +368,9 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
         .mempool
         .lock()
         .precheck_many(&frames, &StateView(&shared.executor));
-    let verified = if prechecked.to_verify() == 0 {
+    // A few signatures (one client's request, tens of microseconds each) are cheaper to check
+    // here than the two thread hand-offs of the blocking pool.
+    let verified = if prechecked.to_verify() <= INLINE_VERIFY_MAX {
         prechecked.verify()
     } else {
         match tokio::task::spawn_blocking(move || prechecked.verify()).await {
@@ -334,7 +378,7 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
             Err(e) => {
                 return error(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    Reason::Internal,
                     format!("signature verification stopped: {e}"),
                 );
             }
@@ -353,27 +397,26 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
             .all(|r| r.as_ref().is_err_and(AdmitError::is_busy))
     {
         shared.metrics.refused_tx_n("busy", results.len() as u64);
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({
-                "error": first.to_string(),
-                "reason": "busy",
-                "refused": { "busy": results.len() },
-            })),
-        )
-            .into_response();
+        let body = api::ErrorBody {
+            refused: Some([(Reason::Busy, results.len() as u64)].into()),
+            ..api::ErrorBody::new(Reason::Busy, first)
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     }
     let mut admitted = 0u64;
-    let answers: Vec<Value> = results
+    let answers: Vec<api::TxResult> = results
         .iter()
         .map(|r| match r {
             Ok(hash) => {
                 admitted += 1;
-                json!({ "hash": hash })
+                api::TxResult::Admitted(api::TxAdmitted { hash: *hash })
             }
             Err(e) => {
                 shared.metrics.refused_tx(e.kind());
-                json!({ "error": e.to_string(), "reason": e.kind() })
+                api::TxResult::Refused(api::TxRefused {
+                    error: e.to_string(),
+                    reason: convert::admit_reason(e),
+                })
             }
         })
         .collect();
@@ -381,7 +424,10 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
     if admitted > 0 {
         shared.admitted.notify_one();
     }
-    ok(json!({ "admitted": admitted, "results": answers }))
+    ok(api::TxsAdmission {
+        admitted,
+        results: answers,
+    })
 }
 
 /// Raw benchmark payloads as binary frames; refused unless the node's config allows them.
@@ -392,11 +438,11 @@ async fn post_raw(State(shared): Api, body: Body) -> Response {
     };
     let frames = match split_frames(&body) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_frames", e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, Reason::BadFrames, e),
     };
     let now = crate::runtime::now_ms();
     let mut admitted = 0u64;
-    let mut refused: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    let mut refused: std::collections::BTreeMap<Reason, u64> = Default::default();
     {
         let mut mempool = shared.mempool.lock();
         for frame in frames {
@@ -406,28 +452,28 @@ async fn post_raw(State(shared): Api, body: Body) -> Response {
                     if e.kind() == "raw_disabled" {
                         return admit_error(&e);
                     }
-                    *refused.entry(e.kind()).or_default() += 1;
+                    *refused.entry(convert::admit_reason(&e)).or_default() += 1;
                 }
             }
         }
     }
     shared.metrics.txs_admitted.inc_by(admitted);
     for (reason, n) in &refused {
-        shared.metrics.refused_tx_n(reason, *n);
+        shared.metrics.refused_tx_n(reason.as_str(), *n);
     }
     if admitted > 0 {
         shared.admitted.notify_one();
     }
-    ok(json!({ "admitted": admitted, "refused": refused }))
+    ok(api::RawAdmission { admitted, refused })
 }
 
 /// The ids of what block `height` carried: transaction hashes and raw payload ids (their first
 /// 32 bytes), for load generators that measure commit latency.
-async fn get_block_ids(State(shared): Api, Path(height): Path<String>) -> Response {
+async fn get_block_ids(State(shared): Api, ApiPath(height): ApiPath) -> Response {
     let Ok(height) = height.parse::<u64>() else {
         return error(
             StatusCode::BAD_REQUEST,
-            "bad_height",
+            Reason::BadHeight,
             format!("'{height}' is not a block height"),
         );
     };
@@ -436,7 +482,7 @@ async fn get_block_ids(State(shared): Api, Path(height): Path<String>) -> Respon
         Ok(None) => {
             return error(
                 StatusCode::NOT_FOUND,
-                "unknown_block",
+                Reason::UnknownBlock,
                 format!("no committed block {height} here"),
             );
         }
@@ -457,14 +503,14 @@ async fn get_block_ids(State(shared): Api, Path(height): Path<String>) -> Respon
             Ok(None) => {
                 return error(
                     StatusCode::NOT_FOUND,
-                    "batches_pending",
+                    Reason::BatchesPending,
                     format!("block {height}'s batches are not here yet"),
                 );
             }
             Err(e) => return internal(e),
         }
     }
-    ok(json!({ "height": height, "txs": txs, "raw": raw }))
+    ok(api::BlockIds { height, txs, raw })
 }
 
 #[allow(clippy::result_large_err)]
@@ -472,40 +518,36 @@ fn parse_hash(text: &str, what: &str) -> Result<Hash, Response> {
     Hash::from_str(text).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
-            "bad_id",
+            Reason::BadId,
             format!("{what} '{text}': {e}"),
         )
     })
 }
 
 fn internal(e: impl ToString) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e)
+    error(StatusCode::INTERNAL_SERVER_ERROR, Reason::Internal, e)
 }
 
-async fn get_tx(State(shared): Api, Path(hash): Path<String>) -> Response {
+async fn get_tx(State(shared): Api, ApiPath(hash): ApiPath) -> Response {
     let hash = match parse_hash(&hash, "transaction hash") {
         Ok(h) => h,
         Err(r) => return r,
     };
     match shared.blocks.tx(&hash) {
-        Ok(Some(record)) => ok(json!({
-            "status": "committed",
-            "hash": hash,
-            "height": record.height,
-            "index": record.index,
-            "receipt": record.receipt,
-        })),
-        Ok(None) if shared.mempool.lock().is_pending(&hash) => {
-            ok(json!({ "status": "pending", "hash": hash }))
-        }
+        Ok(Some(record)) => ok(api::TxLookup::Committed {
+            hash,
+            height: record.height,
+            index: record.index,
+            receipt: convert::receipt(record.receipt),
+        }),
+        Ok(None) if shared.mempool.lock().is_pending(&hash) => ok(api::TxLookup::Pending { hash }),
         Ok(None) => (
             StatusCode::NOT_FOUND,
-            axum::Json(json!({
-                "status": "unknown",
-                "hash": hash,
-                "error": "not pending here and not in a retained block",
-                "reason": "unknown_tx",
-            })),
+            axum::Json(api::TxLookup::Unknown {
+                hash,
+                error: "not pending here and not in a retained block".into(),
+                reason: Reason::UnknownTx,
+            }),
         )
             .into_response(),
         Err(e) => internal(e),
@@ -513,53 +555,100 @@ async fn get_tx(State(shared): Api, Path(hash): Path<String>) -> Response {
 }
 
 async fn get_status(State(shared): Api) -> Response {
-    ok(shared.status.read().clone())
+    ok(convert::status(shared.status.read().clone()))
 }
 
-async fn get_block(State(shared): Api, Path(height): Path<String>) -> Response {
+/// The chain's rules, from the genesis the state was made from (the executor checked, at
+/// start, that the store's genesis hash is this genesis's).
+async fn get_params(State(shared): Api) -> Response {
+    ok(api::ParamsAnswer {
+        chain_id: shared.chain_id.clone(),
+        genesis_hash: shared.genesis.hash(),
+        genesis_time_ms: shared.genesis.genesis_time_ms,
+        params: shared.executor.params().clone(),
+        consensus: shared.genesis.consensus.clone(),
+    })
+}
+
+/// The OpenAPI document of this API, generated from `runnet-api`'s types.
+async fn get_openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        runnet_api::openapi::json(),
+    )
+        .into_response()
+}
+
+async fn get_block(State(shared): Api, ApiPath(height): ApiPath) -> Response {
     let Ok(height) = height.parse::<u64>() else {
         return error(
             StatusCode::BAD_REQUEST,
-            "bad_height",
+            Reason::BadHeight,
             format!("'{height}' is not a block height"),
         );
     };
     match shared.blocks.block(height) {
-        Ok(Some(stored)) => ok(json!({
-            "height": height,
-            "hash": stored.block.hash(),
+        Ok(Some(stored)) => ok(api::BlockAnswer {
+            height,
+            hash: stored.block.hash(),
             // After executing this block here; null until then.
-            "state_root": shared.blocks.state_root_at(height).ok().flatten(),
-            "seed": stored.seed,
-            "vrf_output": stored.vrf_output,
-            "block": stored.block,
-        })),
+            state_root: shared.blocks.state_root_at(height).ok().flatten(),
+            seed: stored.seed,
+            vrf_output: stored.vrf_output,
+            block: stored.block,
+        }),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
-            "unknown_block",
+            Reason::UnknownBlock,
             format!("no committed block {height} here (pruned, or not yet committed)"),
         ),
         Err(e) => internal(e),
     }
 }
 
-#[derive(Deserialize)]
-struct ProofQuery {
-    #[serde(default)]
-    proof: bool,
+/// `?proof=`; a query string that does not parse gets our JSON error (`bad_query`), not the
+/// framework's text.
+struct ApiQuery(api::ProofQuery);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Query::<api::ProofQuery>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(ApiQuery(q)),
+            Err(e) => Err(error(e.status(), Reason::BadQuery, e.body_text())),
+        }
+    }
+}
+
+/// The path's one parameter; a path that does not decode gets our JSON error (`bad_path`).
+struct ApiPath(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(p)) => Ok(ApiPath(p)),
+            Err(e) if e.status().is_server_error() => {
+                Err(error(e.status(), Reason::Internal, e.body_text()))
+            }
+            Err(e) => Err(error(e.status(), Reason::BadPath, e.body_text())),
+        }
+    }
 }
 
 async fn get_account(
     State(shared): Api,
-    Path(address): Path<String>,
-    Query(q): Query<ProofQuery>,
+    ApiPath(address): ApiPath,
+    ApiQuery(q): ApiQuery,
 ) -> Response {
     let address = match Address::from_str(&address) {
         Ok(a) => a,
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "bad_address",
+                Reason::BadAddress,
                 format!("'{address}': {e}"),
             );
         }
@@ -569,22 +658,23 @@ async fn get_account(
         Err(e) => return internal(e),
     };
     let next_nonce = shared.mempool.lock().next_nonce(&address, account.nonce);
-    let mut answer = json!({
-        "address": address,
-        "balance": account.balance,
-        "nonce": account.nonce,
-        "next_nonce": next_nonce,
-        "height": shared.executor.height(),
-    });
+    let mut answer = api::AccountAnswer {
+        address,
+        balance: account.balance,
+        nonce: account.nonce,
+        next_nonce,
+        height: shared.executor.height(),
+        validator: None,
+        proof: None,
+    };
     // The account's validator record (stake, status: active, unbonding, jailed), if it has one.
     match shared.executor.validator(&address) {
-        Ok(Some(v)) => answer["validator"] = json!(v),
-        Ok(None) => {}
+        Ok(v) => answer.validator = v.map(convert::validator),
         Err(e) => return internal(e),
     }
     if q.proof {
         match shared.executor.prove_account(&address) {
-            Ok(p) => answer["proof"] = json!(p),
+            Ok(p) => answer.proof = Some(convert::proved(p, convert::stored_account)),
             Err(e) => return internal(e),
         }
     }
@@ -593,84 +683,92 @@ async fn get_account(
 
 async fn get_validators(State(shared): Api) -> Response {
     match shared.executor.validator_set() {
-        Ok(set) => ok(json!({
-            "epoch": set.epoch,
-            "start_height": set.start_height,
-            "total_stake": set.total_stake().to_string(),
-            "validators": set.members,
-        })),
+        Ok(set) => ok(api::ValidatorsAnswer {
+            epoch: set.epoch,
+            start_height: set.start_height,
+            total_stake: set.total_stake().to_string(),
+            validators: set.members.into_iter().map(convert::set_member).collect(),
+        }),
         Err(e) => internal(e),
     }
 }
 
-/// An object by id, or with `?proof=true` the object with its proof.
-fn object<T: Serialize>(
+/// An object by id (converted by `show`), or with `?proof=true` the object with its proof (of
+/// the stored value, converted by `show_stored`).
+#[allow(clippy::too_many_arguments)]
+fn object<T, A: Serialize, S, P: Serialize>(
     found: Result<Option<T>, runnet_state::ExecError>,
-    prove: impl FnOnce() -> Result<Value, runnet_state::ExecError>,
+    show: impl FnOnce(T) -> A,
+    prove: impl FnOnce() -> Result<runnet_state::Proved<S>, runnet_state::ExecError>,
+    show_stored: impl FnOnce(S) -> P,
     want_proof: bool,
+    reason: Reason,
     what: &str,
     id: &Hash,
 ) -> Response {
     match found {
         Ok(Some(value)) if want_proof => match prove() {
-            Ok(p) => ok(json!({ "value": value, "proof": p })),
+            Ok(p) => ok(api::WithProof {
+                value: show(value),
+                proof: convert::proved(p, show_stored),
+            }),
             Err(e) => internal(e),
         },
-        Ok(Some(value)) => ok(value),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            &format!("unknown_{what}"),
-            format!("no {what} {id}"),
-        ),
+        Ok(Some(value)) => ok(show(value)),
+        Ok(None) => error(StatusCode::NOT_FOUND, reason, format!("no {what} {id}")),
         Err(e) => internal(e),
     }
 }
 
-async fn get_service(
-    State(shared): Api,
-    Path(id): Path<String>,
-    Query(q): Query<ProofQuery>,
-) -> Response {
+/// A live object, or the summary that stays of it once pruned.
+fn live_or_pruned<T, S>(
+    live: Result<Option<T>, runnet_state::ExecError>,
+    summary: impl FnOnce() -> Result<Option<S>, runnet_state::ExecError>,
+) -> Result<Option<api::LiveOrPruned<T, S>>, runnet_state::ExecError> {
+    match live {
+        Ok(Some(value)) => Ok(Some(api::LiveOrPruned::Live(value))),
+        Ok(None) => summary().map(|s| {
+            s.map(|summary| {
+                api::LiveOrPruned::Pruned(api::Pruned {
+                    pruned: true,
+                    summary,
+                })
+            })
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+async fn get_service(State(shared): Api, ApiPath(id): ApiPath, ApiQuery(q): ApiQuery) -> Response {
     let id = match parse_hash(&id, "service id") {
         Ok(h) => h,
         Err(r) => return r,
     };
-    // The definition is stored as canonical JSON bytes: show it as JSON.
-    let found = shared.executor.service(&id).map(|s| {
-        s.map(|s| {
-            let definition: Value = serde_json::from_slice(&s.definition).unwrap_or(Value::Null);
-            json!({
-                "id": s.id,
-                "owner": s.owner,
-                "definition": definition,
-                "bundle_digest": s.bundle_digest,
-                "wasm": s.wasm,
-                "published_at": s.published_at,
-            })
-        })
-    });
+    // The definition is stored as canonical JSON bytes: shown as JSON.
     object(
-        found,
-        || shared.executor.prove_service(&id).map(|p| json!(p)),
+        shared.executor.service(&id),
+        convert::service,
+        || shared.executor.prove_service(&id),
+        convert::stored_service,
         q.proof,
+        Reason::UnknownService,
         "service",
         &id,
     )
 }
 
-async fn get_runner(
-    State(shared): Api,
-    Path(id): Path<String>,
-    Query(q): Query<ProofQuery>,
-) -> Response {
+async fn get_runner(State(shared): Api, ApiPath(id): ApiPath, ApiQuery(q): ApiQuery) -> Response {
     let id = match parse_hash(&id, "runner id") {
         Ok(h) => h,
         Err(r) => return r,
     };
     object(
         shared.executor.runner(&id),
-        || shared.executor.prove_runner(&id).map(|p| json!(p)),
+        convert::runner,
+        || shared.executor.prove_runner(&id),
+        convert::runner,
         q.proof,
+        Reason::UnknownRunner,
         "runner",
         &id,
     )
@@ -678,73 +776,88 @@ async fn get_runner(
 
 async fn get_execution(
     State(shared): Api,
-    Path(id): Path<String>,
-    Query(q): Query<ProofQuery>,
+    ApiPath(id): ApiPath,
+    ApiQuery(q): ApiQuery,
 ) -> Response {
     let id = match parse_hash(&id, "execution id") {
         Ok(h) => h,
         Err(r) => return r,
     };
     // A pruned execution still has its final summary.
-    let found = match shared.executor.execution(&id) {
-        Ok(Some(e)) => Ok(Some(json!(e))),
-        Ok(None) => shared
-            .executor
-            .execution_summary(&id)
-            .map(|s| s.map(|s| json!({ "pruned": true, "summary": s }))),
-        Err(e) => Err(e),
-    };
+    let found = live_or_pruned(shared.executor.execution(&id), || {
+        shared.executor.execution_summary(&id)
+    });
     object(
         found,
-        || shared.executor.prove_execution(&id).map(|p| json!(p)),
+        |found| match found {
+            api::LiveOrPruned::Live(e) => api::LiveOrPruned::Live(convert::execution(e)),
+            api::LiveOrPruned::Pruned(p) => api::LiveOrPruned::Pruned(api::Pruned {
+                pruned: p.pruned,
+                summary: convert::execution_summary(p.summary),
+            }),
+        },
+        || shared.executor.prove_execution(&id),
+        convert::execution,
         q.proof,
+        Reason::UnknownExecution,
         "execution",
         &id,
     )
 }
 
-async fn get_process(
-    State(shared): Api,
-    Path(id): Path<String>,
-    Query(q): Query<ProofQuery>,
-) -> Response {
+async fn get_process(State(shared): Api, ApiPath(id): ApiPath, ApiQuery(q): ApiQuery) -> Response {
     let id = match parse_hash(&id, "process id") {
         Ok(h) => h,
         Err(r) => return r,
     };
     // A closed process pruned after `retention_ms` still has its summary.
-    let found = match shared.executor.process(&id) {
-        Ok(Some(p)) => Ok(Some(json!(p))),
-        Ok(None) => shared
-            .executor
-            .process_summary(&id)
-            .map(|s| s.map(|s| json!({ "pruned": true, "summary": s }))),
-        Err(e) => Err(e),
-    };
+    let found = live_or_pruned(shared.executor.process(&id), || {
+        shared.executor.process_summary(&id)
+    });
     object(
         found,
-        || shared.executor.prove_process(&id).map(|p| json!(p)),
+        |found| match found {
+            api::LiveOrPruned::Live(p) => api::LiveOrPruned::Live(convert::process(p)),
+            api::LiveOrPruned::Pruned(p) => api::LiveOrPruned::Pruned(api::Pruned {
+                pruned: p.pruned,
+                summary: convert::process_summary(p.summary),
+            }),
+        },
+        || shared.executor.prove_process(&id),
+        convert::process,
         q.proof,
+        Reason::UnknownProcess,
         "process",
         &id,
     )
 }
 
 /// An event's reports while they are kept, then its summary.
-async fn get_event(State(shared): Api, Path(id): Path<String>) -> Response {
+async fn get_event(State(shared): Api, ApiPath(id): ApiPath) -> Response {
     let id = match parse_hash(&id, "event id") {
         Ok(h) => h,
         Err(r) => return r,
     };
-    let found = match shared.executor.event(&id) {
-        Ok(Some(e)) => Ok(Some(json!(e))),
-        Ok(None) => shared
-            .executor
-            .event_summary(&id)
-            .map(|s| s.map(|s| json!({ "pruned": true, "summary": s }))),
-        Err(e) => Err(e),
+    let found = match live_or_pruned(shared.executor.event(&id), || {
+        shared.executor.event_summary(&id)
+    }) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                Reason::UnknownEvent,
+                format!("no event {id}"),
+            );
+        }
+        Err(e) => return internal(e),
     };
-    object(found, || Ok(Value::Null), false, "event", &id)
+    ok(match found {
+        api::LiveOrPruned::Live(e) => api::LiveOrPruned::Live(convert::event(e)),
+        api::LiveOrPruned::Pruned(p) => api::LiveOrPruned::Pruned(api::Pruned {
+            pruned: p.pruned,
+            summary: convert::event_summary(p.summary),
+        }),
+    })
 }
 
 async fn get_metrics(State(shared): Api) -> Response {
@@ -761,6 +874,40 @@ async fn get_metrics(State(shared): Api) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    /// The routes the router serves are the routes the OpenAPI document describes: a new
+    /// route without its declaration in `runnet_api::openapi` (or a declaration of a route
+    /// that is gone) fails here.
+    #[test]
+    fn every_route_is_in_the_openapi_document_and_back() {
+        let served: BTreeSet<(String, String)> = routes()
+            .iter()
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        assert_eq!(served.len(), routes().len(), "a route is listed twice");
+        let doc: serde_json::Value =
+            serde_json::from_str(runnet_api::openapi::json()).expect("the document parses");
+        let methods = [
+            "get", "put", "post", "delete", "options", "head", "patch", "trace",
+        ];
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("a path item").keys() {
+                if methods.contains(&method.as_str()) {
+                    documented.insert((method.clone(), path.clone()));
+                }
+            }
+        }
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let gone: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty(),
+            "served, not in the document: {undocumented:?}"
+        );
+        assert!(gone.is_empty(), "in the document, not served: {gone:?}");
+        assert!(served.contains(&("get".into(), "/v1/params".into())));
+    }
 
     #[test]
     fn frames_split_and_refuse_lies() {

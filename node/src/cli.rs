@@ -15,13 +15,15 @@ pub use economy::{
 };
 pub use files::{load_definition, load_process, parse_id};
 
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::home::Home;
 use crate::init::{InitOptions, binding_signature, testnet_init};
 use clap::{Args, Parser, Subcommand};
+use runnet_api::TxLookup;
+use runnet_api::objects::Outcome;
 use runnet_types::keyfile::{self, KeyKind};
 use runnet_types::tx::Amount;
-use runnet_types::{Address, Params, Payload, SecretKey, TxBody};
+use runnet_types::{Address, Hash, Params, Payload, SecretKey, TxBody};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -60,7 +62,7 @@ pub struct KeyArg {
 
 #[derive(Args, Clone)]
 pub struct GasArgs {
-    /// Gas limit of the transaction (default: what the default gas schedule asks for it, with a
+    /// Gas limit of the transaction (default: what the chain's gas schedule asks for it, with a
     /// margin, and at least 100,000; only the gas used is paid).
     #[arg(long)]
     pub gas_limit: Option<u64>,
@@ -436,18 +438,16 @@ pub struct Sent {
     pub hash: String,
     pub nonce: u64,
     /// The node's answer to `POST /v1/tx`.
-    pub answer: Value,
-    /// `GET /v1/tx/{hash}` once committed with a successful receipt (only with `--wait`).
-    pub committed: Option<Value>,
+    pub answer: runnet_api::TxAdmitted,
+    /// `GET /v1/tx/{hash}` once committed with a successful receipt (only with `--wait`), and
+    /// the height of the block that carries it.
+    pub committed: Option<(TxLookup, u64)>,
 }
 
 impl Sent {
     pub fn text(&self) -> String {
         match &self.committed {
-            Some(record) => format!(
-                "transaction {} committed at height {}",
-                self.hash, record["height"]
-            ),
+            Some((_, height)) => format!("transaction {} committed at height {height}", self.hash),
             None => format!(
                 "transaction {} submitted (nonce {}); --wait follows it",
                 self.hash, self.nonce
@@ -457,8 +457,8 @@ impl Sent {
 
     pub fn json(&self) -> Value {
         let mut json = json!({"hash": self.hash, "nonce": self.nonce});
-        if let Some(record) = &self.committed {
-            json["committed"] = record.clone();
+        if let Some((record, _)) = &self.committed {
+            json["committed"] = json!(record);
         }
         json
     }
@@ -468,7 +468,12 @@ impl Sent {
 /// margin for a chain whose schedule costs more, and at least the 100,000 every small
 /// transaction had by default. Only the gas used is paid, so the margin costs nothing.
 pub fn default_gas_limit(payload: &Payload, encoded_len: usize) -> u64 {
-    let needed = runnet_state::executor::intrinsic_gas(&Params::default(), payload, encoded_len);
+    gas_limit(&Params::default(), payload, encoded_len)
+}
+
+/// [`default_gas_limit`] under the chain's own parameters (`GET /v1/params`).
+pub fn gas_limit(params: &Params, payload: &Payload, encoded_len: usize) -> u64 {
+    let needed = runnet_state::executor::intrinsic_gas(params, payload, encoded_len);
     u64::try_from(needed.saturating_mul(3) / 2)
         .unwrap_or(u64::MAX)
         .max(100_000)
@@ -482,16 +487,12 @@ pub fn send(
     payload: Payload,
     gas: &GasArgs,
 ) -> Result<Sent, String> {
-    let status = client.get("/v1/status").map_err(|e| e.to_string())?;
-    let chain_id = status["chain_id"]
-        .as_str()
-        .ok_or("the node's status has no chain_id")?
-        .to_string();
+    let api = client.typed();
+    let failed = |e: runnet_api::client::ClientError| ClientError::from(e).to_string();
+    let chain_id = api.status().map_err(failed)?.chain_id;
     let address = key.public().address();
-    let account = client
-        .get(&format!("/v1/account/{address}"))
-        .map_err(|e| e.to_string())?;
-    let nonce = account["next_nonce"].as_u64().ok_or("no next_nonce")?;
+    let account = api.account(&address).map_err(failed)?;
+    let nonce = account.next_nonce;
     let mut body = TxBody {
         chain_id,
         sender: key.public(),
@@ -503,53 +504,50 @@ pub fn send(
     if gas.gas_limit.is_none() {
         // Fixed-width integers: the limit's value does not change the encoded length.
         let encoded_len = body.clone().sign(key).encode().len();
-        body.gas_limit = default_gas_limit(&body.payload, encoded_len);
+        // The chain's gas schedule; a node without `GET /v1/params` (an older one): the default.
+        body.gas_limit = match api.params() {
+            Ok(chain) => gas_limit(&chain.params, &body.payload, encoded_len),
+            Err(e) if e.status() == Some(404) => default_gas_limit(&body.payload, encoded_len),
+            Err(e) => return Err(failed(e)),
+        };
     }
     let needed = u128::from(body.gas_limit) * u128::from(body.gas_price);
-    let balance = account["balance"].as_u64().unwrap_or(0);
+    let balance = account.balance;
     if needed > u128::from(balance) {
         return Err(format!(
             "account {address} holds {balance}, less than gas limit x gas price = {needed}: fund it, or lower --gas-limit"
         ));
     }
     let tx = body.sign(key);
-    let answer = client
-        .post_json("/v1/tx", &json!({"tx": hex::encode(tx.encode())}))
-        .map_err(|e| format!("refused: {e}"))?;
-    let hash = answer["hash"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| tx.hash().to_string());
+    let admitted = api
+        .submit_hex(&hex::encode(tx.encode()))
+        .map_err(|e| format!("refused: {}", ClientError::from(e)))?;
     let mut sent = Sent {
-        hash,
+        hash: admitted.hash.to_string(),
         nonce,
-        answer,
+        answer: admitted.clone(),
         committed: None,
     };
     if gas.wait {
-        let record = wait_for(client, &sent.hash, Duration::from_secs(60))?;
-        let outcome = &record["receipt"]["outcome"];
-        match outcome["status"].as_str() {
-            Some("success") => {}
-            Some("skipped") => {
+        let (record, height, outcome) =
+            wait_for_typed(client, &admitted.hash, Duration::from_secs(60))?;
+        let hash = &sent.hash;
+        match outcome {
+            Outcome::Success => {}
+            Outcome::Skipped { reason } => {
                 return Err(format!(
-                    "transaction {} was skipped at height {}: {} (it changed nothing and paid nothing)",
-                    sent.hash,
-                    record["height"],
-                    outcome["reason"].as_str().unwrap_or("?")
+                    "transaction {hash} was skipped at height {height}: {} (it changed nothing and paid nothing)",
+                    json!(reason).as_str().unwrap_or("?")
                 ));
             }
-            _ => {
+            Outcome::Failed { code, detail } => {
                 return Err(format!(
-                    "transaction {} failed at height {}: {}: {} (it paid its gas and changed nothing else)",
-                    sent.hash,
-                    record["height"],
-                    outcome["code"].as_str().unwrap_or("?"),
-                    outcome["detail"].as_str().unwrap_or("")
+                    "transaction {hash} failed at height {height}: {}: {detail} (it paid its gas and changed nothing else)",
+                    json!(code).as_str().unwrap_or("?"),
                 ));
             }
         }
-        sent.committed = Some(record);
+        sent.committed = Some((record, height));
     }
     Ok(sent)
 }
@@ -563,26 +561,46 @@ pub fn submit(
 ) -> Result<Output, String> {
     let sent = send(client, key, payload, gas)?;
     let text = match &sent.committed {
-        Some(record) => format!(
-            "{}\ncommitted at height {}: success",
-            sent.hash, record["height"]
-        ),
+        Some((_, height)) => format!("{}\ncommitted at height {height}: success", sent.hash),
         None => format!("{}\nsubmitted (nonce {})", sent.hash, sent.nonce),
     };
-    Ok(Output::new(
-        sent.committed.clone().unwrap_or(sent.answer),
-        text,
-    ))
+    let answer = match &sent.committed {
+        Some((record, _)) => json!(record),
+        None => json!(sent.answer),
+    };
+    Ok(Output::new(answer, text))
 }
 
+/// Follows a transaction until it is committed: its record (`GET /v1/tx/{hash}`).
 pub fn wait_for(client: &Client, hash: &str, limit: Duration) -> Result<Value, String> {
+    let hash: Hash = hash
+        .parse()
+        .map_err(|e| format!("'{hash}' is not a transaction hash: {e}"))?;
+    wait_for_typed(client, &hash, limit).map(|(record, _, _)| json!(record))
+}
+
+/// Follows a transaction until it is committed: its record (`GET /v1/tx/{hash}`), its height
+/// and its receipt's outcome.
+fn wait_for_typed(
+    client: &Client,
+    hash: &Hash,
+    limit: Duration,
+) -> Result<(TxLookup, u64, Outcome), String> {
     let started = Instant::now();
     loop {
-        match client.get(&format!("/v1/tx/{hash}")) {
-            Ok(v) if v["status"] == "committed" => return Ok(v),
-            Ok(_) => {}
-            Err(e) if e.reason() == Some("unknown_tx") => {}
-            Err(e) => return Err(e.to_string()),
+        match client.typed().tx(hash) {
+            Ok(Some(lookup)) => {
+                if let TxLookup::Committed {
+                    height, receipt, ..
+                } = &lookup
+                {
+                    let (height, outcome) = (*height, receipt.outcome.clone());
+                    return Ok((lookup, height, outcome));
+                }
+            }
+            // Not pending here yet, or no more: keep asking until the limit.
+            Ok(None) => {}
+            Err(e) => return Err(ClientError::from(e).to_string()),
         }
         if started.elapsed() > limit {
             return Err(format!(
@@ -663,12 +681,21 @@ fn query(command: QueryCommand) -> Result<Output, String> {
     };
     let client = Client::new(&node.url);
     let value = client.get(&path).map_err(|e| e.to_string())?;
+    let pretty = || serde_json::to_string_pretty(&value).unwrap_or_default();
     let text = if path.starts_with("/v1/execution/") {
-        show::describe(&value, show::task_of(&client, &value).as_ref())
+        match serde_json::from_value::<runnet_api::ExecutionAnswer>(value.clone()) {
+            Ok(execution) => {
+                show::describe(&execution, show::task_of(&client, &execution).as_ref())
+            }
+            Err(_) => pretty(),
+        }
     } else if path.starts_with("/v1/service/") {
-        show::describe_service(&value)
+        match serde_json::from_value::<runnet_api::Service>(value.clone()) {
+            Ok(service) => show::describe_service(&service),
+            Err(_) => pretty(),
+        }
     } else {
-        serde_json::to_string_pretty(&value).unwrap_or_default()
+        pretty()
     };
     Ok(Output::new(value, text))
 }

@@ -1,16 +1,17 @@
-//! The little of the node's HTTP API the testnet needs (docs/operator.md), over blocking ureq.
+//! The node's HTTP API for the testnet tools: `runnet_api`'s typed client (docs/operator.md,
+//! "Ports and API") under the names the tools use, with their error type.
 //!
-//! Answers are parsed into the fields used and nothing more, so an API that grows new fields
-//! does not break the tools; everything read is bounded in size.
+//! Answers are `runnet_api`'s types, which ignore fields they do not know, so an API that grows
+//! new fields does not break the tools; everything read is bounded in size.
 
-use runnet_types::{Address, Hash};
-use serde::Deserialize;
+use runnet_api::client::{Client, ClientError};
+use runnet_types::Address;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Largest answer read (a block's ids at 20,000 transactions is about 1.4 MB).
-const MAX_ANSWER: u64 = 64 << 20;
+/// How much of an error answer an [`ApiError::Status`] keeps.
+const KEPT_BYTES: usize = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -34,42 +35,35 @@ impl ApiError {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-pub struct Status {
-    pub chain_id: String,
-    pub height: u64,
-    pub committed_height: u64,
-    #[serde(default)]
-    pub round: u64,
-    #[serde(default)]
-    pub peers: u64,
-    #[serde(default)]
-    pub syncing: bool,
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> ApiError {
+        match e {
+            ClientError::Unreachable { url, problem } => ApiError::Unreachable { url, problem },
+            ClientError::Refused { url, status, body } => {
+                let mut body = serde_json::to_string(&body).unwrap_or_default();
+                if body.len() > KEPT_BYTES {
+                    let mut end = KEPT_BYTES;
+                    while !body.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    body.truncate(end);
+                }
+                ApiError::Status { url, status, body }
+            }
+            ClientError::Status { url, status, body } => ApiError::Status { url, status, body },
+            ClientError::BadAnswer { url, problem } => ApiError::Answer { url, problem },
+        }
+    }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-pub struct BlockInfo {
-    pub height: u64,
-    pub hash: Hash,
-    /// After executing the block on that node; `None` until then.
-    pub state_root: Option<Hash>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct BlockIds {
-    #[serde(default)]
-    pub txs: Vec<Hash>,
-    #[serde(default)]
-    pub raw: Vec<Hash>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Account {
-    pub balance: u64,
-    pub nonce: u64,
-    #[serde(default)]
-    pub next_nonce: u64,
-}
+/// `GET /v1/status`.
+pub type Status = runnet_api::Status;
+/// `GET /v1/block/{height}`.
+pub type BlockInfo = runnet_api::BlockAnswer;
+/// `GET /v1/block/{height}/ids`.
+pub type BlockIds = runnet_api::BlockIds;
+/// `GET /v1/account/{address}`.
+pub type Account = runnet_api::AccountAnswer;
 
 /// What `POST /v1/txs` and `POST /v1/raw` answer, reduced to what a load generator needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,167 +75,109 @@ pub struct Admission {
     pub refused: BTreeMap<String, u64>,
 }
 
+impl Admission {
+    fn of_txs(answer: runnet_api::TxsAdmission) -> Admission {
+        let mut out = Admission {
+            admitted: answer.admitted,
+            ..Admission::default()
+        };
+        for r in &answer.results {
+            match r.reason() {
+                None => out.each.push(Ok(())),
+                Some(reason) => {
+                    *out.refused.entry(reason.to_string()).or_default() += 1;
+                    out.each.push(Err(reason.to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    fn of_raw(answer: runnet_api::RawAdmission) -> Admission {
+        Admission {
+            admitted: answer.admitted,
+            each: Vec::new(),
+            refused: answer
+                .refused
+                .into_iter()
+                .map(|(reason, n)| (reason.to_string(), n))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Api {
-    agent: ureq::Agent,
+    client: Client,
     pub base: String,
 }
 
 impl Api {
     pub fn new(base: &str, timeout: Duration) -> Api {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let client = Client::with_timeout(base, timeout);
         Api {
-            agent,
-            base: base.trim_end_matches('/').to_string(),
+            base: client.base().to_string(),
+            client,
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn read<T: DeserializeOwned>(
-        &self,
-        url: &str,
-        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<T, ApiError> {
-        let mut response = response.map_err(|e| ApiError::Unreachable {
-            url: url.to_string(),
-            problem: e.to_string(),
-        })?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER)
-            .read_to_string()
-            .map_err(|e| ApiError::Unreachable {
-                url: url.to_string(),
-                problem: e.to_string(),
-            })?;
-        if status != 200 {
-            let mut body = text;
-            body.truncate(300);
-            return Err(ApiError::Status {
-                url: url.to_string(),
-                status,
-                body,
-            });
-        }
-        serde_json::from_str(&text).map_err(|e| ApiError::Answer {
-            url: url.to_string(),
-            problem: e.to_string(),
-        })
+    /// The typed client underneath.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
-        let url = self.url(path);
-        let response = self.agent.get(&url).call();
-        self.read(&url, response)
+        Ok(self.client.get(path)?)
     }
 
     /// `None` for a 404 (not committed here yet, or pruned).
     pub fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ApiError> {
-        match self.get(path) {
+        match self.client.get(path) {
             Ok(v) => Ok(Some(v)),
-            Err(ApiError::Status { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
     pub fn status(&self) -> Result<Status, ApiError> {
-        self.get("/v1/status")
+        Ok(self.client.status()?)
+    }
+
+    /// The chain's parameters (`GET /v1/params`).
+    pub fn params(&self) -> Result<runnet_api::ParamsAnswer, ApiError> {
+        Ok(self.client.params()?)
     }
 
     pub fn block(&self, height: u64) -> Result<Option<BlockInfo>, ApiError> {
-        self.get_optional(&format!("/v1/block/{height}"))
+        Ok(self.client.block(height)?)
     }
 
     pub fn block_ids(&self, height: u64) -> Result<Option<BlockIds>, ApiError> {
-        self.get_optional(&format!("/v1/block/{height}/ids"))
+        Ok(self.client.block_ids(height)?)
     }
 
     pub fn account(&self, address: &Address) -> Result<Account, ApiError> {
-        self.get(&format!("/v1/account/{address}"))
+        Ok(self.client.account(address)?)
     }
 
     /// `POST` length-prefixed frames to `/v1/txs` or `/v1/raw`.
     pub fn post_frames(&self, path: &str, body: &[u8]) -> Result<Admission, ApiError> {
-        let url = self.url(path);
-        let response = self
-            .agent
-            .post(&url)
-            .header("content-type", "application/octet-stream")
-            .send(body);
-        let answer: serde_json::Value = self.read(&url, response)?;
-        parse_admission(&answer).ok_or_else(|| ApiError::Answer {
-            url,
-            problem: "no 'admitted' count".into(),
-        })
+        if path == "/v1/raw" {
+            Ok(Admission::of_raw(self.client.submit_raw(body)?))
+        } else {
+            Ok(Admission::of_txs(self.client.post_bytes(path, body)?))
+        }
     }
 
     /// `GET /metrics`, as name (labels included) to value.
     pub fn metrics(&self) -> Result<BTreeMap<String, f64>, ApiError> {
-        let url = self.url("/metrics");
-        let response = self.agent.get(&url).call();
-        let mut response = response.map_err(|e| ApiError::Unreachable {
-            url: url.clone(),
-            problem: e.to_string(),
-        })?;
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER)
-            .read_to_string()
-            .map_err(|e| ApiError::Unreachable {
-                url: url.clone(),
-                problem: e.to_string(),
-            })?;
-        Ok(parse_metrics(&text))
+        Ok(parse_metrics(&self.client.metrics()?))
     }
 }
 
 /// Frames in the format of `POST /v1/txs`: a 4-byte little-endian length, then the bytes.
 pub fn frames<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut body = Vec::new();
-    for item in items {
-        body.extend_from_slice(&(item.len() as u32).to_le_bytes());
-        body.extend_from_slice(item);
-    }
-    body
-}
-
-fn parse_admission(answer: &serde_json::Value) -> Option<Admission> {
-    let admitted = answer.get("admitted")?.as_u64()?;
-    let mut out = Admission {
-        admitted,
-        ..Admission::default()
-    };
-    if let Some(results) = answer.get("results").and_then(|r| r.as_array()) {
-        for r in results {
-            if r.get("hash").is_some() {
-                out.each.push(Ok(()));
-            } else {
-                let reason = r
-                    .get("reason")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("unknown")
-                    .to_string();
-                *out.refused.entry(reason.clone()).or_default() += 1;
-                out.each.push(Err(reason));
-            }
-        }
-    }
-    if let Some(refused) = answer.get("refused").and_then(|r| r.as_object()) {
-        for (reason, n) in refused {
-            *out.refused.entry(reason.clone()).or_default() += n.as_u64().unwrap_or(0);
-        }
-    }
-    Some(out)
+    runnet_api::client::frames(items)
 }
 
 /// Prometheus text format: `name{labels} value` lines; comments and unparsable lines skipped.
@@ -272,6 +208,7 @@ pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runnet_types::Hash;
 
     #[test]
     fn metrics_parse_with_and_without_total() {
@@ -284,19 +221,41 @@ mod tests {
     }
 
     #[test]
-    fn admissions_of_both_endpoints_parse() {
-        let txs = serde_json::json!({"admitted": 1, "results": [{"hash": "00"}, {"error": "full", "reason": "busy"}]});
-        let a = parse_admission(&txs).unwrap();
+    fn admissions_of_both_endpoints_read() {
+        let txs: runnet_api::TxsAdmission = serde_json::from_value(serde_json::json!(
+            {"admitted": 1, "results": [{"hash": Hash::ZERO}, {"error": "full", "reason": "busy"}]}
+        ))
+        .unwrap();
+        let a = Admission::of_txs(txs);
         assert_eq!(a.admitted, 1);
         assert_eq!(a.each, vec![Ok(()), Err("busy".to_string())]);
         assert_eq!(a.refused.get("busy"), Some(&1));
-        let raw = serde_json::json!({"admitted": 5, "refused": {"busy": 2}});
-        let a = parse_admission(&raw).unwrap();
+        let raw: runnet_api::RawAdmission =
+            serde_json::from_value(serde_json::json!({"admitted": 5, "refused": {"busy": 2}}))
+                .unwrap();
+        let a = Admission::of_raw(raw);
         assert_eq!(
             (a.admitted, a.each.len(), a.refused.get("busy")),
             (5, 0, Some(&2))
         );
-        assert!(parse_admission(&serde_json::json!({"error": "x"})).is_none());
+        assert!(
+            serde_json::from_value::<runnet_api::TxsAdmission>(serde_json::json!({"error": "x"}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_refusal_keeps_its_status() {
+        let e: ApiError = ClientError::Refused {
+            url: "u".into(),
+            status: 503,
+            body: runnet_api::ErrorBody::new(runnet_api::Reason::Busy, "full"),
+        }
+        .into();
+        assert!(e.is_busy());
+        assert!(
+            matches!(e, ApiError::Status { status: 503, ref body, .. } if body.contains("busy"))
+        );
     }
 
     #[test]

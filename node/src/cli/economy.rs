@@ -10,12 +10,14 @@
 use super::files::{self, BundleSource};
 use super::show;
 use super::{Output, Sent, TxArgs, send};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
+use runnet_api::LiveOrPruned;
+use runnet_api::objects::{ProcessStatus, Runner, RunnerStatus};
 use runnet_state::objects::{runner_id, service_id};
 use runnet_types::process::services_named;
 use runnet_types::service::ServiceDefinition;
 use runnet_types::tx::Amount;
-use runnet_types::{Hash, Payload};
+use runnet_types::{Address, Hash, Payload};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -200,13 +202,13 @@ pub fn runner(command: RunnerCommand) -> Result<Output, String> {
             let (key, client) = tx.open()?;
             show::service_definition(&client, &service.to_string())?;
             let id = runner_id(&service, &key.public().address());
-            if let Some(existing) = find(&client, "runner", &id)? {
-                let status = existing["status"].as_str().unwrap_or("?");
-                if status != "left" {
-                    return Err(format!(
-                        "this account runs service {service} already: runner {id} is {status}"
-                    ));
-                }
+            if let Some(existing) = find_runner(&client, &id)?
+                && existing.status != RunnerStatus::Left
+            {
+                return Err(format!(
+                    "this account runs service {service} already: runner {id} is {}",
+                    runner_status(&existing.status)
+                ));
             }
             let payload = Payload::RegisterRunner {
                 service,
@@ -221,12 +223,14 @@ pub fn runner(command: RunnerCommand) -> Result<Output, String> {
         RunnerCommand::Unregister { runner, tx } => {
             let id = files::parse_id(&runner, "runner")?;
             let (key, client) = tx.open()?;
-            let found = find(&client, "runner", &id)?
+            let found = find_runner(&client, &id)?
                 .ok_or_else(|| format!("no runner {id} on the node at {}", client.base()))?;
-            check_owner(&found, &key, "runner", &id)?;
-            let status = found["status"].as_str().unwrap_or("?");
-            if status != "active" {
-                return Err(format!("runner {id} is {status} already"));
+            check_owner(&found.owner, &key, "runner", &id)?;
+            if found.status != RunnerStatus::Active {
+                return Err(format!(
+                    "runner {id} is {} already",
+                    runner_status(&found.status)
+                ));
             }
             let sent = send(
                 &client,
@@ -239,25 +243,34 @@ pub fn runner(command: RunnerCommand) -> Result<Output, String> {
     }
 }
 
-fn find(client: &Client, kind: &str, id: &Hash) -> Result<Option<Value>, String> {
+fn find_runner(client: &Client, id: &Hash) -> Result<Option<Runner>, String> {
     client
-        .find(&format!("/v1/{kind}/{id}"))
-        .map_err(|e| e.to_string())
+        .typed()
+        .runner(id)
+        .map_err(|e| ClientError::from(e).to_string())
+}
+
+/// A runner's status as the node names it (`jailed` with its end).
+fn runner_status(status: &RunnerStatus) -> String {
+    match status {
+        RunnerStatus::Jailed { until } => format!("jailed until {until} ms"),
+        other => json!(other).as_str().unwrap_or("?").to_string(),
+    }
 }
 
 fn check_owner(
-    object: &Value,
+    owner: &Address,
     key: &runnet_types::SecretKey,
     kind: &str,
     id: &Hash,
 ) -> Result<(), String> {
-    let mine = key.public().address().to_string();
-    match object["owner"].as_str() {
-        Some(owner) if owner != mine => Err(format!(
+    let mine = key.public().address();
+    if *owner != mine {
+        return Err(format!(
             "{kind} {id} belongs to {owner}, not to this key's account {mine}"
-        )),
-        _ => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 /// `--inputs`: JSON text, or `@FILE`.
@@ -317,18 +330,18 @@ pub fn execution(command: ExecutionCommand) -> Result<Output, String> {
     let definition = show::service_definition(&client, &service.to_string())?;
     let inputs = encode_inputs(&definition, &service, &task, &inputs_json(&inputs)?)?;
     if let Some(runner) = runner {
-        let found = find(&client, "runner", &runner)?
+        let found = find_runner(&client, &runner)?
             .ok_or_else(|| format!("no runner {runner} on the node at {}", client.base()))?;
-        if found["service"].as_str() != Some(&service.to_string()) {
+        if found.service != service {
             return Err(format!(
                 "runner {runner} runs service {}, not {service}",
-                found["service"].as_str().unwrap_or("?")
+                found.service
             ));
         }
-        if found["status"] != "active" {
+        if found.status != RunnerStatus::Active {
             return Err(format!(
                 "runner {runner} is {}: it takes no work",
-                found["status"].as_str().unwrap_or("?")
+                runner_status(&found.status)
             ));
         }
     }
@@ -345,14 +358,15 @@ pub fn execution(command: ExecutionCommand) -> Result<Output, String> {
     if !tx.gas.wait {
         return Ok(created("execution", &id, &sent));
     }
-    let last = show::follow(&client, &id.to_string(), Duration::from_secs(wait_seconds))?;
+    let last = show::follow(&client, &id, Duration::from_secs(wait_seconds))?;
     let task_definition = definition.task(&task);
-    let status = show::status(&last).to_string();
+    let ended = show::status(&last);
+    let status = show::status_name(ended);
     let mut json = sent.json();
     json["execution"] = json!(id);
     json["status"] = json!(status);
     json["result"] = show::result_json(&last, task_definition);
-    json["final"] = last.clone();
+    json["final"] = json!(last);
     let mut output = Output::new(
         json,
         format!(
@@ -361,27 +375,31 @@ pub fn execution(command: ExecutionCommand) -> Result<Output, String> {
             show::describe(&last, task_definition)
         ),
     );
-    if !show::completed(&status) {
+    if !show::completed(ended) {
         output.failure = Some(format!("execution {id} ended {status}"));
     }
     Ok(output)
 }
 
-/// The node's view of a process; `None` when the node has no process endpoint to ask.
-fn known_process(client: &Client, id: &Hash) -> Result<Option<Value>, String> {
-    match client.find(&format!("/v1/process/{id}")) {
-        Ok(Some(process)) => Ok(Some(process)),
+/// The node's view of a process, its owner and status (a pruned process's from its summary);
+/// `None` when the node has no process endpoint to ask.
+fn known_process(client: &Client, id: &Hash) -> Result<Option<(Address, ProcessStatus)>, String> {
+    match client.typed().process(id) {
+        Ok(Some(LiveOrPruned::Live(p))) => Ok(Some((p.owner, p.status))),
+        Ok(Some(LiveOrPruned::Pruned(p))) => Ok(Some((p.summary.owner, p.summary.status))),
         Ok(None) => Err(format!("no process {id} on the node at {}", client.base())),
-        Err(e) if e.reason() == Some("not_found") => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Err(e) if e.reason() == Some(runnet_api::Reason::NotFound) => Ok(None),
+        Err(e) => Err(ClientError::from(e).to_string()),
     }
 }
 
-fn process_status(process: &Value) -> &str {
-    process["status"]
-        .as_str()
-        .or_else(|| process["summary"]["status"].as_str())
-        .unwrap_or("?")
+/// The chain's parameters from the node; the defaults from a node without `GET /v1/params`.
+fn chain_params(client: &Client) -> Result<runnet_types::Params, String> {
+    match client.typed().params() {
+        Ok(answer) => Ok(answer.params),
+        Err(e) if e.status() == Some(404) => Ok(runnet_types::Params::default()),
+        Err(e) => Err(crate::client::ClientError::from(e).to_string()),
+    }
 }
 
 pub fn process(command: ProcessCommand) -> Result<Output, String> {
@@ -409,12 +427,16 @@ pub fn process(command: ProcessCommand) -> Result<Output, String> {
             let payload = Payload::CreateProcess {
                 definition,
                 balance,
-                // At least one walk step at the default prices: the chain refuses a spend cap
-                // that cannot pay for one (docs/economy.md, "Processes and emitters").
-                spend_cap: spend_cap.unwrap_or_else(|| {
-                    let p = runnet_types::Params::default();
-                    balance.max(p.min_gas_price.saturating_mul(p.gas.walk_step))
-                }),
+                // At least one walk step at the chain's prices (`GET /v1/params`; the defaults
+                // from a node without it): the chain refuses a spend cap that cannot pay for one
+                // (docs/economy.md, "Processes and emitters").
+                spend_cap: match spend_cap {
+                    Some(cap) => cap,
+                    None => {
+                        let p = chain_params(&client)?;
+                        balance.max(p.min_gas_price.saturating_mul(p.gas.walk_step))
+                    }
+                },
             };
             let sent = send(&client, &key, payload, &tx.gas)?;
             let id = files::parse_id(&sent.hash, "process")?;
@@ -427,8 +449,8 @@ pub fn process(command: ProcessCommand) -> Result<Output, String> {
         } => {
             let id = files::parse_id(&process, "process")?;
             let (key, client) = tx.open()?;
-            if let Some(found) = known_process(&client, &id)?
-                && process_status(&found) == "closed"
+            if let Some((_, status)) = known_process(&client, &id)?
+                && status == ProcessStatus::Closed
             {
                 return Err(format!("process {id} is closed: it takes no funds"));
             }
@@ -441,15 +463,9 @@ pub fn process(command: ProcessCommand) -> Result<Output, String> {
         ProcessCommand::Close { process, tx } => {
             let id = files::parse_id(&process, "process")?;
             let (key, client) = tx.open()?;
-            if let Some(found) = known_process(&client, &id)? {
-                // A pruned process is shown as its summary, which keeps owner and status.
-                let found = if found["pruned"] == true {
-                    &found["summary"]
-                } else {
-                    &found
-                };
-                check_owner(found, &key, "process", &id)?;
-                if process_status(found) == "closed" {
+            if let Some((owner, status)) = known_process(&client, &id)? {
+                check_owner(&owner, &key, "process", &id)?;
+                if status == ProcessStatus::Closed {
                     return Err(format!("process {id} is closed already"));
                 }
             }

@@ -1,0 +1,4 @@
+//! Prints the OpenAPI document: `cargo run -p runnet-api --example openapi`.
+fn main() {
+    println!("{}", runnet_api::openapi::json());
+}
