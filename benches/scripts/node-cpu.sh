@@ -3,6 +3,7 @@
 # launcher, relay and load generator are not counted).
 #
 #   benches/scripts/node-cpu.sh [RUNNET_BINARY] [LOAD_TX_PER_S] [SECONDS]
+#   STEADY=1 benches/scripts/node-cpu.sh ...   # the workload in 20 ms ticks (`testnet up --steady`)
 #
 # Starts `runnet testnet up --validators 4 --load LOAD --duration SECONDS` with transfers only,
 # waits a third of the run (and the set-up) for the network to settle, then reads utime + stime
@@ -14,11 +15,13 @@ bin=${1:-target/release/runnet}
 load=${2:-1000}
 secs=${3:-45}
 port=$((28000 + RANDOM % 2000 * 2))
+steady=()
+[ -n "${STEADY:-}" ] && steady=(--steady)
 out=$(mktemp)
 keep=$(mktemp -d)
 rmdir "$keep"
 "$bin" testnet up --validators 4 --load "$load" --duration "$secs" --mix transfer=100 \
-    --base-port "$port" --keep "$keep" --json >"$out" 2>/dev/null &
+    --base-port "$port" --keep "$keep" "${steady[@]}" --json >"$out" 2>/dev/null &
 up=$!
 hz=$(getconf CLK_TCK)
 ticks() {

@@ -434,7 +434,7 @@ fn measure(
             mempool: bench_mempool(&args.mempool, args.payload),
             // The windows `testnet up` gives a network with runners.
             genesis_params: if execution {
-                crate::economy::genesis_params()
+                crate::economy::genesis_params(Duration::ZERO)
             } else {
                 Vec::new()
             },

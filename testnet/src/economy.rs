@@ -43,14 +43,29 @@ pub const MAX_FEE: u64 = 100_000;
 /// in chain time (ms), whatever `init` wrote: windows of seconds, so that an agent on a busy
 /// machine has re-run the task before its window closes, yet a 60 s run still sees executions
 /// expire and settle; and a jailed runner back within the run (the public default is 10
-/// minutes).
-pub fn genesis_params() -> Vec<(String, serde_json::Value)> {
+/// minutes). The reveal window outlasts `longest_outage`, the longest the fault schedule keeps
+/// a node out ([`crate::schedule::FaultSchedule::longest_outage`]), by [`OUTAGE_MARGIN_MS`]: a
+/// runner or verifier the schedule cuts off between its commitment and its reveal catches up
+/// and reveals in time, as one would on a public chain's 30 s windows after a short outage, and
+/// is never slashed as a withholder for a fault the testnet itself planned. Windows close early
+/// once everyone has answered, so a longer window costs honest executions nothing.
+pub fn genesis_params(longest_outage: Duration) -> Vec<(String, serde_json::Value)> {
+    let outage_ms = u64::try_from(longest_outage.as_millis()).unwrap_or(u64::MAX);
+    let reveal_window_ms = outage_ms
+        .saturating_add(OUTAGE_MARGIN_MS)
+        .max(MIN_REVEAL_WINDOW_MS);
     vec![
         ("commit_window_ms".into(), 5_000.into()),
-        ("reveal_window_ms".into(), 10_000.into()),
+        ("reveal_window_ms".into(), reveal_window_ms.into()),
         ("downtime_jail_ms".into(), 10_000.into()),
     ]
 }
+
+/// The testnet's reveal window when no fault keeps a node out that long.
+const MIN_REVEAL_WINDOW_MS: u64 = 10_000;
+/// How much longer than the longest planned outage the reveal window lasts: a restarted node's
+/// start and catch-up, or a healed one's block sync, before its agent reveals.
+const OUTAGE_MARGIN_MS: u64 = 6_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -355,6 +370,30 @@ pub fn wait_registered(log: &Path, count: usize, timeout: Duration) -> Result<()
     }
 }
 
+/// The runners of `service` a node's log says its agent registered, as (id, mode), first
+/// registration first (a restarted node logs its runners again).
+pub fn registered_runners(log: &Path, service: &str) -> Vec<(String, String)> {
+    let text = std::fs::read(log).unwrap_or_default();
+    let short = service.get(..12).unwrap_or(service);
+    let mut found: Vec<(String, String)> = Vec::new();
+    for line in String::from_utf8_lossy(&text).lines() {
+        if !line.contains("runner registered") || !line.contains(&format!("(service {short})")) {
+            continue;
+        }
+        let value = |key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .map(|v| v.trim_matches('"').to_string())
+        };
+        if let (Some(id), Some(mode)) = (value("id="), value("mode="))
+            && !found.iter().any(|(known, _)| *known == id)
+        {
+            found.push((id, mode));
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,15 +479,54 @@ mod tests {
             r#"{"params":{"commit_window_ms":5,"x":1}}"#,
         )
         .unwrap();
-        set_genesis_params(home.path(), &genesis_params()).unwrap();
+        set_genesis_params(home.path(), &genesis_params(Duration::ZERO)).unwrap();
         let g: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(home.path().join("genesis.json")).unwrap(),
         )
         .unwrap();
         assert_eq!(g["params"]["commit_window_ms"], 5_000);
+        assert_eq!(g["params"]["reveal_window_ms"], MIN_REVEAL_WINDOW_MS);
         assert_eq!(g["params"]["x"], 1);
+        // The reveal window outlasts the longest planned outage.
+        let reveal = |outage_s| {
+            genesis_params(Duration::from_secs(outage_s))
+                .into_iter()
+                .find(|(name, _)| name == "reveal_window_ms")
+                .and_then(|(_, v)| v.as_u64())
+                .unwrap()
+        };
+        assert_eq!(reveal(12), 12_000 + OUTAGE_MARGIN_MS);
+        assert_eq!(reveal(1), MIN_REVEAL_WINDOW_MS);
         std::fs::write(home.path().join("genesis.json"), "{}").unwrap();
-        assert!(set_genesis_params(home.path(), &genesis_params()).is_err());
+        assert!(set_genesis_params(home.path(), &genesis_params(Duration::ZERO)).is_err());
+    }
+
+    #[test]
+    fn registered_runners_are_read_from_the_log_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node.log");
+        let line = |service: &str, id: &str, mode: &str| {
+            format!(
+                "2026-12-07T23:02:22Z  INFO runnet_node::agent::runners: runner registered \
+                 runner=runner[0] (service {service}) id={id} stake=2000000 status=Active \
+                 mode=\"{mode}\"\n"
+            )
+        };
+        let text = line("b8d3ff5ad25d", "aa", "honest")
+            + &line("df8d2a68bd07", "bb", "honest")
+            + "garbage line\n"
+            + &line("b8d3ff5ad25d", "aa", "honest")
+            + &line("b8d3ff5ad25d", "cc", "wrong_result");
+        std::fs::write(&log, text).unwrap();
+        let arith = format!("b8d3ff5ad25d{}", "0".repeat(52));
+        assert_eq!(
+            registered_runners(&log, &arith),
+            [
+                ("aa".to_string(), "honest".to_string()),
+                ("cc".to_string(), "wrong_result".to_string())
+            ]
+        );
+        assert!(registered_runners(&dir.path().join("none.log"), &arith).is_empty());
     }
 
     #[test]

@@ -109,9 +109,14 @@ pub struct LoadArgs {
     /// Size of each raw payload (at least 32 bytes: the first 32 are its id).
     #[arg(long, default_value_t = 512)]
     pub raw_size: usize,
-    /// Milliseconds between requests.
+    /// Milliseconds between requests at most (sooner when a transaction is due before).
     #[arg(long, default_value_t = 20)]
     pub tick_ms: u64,
+    /// One request per tick carrying what is due, as a gateway batching its clients'
+    /// transactions does, instead of a request as soon as one transaction is due
+    /// (docs/benchmarks.md, "CPU at a load").
+    #[arg(long)]
+    pub steady: bool,
     /// Milliseconds between polls for new commits.
     #[arg(long, default_value_t = 25)]
     pub poll_ms: u64,
@@ -146,6 +151,7 @@ impl Default for LoadArgs {
             event_data: String::new(),
             raw_size: 512,
             tick_ms: 20,
+            steady: false,
             poll_ms: 25,
             progress: false,
             wait_go: false,
@@ -189,6 +195,9 @@ impl LoadArgs {
         push("raw-size", self.raw_size.to_string());
         push("tick-ms", self.tick_ms.to_string());
         push("poll-ms", self.poll_ms.to_string());
+        if self.steady {
+            a.push("--steady".into());
+        }
         if self.progress {
             a.push("--progress".into());
         }
@@ -982,9 +991,13 @@ impl Shard<'_> {
             let elapsed = now.duration_since(start).as_secs_f64();
             let due = ((rate as f64 * elapsed) as u64).saturating_sub(attempted);
             if due == 0 {
-                std::thread::sleep(tick.min(Duration::from_millis(
-                    (1000 / rate.max(1)).clamp(1, args.tick_ms),
-                )));
+                std::thread::sleep(if args.steady {
+                    tick
+                } else {
+                    tick.min(Duration::from_millis(
+                        (1000 / rate.max(1)).clamp(1, args.tick_ms),
+                    ))
+                });
                 continue;
             }
             // A node that did not answer gets a second; its senders wait for it, as its
@@ -1326,6 +1339,7 @@ mod tests {
             inputs: "0102".into(),
             progress: true,
             wait_go: true,
+            steady: true,
             ..LoadArgs::default()
         };
         let mut argv = vec!["load".to_string()];

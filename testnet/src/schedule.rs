@@ -451,9 +451,104 @@ pub fn default_schedule(
     Ok(FaultSchedule { events })
 }
 
+impl FaultSchedule {
+    /// The longest time any node is kept out by this schedule: killed or paused until restarted
+    /// or resumed, or on either side of a partition until healed (an outage still open at the end
+    /// runs to `end`, or counts from its start to the last event when there is no end). The
+    /// testnet's reveal windows are set longer than this, so that an honest runner the schedule
+    /// cuts off between its commitment and its reveal still reveals in time.
+    pub fn longest_outage(&self, end: Option<Duration>) -> Duration {
+        use std::collections::BTreeMap;
+        // Per node: stopped (killed or paused), cut off (in a partition), and since when it is out.
+        let mut stopped: BTreeMap<usize, bool> = BTreeMap::new();
+        let mut cut: BTreeMap<usize, bool> = BTreeMap::new();
+        let mut since: BTreeMap<usize, Duration> = BTreeMap::new();
+        let mut longest = Duration::ZERO;
+        let last = self.events.last().map_or(Duration::ZERO, |e| e.at);
+        let mut update = |node: usize,
+                          stop: Option<bool>,
+                          cut_off: Option<bool>,
+                          at: Duration,
+                          stopped: &mut BTreeMap<usize, bool>,
+                          cut: &mut BTreeMap<usize, bool>| {
+            let was_out = stopped.get(&node) == Some(&true) || cut.get(&node) == Some(&true);
+            if let Some(v) = stop {
+                stopped.insert(node, v);
+            }
+            if let Some(v) = cut_off {
+                cut.insert(node, v);
+            }
+            let is_out = stopped.get(&node) == Some(&true) || cut.get(&node) == Some(&true);
+            if !was_out && is_out {
+                since.insert(node, at);
+            } else if was_out
+                && !is_out
+                && let Some(start) = since.remove(&node)
+            {
+                longest = longest.max(at.saturating_sub(start));
+            }
+        };
+        for event in &self.events {
+            let at = event.at;
+            match &event.fault {
+                Fault::Kill(n) | Fault::Pause(n) => {
+                    update(*n, Some(true), None, at, &mut stopped, &mut cut)
+                }
+                Fault::Restart(n) | Fault::Resume(n) => {
+                    update(*n, Some(false), None, at, &mut stopped, &mut cut)
+                }
+                Fault::Partition(a, b) => {
+                    for n in a.iter().chain(b) {
+                        update(*n, None, Some(true), at, &mut stopped, &mut cut);
+                    }
+                }
+                Fault::Heal(None) => {
+                    let nodes: Vec<usize> = cut.keys().copied().collect();
+                    for n in nodes {
+                        update(n, None, Some(false), at, &mut stopped, &mut cut);
+                    }
+                }
+                Fault::Heal(Some((a, b))) => {
+                    for n in a.iter().chain(b) {
+                        update(*n, None, Some(false), at, &mut stopped, &mut cut);
+                    }
+                }
+                Fault::Delay(..) | Fault::Loss(..) => {}
+            }
+        }
+        let close = end.unwrap_or(last);
+        since
+            .values()
+            .map(|start| close.saturating_sub(*start))
+            .fold(longest, Duration::max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_outage_is_what_the_schedule_keeps_a_node_out() {
+        // The default schedule over 60 s: node 1 down 9 s, node 2 cut off 12 s.
+        let s = default_schedule(4, Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(
+            s.longest_outage(Some(Duration::from_secs(60))),
+            Duration::from_secs(12)
+        );
+        // A kill that overlaps a partition keeps the node out until both are over.
+        let s = parse("5 kill 1\n8 partition 1 0\n10 restart 1\n20 heal\n", "f", 4).unwrap();
+        assert_eq!(s.longest_outage(None), Duration::from_secs(15));
+        // An outage never ended runs to the end of the run.
+        let s = parse("5 pause 3\n", "f", 4).unwrap();
+        assert_eq!(
+            s.longest_outage(Some(Duration::from_secs(50))),
+            Duration::from_secs(45)
+        );
+        // Delay and loss keep nobody out.
+        let s = parse("5 delay 0 * 150ms\n6 loss 1 2 5%\n", "f", 4).unwrap();
+        assert_eq!(s.longest_outage(None), Duration::ZERO);
+    }
 
     const GOOD: &str = "\
 # a comment line

@@ -64,8 +64,58 @@ pub struct UpSummary {
     /// `--byzantine`: the largest the honest nodes' stores grew, against their bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounds: Option<crate::byzantine::Bounds>,
+    /// The arith runners `up` started, with their stake at the end as the chain holds it: the
+    /// honest ones should keep theirs (at most a downtime slash for a node the faults kept out),
+    /// the liar should not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runners: Vec<RunnerStanding>,
     /// Disagreements and other findings, in words.
     pub problems: Vec<String>,
+}
+
+/// One runner `up` started, at the end of the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunnerStanding {
+    /// The validator whose agent runs it.
+    pub node: usize,
+    pub id: String,
+    /// `honest` or the fault mode it was started in (`wrong_result`).
+    pub mode: String,
+    pub stake_start: u64,
+    /// Its stake at the end (`null` when no node could be asked).
+    pub stake: Option<u64>,
+    /// Its status at the end (`active`, `jailed`, `leaving`, `left`).
+    pub status: Option<String>,
+    /// Duties recorded missed (executions expired on it, verdicts never committed).
+    pub missed: Option<u64>,
+}
+
+/// Reads each runner from the first node that answers.
+pub fn read_runners(
+    apis: &[Api],
+    runners: &[(usize, String, String)],
+    stake_start: u64,
+) -> Vec<RunnerStanding> {
+    runners
+        .iter()
+        .map(|(node, id, mode)| {
+            let found = apis.iter().find_map(|api| {
+                api.get_optional::<serde_json::Value>(&format!("/v1/runner/{id}"))
+                    .ok()
+                    .flatten()
+            });
+            let field = |name: &str| found.as_ref().and_then(|r| r.get(name));
+            RunnerStanding {
+                node: *node,
+                id: id.clone(),
+                mode: mode.clone(),
+                stake_start,
+                stake: field("stake").and_then(serde_json::Value::as_u64),
+                status: field("status").and_then(|s| s.as_str()).map(str::to_string),
+                missed: field("missed").and_then(serde_json::Value::as_u64),
+            }
+        })
+        .collect()
 }
 
 /// What the ticker's process did, as the chain counts it.
@@ -139,6 +189,18 @@ impl UpSummary {
             out.push_str(&format!(
                 "\nprocess {}: {} walks, {} executions requested",
                 p.id, p.walks, p.executions
+            ));
+        }
+        for r in &self.runners {
+            let stake = r.stake.map_or("?".to_string(), |s| s.to_string());
+            out.push_str(&format!(
+                "\nrunner of node{} ({}): stake {} of {}, {}, {} duties missed",
+                r.node,
+                r.mode,
+                stake,
+                r.stake_start,
+                r.status.as_deref().unwrap_or("?"),
+                r.missed.map_or("?".to_string(), |m| m.to_string()),
             ));
         }
         if !self.faults.is_empty() {

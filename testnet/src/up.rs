@@ -62,6 +62,10 @@ pub struct UpArgs {
     /// junk-batches, poison-block, equivocate, fetch-flood, withhold (docs/testnet.md).
     #[arg(long = "byzantine", value_name = "I:MODE")]
     pub byzantine: Vec<ByzantineSpec>,
+    /// The workload sends one request per 20 ms tick to each validator with what is due, as a
+    /// gateway batching its clients does (default: a request as soon as one transaction is due).
+    #[arg(long)]
+    pub steady: bool,
 }
 
 impl Default for UpArgs {
@@ -78,6 +82,7 @@ impl Default for UpArgs {
             load_binary: None,
             full_nodes: 0,
             byzantine: Vec::new(),
+            steady: false,
         }
     }
 }
@@ -443,7 +448,9 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
             chain_id: "runnet-testnet".into(),
             mempool: Vec::new(),
             genesis_params: if economy {
-                economy::genesis_params()
+                economy::genesis_params(
+                    faults.longest_outage(args.duration.map(Duration::from_secs)),
+                )
             } else {
                 Vec::new()
             },
@@ -490,6 +497,7 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
             max_fee: economy::MAX_FEE,
             progress: true,
             wait_go: true,
+            steady: args.steady,
             ..LoadArgs::default()
         };
         let program = args
@@ -742,6 +750,22 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         .as_ref()
         .and_then(|e| e.process.as_ref())
         .map(|id| summary::read_process(&network.apis, id));
+    let runners = match &economy {
+        Some(e) => {
+            let started: Vec<(usize, String, String)> = network
+                .nodes
+                .iter()
+                .enumerate()
+                .flat_map(|(i, node)| {
+                    economy::registered_runners(&node.log_path(), &e.arith)
+                        .into_iter()
+                        .map(move |(id, mode)| (i, id, mode))
+                })
+                .collect();
+            summary::read_runners(&network.apis, &started, economy::RUNNER_STAKE)
+        }
+        None => Vec::new(),
+    };
     network.stop(Duration::from_secs(10));
 
     let report = report.unwrap_or_default();
@@ -783,6 +807,7 @@ pub fn run_up(binary: &Path, args: &UpArgs, stop: &AtomicBool) -> Result<UpSumma
         process,
         attacks,
         bounds: (!attackers.is_empty()).then_some(bounds),
+        runners,
         problems,
     })
 }
