@@ -861,6 +861,7 @@ async fn get_event(State(shared): Api, ApiPath(id): ApiPath) -> Response {
 }
 
 async fn get_metrics(State(shared): Api) -> Response {
+    shared.metrics.observe_network(&shared.network.stats());
     (
         [(
             header::CONTENT_TYPE,

@@ -66,6 +66,23 @@ pub struct Metrics {
     pub agent_failures: Family<Labels, Counter>,
     /// Tasks waiting for a worker.
     pub agent_queue: Gauge,
+    /// The p2p layer's own counters ([`runnet_p2p::NetworkStats`]), brought up to date at each
+    /// scrape ([`Metrics::observe_network`]).
+    p2p: P2pCounters,
+}
+
+/// [`runnet_p2p::NetworkStats`] as Prometheus counters.
+#[derive(Default)]
+struct P2pCounters {
+    messages_in: Counter,
+    messages_out: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    events_dropped: Counter,
+    outbound_dropped: Counter,
+    rate_dropped: Counter,
+    /// Two scrapes at once must not both add the same increase.
+    lock: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -119,8 +136,40 @@ impl Metrics {
             agent_sent: Family::default(),
             agent_failures: Family::default(),
             agent_queue: Gauge::default(),
+            p2p: P2pCounters::default(),
             registry: Registry::default(),
         };
+        for (name, help, counter) in [
+            (
+                "p2p_messages_in",
+                "Frames received from peers",
+                &m.p2p.messages_in,
+            ),
+            (
+                "p2p_messages_out",
+                "Frames written to peers",
+                &m.p2p.messages_out,
+            ),
+            ("p2p_bytes_in", "Bytes received from peers", &m.p2p.bytes_in),
+            ("p2p_bytes_out", "Bytes written to peers", &m.p2p.bytes_out),
+            (
+                "p2p_events_dropped",
+                "Network events dropped because the node's channel was full",
+                &m.p2p.events_dropped,
+            ),
+            (
+                "p2p_outbound_dropped",
+                "Messages not sent: a peer's queue was full, its stream failed, or the frame was outside the limits",
+                &m.p2p.outbound_dropped,
+            ),
+            (
+                "p2p_rate_dropped",
+                "Inbound messages and requests dropped for exceeding a peer's rate",
+                &m.p2p.rate_dropped,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
         registry.register("height", "Last executed block height", m.height.clone());
         registry.register(
             "committed_height",
@@ -341,6 +390,26 @@ impl Metrics {
             .inc_by(count);
     }
 
+    /// Brings the p2p counters up to `stats` (the network's totals since start).
+    pub fn observe_network(&self, stats: &runnet_p2p::NetworkStats) {
+        let p = &self.p2p;
+        let _one_at_a_time = p
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (counter, total) in [
+            (&p.messages_in, stats.messages_in),
+            (&p.messages_out, stats.messages_out),
+            (&p.bytes_in, stats.bytes_in),
+            (&p.bytes_out, stats.bytes_out),
+            (&p.events_dropped, stats.events_dropped),
+            (&p.outbound_dropped, stats.outbound_dropped),
+            (&p.rate_dropped, stats.rate_dropped),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+    }
+
     /// The Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -348,5 +417,35 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_totals_become_counters_that_never_go_back() {
+        let m = Metrics::new();
+        let mut stats = runnet_p2p::NetworkStats {
+            outbound_dropped: 7,
+            bytes_out: 1_000,
+            ..Default::default()
+        };
+        m.observe_network(&stats);
+        m.observe_network(&stats);
+        let text = m.render();
+        assert!(
+            text.contains("runnet_p2p_outbound_dropped_total 7"),
+            "{text}"
+        );
+        assert!(text.contains("runnet_p2p_bytes_out_total 1000"), "{text}");
+        stats.outbound_dropped = 9;
+        m.observe_network(&stats);
+        assert!(m.render().contains("runnet_p2p_outbound_dropped_total 9"));
+        // A smaller total (never expected) does not make the counter go back.
+        stats.outbound_dropped = 3;
+        m.observe_network(&stats);
+        assert!(m.render().contains("runnet_p2p_outbound_dropped_total 9"));
     }
 }
