@@ -370,6 +370,9 @@ async fn post_txs(State(shared): Api, headers: HeaderMap, body: Body) -> Respons
         .precheck_many(&frames, &StateView(&shared.executor));
     // A few signatures (one client's request, tens of microseconds each) are cheaper to check
     // here than the two thread hand-offs of the blocking pool.
+    shared
+        .metrics
+        .signatures_checked("admission", prechecked.to_verify());
     let verified = if prechecked.to_verify() <= INLINE_VERIFY_MAX {
         prechecked.verify()
     } else {

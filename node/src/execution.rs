@@ -255,6 +255,9 @@ fn fetch_chunk(shared: &Shared, runtime: &tokio::runtime::Handle, missing: &[Has
                 continue;
             }
         };
+        shared
+            .metrics
+            .signatures_checked("execution", batch.txs.len());
         if let Err(e) = batch
             .verify_author_of(&digest, &shared.chain_id)
             .and_then(|()| batch.verify_signatures())

@@ -66,6 +66,9 @@ pub struct Metrics {
     pub agent_failures: Family<Labels, Counter>,
     /// Tasks waiting for a worker.
     pub agent_queue: Gauge,
+    /// Transaction signatures checked, by where: `admission` (the API), `batch` (a peer's
+    /// batch, pushed or fetched), `execution` (a batch fetched to execute a block).
+    pub signatures_checked: Family<Labels, Counter>,
     /// The p2p layer's own counters ([`runnet_p2p::NetworkStats`]), brought up to date at each
     /// scrape ([`Metrics::observe_network`]).
     p2p: P2pCounters,
@@ -136,9 +139,15 @@ impl Metrics {
             agent_sent: Family::default(),
             agent_failures: Family::default(),
             agent_queue: Gauge::default(),
+            signatures_checked: Family::default(),
             p2p: P2pCounters::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "signatures_checked",
+            "Transaction signatures checked, by where (admission, batch, execution)",
+            m.signatures_checked.clone(),
+        );
         for (name, help, counter) in [
             (
                 "p2p_messages_in",
@@ -390,6 +399,15 @@ impl Metrics {
             .inc_by(count);
     }
 
+    /// Counts `count` transaction signatures checked at `path`.
+    pub fn signatures_checked(&self, path: &str, count: usize) {
+        if count > 0 {
+            self.signatures_checked
+                .get_or_create(&vec![("path".to_string(), path.to_string())])
+                .inc_by(count as u64);
+        }
+    }
+
     /// Brings the p2p counters up to `stats` (the network's totals since start).
     pub fn observe_network(&self, stats: &runnet_p2p::NetworkStats) {
         let p = &self.p2p;
@@ -447,5 +465,20 @@ mod tests {
         stats.outbound_dropped = 3;
         m.observe_network(&stats);
         assert!(m.render().contains("runnet_p2p_outbound_dropped_total 9"));
+    }
+
+    #[test]
+    fn signatures_are_counted_by_where_they_were_checked() {
+        let m = Metrics::new();
+        m.signatures_checked("batch", 12);
+        m.signatures_checked("batch", 3);
+        m.signatures_checked("admission", 0);
+        let text = m.render();
+        assert!(
+            text.contains("runnet_signatures_checked_total{path=\"batch\"} 15"),
+            "{text}"
+        );
+        // Nothing checked: the label stays out until it happens.
+        assert!(!text.contains("path=\"admission\""), "{text}");
     }
 }

@@ -295,6 +295,7 @@ fn admit(shared: &Shared, bytes: Vec<u8>, source: Source) -> Result<Received, Ba
     {
         return Err(shared.mempool.lock().rejected(error));
     }
+    shared.metrics.signatures_checked("batch", batch.txs.len());
     match verify_decoded_batch(batch, ids, digest, &chain_id, allow_raw) {
         Ok(verified) => shared.mempool.lock().store_verified(
             bytes,
