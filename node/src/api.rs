@@ -558,7 +558,7 @@ async fn get_tx(State(shared): Api, ApiPath(hash): ApiPath) -> Response {
 }
 
 async fn get_status(State(shared): Api) -> Response {
-    ok(convert::status(shared.status.read().clone()))
+    ok(shared.status.read().clone())
 }
 
 /// The chain's rules, from the genesis the state was made from (the executor checked, at

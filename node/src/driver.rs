@@ -639,9 +639,7 @@ impl Driver {
                 if let NetworkEvent::PeerDisconnected(peer) = &event {
                     self.shared.peers.lock().forget(peer);
                 }
-                let peers = self.shared.network.connected_peers().len();
-                self.shared.metrics.peers.set(peers as i64);
-                self.shared.status.write().peers = peers;
+                self.record_peers();
             }
         }
         Ok(())
@@ -876,10 +874,15 @@ impl Driver {
         metrics
             .stored_batch_bytes
             .set(stats.stored_batch_bytes as i64);
+        self.record_peers();
+        self.update_status();
+    }
+
+    /// The connected peers' count, in the metrics and the status.
+    fn record_peers(&self) {
         let peers = self.shared.network.connected_peers().len();
         self.shared.metrics.peers.set(peers as i64);
-        self.shared.status.write().peers = peers;
-        self.update_status();
+        self.shared.status.write().peers = peers as u64;
     }
 
     fn update_status(&self) {

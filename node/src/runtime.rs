@@ -22,8 +22,7 @@ use runnet_state::Executor;
 use runnet_state::store::{RocksStore, Store};
 use runnet_types::keyfile::ValidatorKeys;
 use runnet_types::tx::Amount;
-use runnet_types::{Address, Genesis, Hash, SecretKey};
-use serde::Serialize;
+use runnet_types::{Address, Genesis, SecretKey};
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
 
@@ -31,23 +30,9 @@ use tokio::sync::{Notify, mpsc};
 /// `max_block_gas`, skipping the rest with a receipt).
 pub const MAX_BLOCK_TXS: usize = 20_000;
 
-/// What the API sees of the node's progress.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Status {
-    pub chain_id: String,
-    pub moniker: String,
-    /// The last executed block.
-    pub height: u64,
-    pub committed_height: u64,
-    pub round: u64,
-    pub epoch: u64,
-    pub block_hash: Hash,
-    pub state_root: Hash,
-    pub peers: usize,
-    pub syncing: bool,
-    pub validator: Option<Address>,
-    pub peer_id: String,
-}
+/// What the API sees of the node's progress: the API's own answer type, kept up to date by the
+/// driver and execution, so `GET /v1/status` serializes it as it is.
+pub use runnet_api::Status;
 
 pub struct Shared {
     pub chain_id: String,

@@ -5,6 +5,7 @@
 //! carried out (restarting a node that is running, resuming one that is not paused) is refused
 //! up front rather than discovered half-way through a run.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -458,69 +459,72 @@ impl FaultSchedule {
     /// testnet's reveal windows are set longer than this, so that an honest runner the schedule
     /// cuts off between its commitment and its reveal still reveals in time.
     pub fn longest_outage(&self, end: Option<Duration>) -> Duration {
-        use std::collections::BTreeMap;
-        // Per node: stopped (killed or paused), cut off (in a partition), and since when it is out.
-        let mut stopped: BTreeMap<usize, bool> = BTreeMap::new();
-        let mut cut: BTreeMap<usize, bool> = BTreeMap::new();
-        let mut since: BTreeMap<usize, Duration> = BTreeMap::new();
+        let mut nodes: BTreeMap<usize, OutageState> = BTreeMap::new();
         let mut longest = Duration::ZERO;
-        let last = self.events.last().map_or(Duration::ZERO, |e| e.at);
-        let mut update = |node: usize,
-                          stop: Option<bool>,
-                          cut_off: Option<bool>,
-                          at: Duration,
-                          stopped: &mut BTreeMap<usize, bool>,
-                          cut: &mut BTreeMap<usize, bool>| {
-            let was_out = stopped.get(&node) == Some(&true) || cut.get(&node) == Some(&true);
-            if let Some(v) = stop {
-                stopped.insert(node, v);
-            }
-            if let Some(v) = cut_off {
-                cut.insert(node, v);
-            }
-            let is_out = stopped.get(&node) == Some(&true) || cut.get(&node) == Some(&true);
-            if !was_out && is_out {
-                since.insert(node, at);
-            } else if was_out
-                && !is_out
-                && let Some(start) = since.remove(&node)
-            {
-                longest = longest.max(at.saturating_sub(start));
-            }
-        };
         for event in &self.events {
             let at = event.at;
+            let mut set = |n: &usize, stopped: Option<bool>, cut: Option<bool>| {
+                let node = nodes.entry(*n).or_default();
+                if let Some(ended) = node.update(stopped, cut, at) {
+                    longest = longest.max(ended);
+                }
+            };
             match &event.fault {
-                Fault::Kill(n) | Fault::Pause(n) => {
-                    update(*n, Some(true), None, at, &mut stopped, &mut cut)
-                }
-                Fault::Restart(n) | Fault::Resume(n) => {
-                    update(*n, Some(false), None, at, &mut stopped, &mut cut)
-                }
-                Fault::Partition(a, b) => {
-                    for n in a.iter().chain(b) {
-                        update(*n, None, Some(true), at, &mut stopped, &mut cut);
-                    }
+                Fault::Kill(n) | Fault::Pause(n) => set(n, Some(true), None),
+                Fault::Restart(n) | Fault::Resume(n) => set(n, Some(false), None),
+                Fault::Partition(a, b) => a.iter().chain(b).for_each(|n| set(n, None, Some(true))),
+                Fault::Heal(Some((a, b))) => {
+                    a.iter().chain(b).for_each(|n| set(n, None, Some(false)))
                 }
                 Fault::Heal(None) => {
-                    let nodes: Vec<usize> = cut.keys().copied().collect();
-                    for n in nodes {
-                        update(n, None, Some(false), at, &mut stopped, &mut cut);
-                    }
-                }
-                Fault::Heal(Some((a, b))) => {
-                    for n in a.iter().chain(b) {
-                        update(*n, None, Some(false), at, &mut stopped, &mut cut);
+                    for node in nodes.values_mut() {
+                        if let Some(ended) = node.update(None, Some(false), at) {
+                            longest = longest.max(ended);
+                        }
                     }
                 }
                 Fault::Delay(..) | Fault::Loss(..) => {}
             }
         }
-        let close = end.unwrap_or(last);
-        since
+        let close = end.unwrap_or(self.events.last().map_or(Duration::ZERO, |e| e.at));
+        nodes
             .values()
-            .map(|start| close.saturating_sub(*start))
+            .filter_map(|node| node.since)
+            .map(|start| close.saturating_sub(start))
             .fold(longest, Duration::max)
+    }
+}
+
+/// One node in [`FaultSchedule::longest_outage`]: stopped (killed or paused), cut off (in a
+/// partition), and since when it is out.
+#[derive(Default)]
+struct OutageState {
+    stopped: bool,
+    cut: bool,
+    since: Option<Duration>,
+}
+
+impl OutageState {
+    /// Applies a change at `at`; the outage's length when it ends.
+    fn update(
+        &mut self,
+        stopped: Option<bool>,
+        cut: Option<bool>,
+        at: Duration,
+    ) -> Option<Duration> {
+        self.stopped = stopped.unwrap_or(self.stopped);
+        self.cut = cut.unwrap_or(self.cut);
+        match (self.stopped || self.cut, self.since) {
+            (true, None) => {
+                self.since = Some(at);
+                None
+            }
+            (false, Some(start)) => {
+                self.since = None;
+                Some(at.saturating_sub(start))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -99,11 +99,7 @@ pub fn read_runners(
     runners
         .iter()
         .map(|(node, id, mode)| {
-            let found = apis.iter().find_map(|api| {
-                api.get_optional::<serde_json::Value>(&format!("/v1/runner/{id}"))
-                    .ok()
-                    .flatten()
-            });
+            let found = first_answer(apis, &format!("/v1/runner/{id}"));
             let field = |name: &str| found.as_ref().and_then(|r| r.get(name));
             RunnerStanding {
                 node: *node,
@@ -128,13 +124,15 @@ pub struct ProcessRuns {
     pub executions: u64,
 }
 
+/// `GET path` from the first node that answers it.
+fn first_answer(apis: &[Api], path: &str) -> Option<serde_json::Value> {
+    apis.iter()
+        .find_map(|api| api.get_optional::<serde_json::Value>(path).ok().flatten())
+}
+
 /// Reads the process from the first node that answers; zeros when none does.
 pub fn read_process(apis: &[Api], id: &str) -> ProcessRuns {
-    let found = apis.iter().find_map(|api| {
-        api.get_optional::<serde_json::Value>(&format!("/v1/process/{id}"))
-            .ok()
-            .flatten()
-    });
+    let found = first_answer(apis, &format!("/v1/process/{id}"));
     let count = |field: &str| {
         found
             .as_ref()

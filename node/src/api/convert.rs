@@ -467,38 +467,6 @@ pub fn proved<T, U>(p: st::Proved<T>, f: impl FnOnce(T) -> U) -> o::Proved<U> {
     }
 }
 
-/// The node's status as the API shows it.
-pub fn status(s: crate::runtime::Status) -> api::Status {
-    let crate::runtime::Status {
-        chain_id,
-        moniker,
-        height,
-        committed_height,
-        round,
-        epoch,
-        block_hash,
-        state_root,
-        peers,
-        syncing,
-        validator,
-        peer_id,
-    } = s;
-    api::Status {
-        chain_id,
-        moniker,
-        height,
-        committed_height,
-        round,
-        epoch,
-        block_hash,
-        state_root,
-        peers: peers as u64,
-        syncing,
-        validator,
-        peer_id,
-    }
-}
-
 /// A mempool refusal's reason. Exhaustive: a new refusal needs a name in `runnet-api`.
 pub fn admit_reason(e: &runnet_mempool::AdmitError) -> api::Reason {
     use api::Reason as R;
