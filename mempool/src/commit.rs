@@ -89,16 +89,17 @@ impl Mempool {
                 break;
             }
             // An expired batch's waiting-queue senders are not touched: nothing committed.
-            self.forget_batch(&digest, &mut BTreeSet::new());
+            self.forget_batch(&digest, None);
             expired += 1;
         }
         self.stats.batches_expired += expired as u64;
         expired
     }
 
-    /// Takes a batch out of the store with its accounting, adding to `touched` the senders of
-    /// its items; false when it was not stored.
-    fn forget_batch(&mut self, digest: &Hash, touched: &mut BTreeSet<Address>) -> bool {
+    /// Takes a batch out of the store with its accounting. Its items leave the index with it,
+    /// or, given `newly_committed`, become committed items listed there, released when their
+    /// block is executed. False when the batch was not stored.
+    fn forget_batch(&mut self, digest: &Hash, mut newly_committed: Option<&mut Vec<Hash>>) -> bool {
         let Some(stored) = self.store.remove(digest) else {
             return false;
         };
@@ -107,28 +108,74 @@ impl Mempool {
             self.own_bytes = self.own_bytes.saturating_sub(bytes);
         }
         for id in &stored.ids {
-            if let Some(sender) = self.index.drop_batch_ref(id) {
-                touched.insert(sender);
+            match newly_committed.as_deref_mut() {
+                Some(list) => {
+                    if self.index.commit_batch_ref(id) {
+                        list.push(*id);
+                    }
+                }
+                None => {
+                    self.index.drop_batch_ref(id);
+                }
             }
         }
         true
     }
 
-    /// Blocks committed these batches: forget them (remember their digests in a bounded
-    /// recently-committed set so a late copy is not stored or proposed again), drop their
-    /// transactions from the pending indexes, and drop pending transactions made stale
-    /// (nonce below the committed one) for the senders touched.
-    pub fn on_commit(&mut self, digests: &[Hash], view: &dyn AccountView) {
-        let mut touched: BTreeSet<Address> = BTreeSet::new();
+    /// Blocks up to `height` committed these batches: forget them (remember their digests in
+    /// a bounded recently-committed set so a late copy is not stored or proposed again). Their
+    /// items stay indexed as committed until [`Mempool::on_executed`] reaches `height`: the
+    /// executed state still shows their senders' old nonces, and a copy of one of them in a
+    /// stranger's flood must not be admitted and relayed a second time in between.
+    pub fn on_commit(&mut self, digests: &[Hash], height: u64) {
+        let mut committed = Vec::new();
         for digest in digests {
             self.recent.insert(*digest);
-            if self.forget_batch(digest, &mut touched) {
+            if self.forget_batch(digest, Some(&mut committed)) {
                 self.stats.batches_committed += 1;
             }
         }
+        if committed.is_empty() {
+            return;
+        }
+        self.unexecuted_txs = self.unexecuted_txs.saturating_add(committed.len());
+        self.unexecuted.push_back((height, committed));
+        // Bounded: if execution falls that far behind, the oldest are let go early (a late copy
+        // of one of them could then be admitted again, and execution would skip it).
+        while self.unexecuted_txs > self.config.max_unexecuted_txs {
+            let Some((_, ids)) = self.unexecuted.pop_front() else {
+                break;
+            };
+            self.unexecuted_txs = self.unexecuted_txs.saturating_sub(ids.len());
+            for id in &ids {
+                self.index.release_committed(id);
+            }
+        }
+    }
+
+    /// The block at `height` was executed and `view` shows its state: release the items of
+    /// blocks up to it, and drop pending transactions made stale (nonce below the executed
+    /// one) for their senders.
+    pub fn on_executed(&mut self, height: u64, view: &dyn AccountView) {
+        let mut touched: BTreeSet<Address> = BTreeSet::new();
+        while self
+            .unexecuted
+            .front()
+            .is_some_and(|(committed_at, _)| *committed_at <= height)
+        {
+            let Some((_, ids)) = self.unexecuted.pop_front() else {
+                break;
+            };
+            self.unexecuted_txs = self.unexecuted_txs.saturating_sub(ids.len());
+            for id in &ids {
+                if let Some(sender) = self.index.release_committed(id) {
+                    touched.insert(sender);
+                }
+            }
+        }
         for sender in touched {
-            let (_, committed) = view.account(&sender);
-            for (id, known) in self.index.below(&sender, committed) {
+            let (_, executed) = view.account(&sender);
+            for (id, known) in self.index.below(&sender, executed) {
                 // Those in stored batches cannot be taken out: they leave with their batch and
                 // execution skips them.
                 if let Place::Waiting(seq) = known.place {

@@ -42,6 +42,9 @@ pub struct MempoolConfig {
     /// How many committed batch digests are remembered, so a late copy is neither stored nor
     /// proposed again.
     pub max_recent_committed: usize,
+    /// How many committed transactions are remembered until their block is executed, so a
+    /// late copy is refused as a duplicate in between (about 13 MB at the bound).
+    pub max_unexecuted_txs: usize,
     /// Genesis `min_gas_price` (at least 1: a zero price is always refused).
     pub min_gas_price: u64,
     /// Genesis `max_block_gas`: a transaction that asks for more could never be included.
@@ -69,6 +72,7 @@ impl Default for MempoolConfig {
             max_batch_age_ms: 60_000,
             max_block_items: 20_000,
             max_recent_committed: 100_000,
+            max_unexecuted_txs: 200_000,
             min_gas_price: 1,
             max_gas_limit: 20_000_000_000,
             allow_raw: false,

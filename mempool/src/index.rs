@@ -17,6 +17,10 @@ pub(crate) enum Place {
     Waiting(u64),
     /// In this many stored batches.
     Stored(u32),
+    /// Its last batch was committed and its block is not yet executed: it stays indexed, so a
+    /// late copy is a duplicate and its nonce slot stays taken, until the executed state has
+    /// passed it ([`crate::Mempool::on_executed`]).
+    Committed,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -85,6 +89,8 @@ impl TxIndex {
                     entry.get_mut().place = Place::Stored(refs.saturating_add(1));
                     None
                 }
+                // Committed already: a copy in another batch changes nothing.
+                Place::Committed => None,
             },
             Entry::Vacant(_) => {
                 self.insert(id, fresh);
@@ -93,26 +99,56 @@ impl TxIndex {
         }
     }
 
-    /// A stored batch holding `id` left the store; the item is forgotten with its last batch.
-    /// Returns the item's sender, if it has one. One lookup: this runs for every committed item.
-    pub fn drop_batch_ref(&mut self, id: &Hash) -> Option<Address> {
+    /// An uncommitted stored batch holding `id` left the store (it expired); the item is
+    /// forgotten with its last batch.
+    pub fn drop_batch_ref(&mut self, id: &Hash) {
         let Entry::Occupied(mut entry) = self.known.entry(*id) else {
-            return None;
+            return;
         };
-        let sender = entry.get().sender;
         let last = match &mut entry.get_mut().place {
             Place::Stored(refs) if *refs > 1 => {
                 *refs -= 1;
                 false
             }
             Place::Stored(_) => true,
-            Place::Waiting(_) => false,
+            // Leaves when its block is executed, not with a stray copy's batch.
+            Place::Waiting(_) | Place::Committed => false,
         };
         if last {
             let known = entry.remove();
             self.unslot(id, &known);
         }
-        sender
+    }
+
+    /// A committed block named a stored batch holding `id`. When that was the item's last
+    /// batch it becomes [`Place::Committed`]; returns whether it did (the caller releases it
+    /// when the block is executed).
+    pub fn commit_batch_ref(&mut self, id: &Hash) -> bool {
+        let Some(known) = self.known.get_mut(id) else {
+            return false;
+        };
+        match &mut known.place {
+            Place::Stored(refs) if *refs > 1 => {
+                *refs -= 1;
+                false
+            }
+            Place::Stored(_) => {
+                known.place = Place::Committed;
+                true
+            }
+            Place::Waiting(_) | Place::Committed => false,
+        }
+    }
+
+    /// Forgets a committed item once its block was executed; returns its sender.
+    pub fn release_committed(&mut self, id: &Hash) -> Option<Address> {
+        let known = *self.known.get(id)?;
+        if known.place != Place::Committed {
+            return None;
+        }
+        self.known.remove(id);
+        self.unslot(id, &known);
+        known.sender
     }
 
     pub fn set_place(&mut self, id: &Hash, place: Place) {

@@ -48,7 +48,7 @@ pub use verify::{
 use index::TxIndex;
 use queue::Queue;
 use runnet_types::{Address, Batch, Hash, PublicKey, SecretKey};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use store::{BatchStore, RecentSet};
 
@@ -70,6 +70,10 @@ pub struct Mempool {
     queue: Queue,
     store: BatchStore,
     recent: RecentSet,
+    /// Committed items not yet executed, by the height of the block that committed them,
+    /// oldest first, and how many they are ([`Mempool::on_commit`]).
+    unexecuted: VecDeque<(u64, Vec<Hash>)>,
+    unexecuted_txs: usize,
     /// Items and bytes in this node's own stored batches: they still count as pending.
     own_txs: usize,
     own_bytes: usize,
@@ -96,6 +100,8 @@ impl Mempool {
             queue: Queue::default(),
             store: BatchStore::default(),
             recent,
+            unexecuted: VecDeque::new(),
+            unexecuted_txs: 0,
             own_txs: 0,
             own_bytes: 0,
             next_seq: 0,
@@ -148,7 +154,9 @@ impl Mempool {
     /// Whether a transaction (or raw payload) is held uncommitted: waiting for a batch here, or in
     /// a stored batch of this node or a peer.
     pub fn is_pending(&self, tx: &Hash) -> bool {
-        self.index.get(tx).is_some()
+        self.index
+            .get(tx)
+            .is_some_and(|known| known.place != index::Place::Committed)
     }
 
     /// The next nonce for `address` counting its pending transactions: the first one from

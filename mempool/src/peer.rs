@@ -216,7 +216,7 @@ impl Mempool {
         // Per sender: (balance, committed nonce) read once, and the gas cost so far.
         let mut senders: BTreeMap<Address, (u64, u64, u128)> = BTreeMap::new();
         let mut dead = 0;
-        for (tx, (_, sender)) in batch.txs.iter().zip(txs) {
+        for (tx, (id, sender)) in batch.txs.iter().zip(txs) {
             let body = &tx.body;
             let sender = *sender;
             let (balance, committed, spent) = senders.entry(sender).or_insert_with(|| {
@@ -225,7 +225,12 @@ impl Mempool {
             });
             let cost = u128::from(body.gas_limit) * u128::from(body.gas_price);
             *spent = spent.saturating_add(cost);
-            let stale = body.nonce < *committed;
+            // Committed in a block not yet executed counts as stale already.
+            let stale = body.nonce < *committed
+                || self
+                    .index
+                    .get(id)
+                    .is_some_and(|known| known.place == Place::Committed);
             let ahead = body.nonce >= committed.saturating_add(config.nonce_window);
             let priced = body.gas_price >= config.min_gas_price.max(1)
                 && body.gas_limit <= config.max_gas_limit;
@@ -287,7 +292,7 @@ impl Mempool {
         let held = |id: &Hash| {
             matches!(
                 self.index.get(id).map(|known| known.place),
-                Some(Place::Stored(_))
+                Some(Place::Stored(_) | Place::Committed)
             )
         };
         let repeats = txs.iter().filter(|(id, _)| held(id)).count();

@@ -540,10 +540,12 @@ impl Driver {
             .iter()
             .flat_map(|b| b.block.block.batches.iter().copied())
             .collect();
-        self.shared
-            .mempool
-            .lock()
-            .on_commit(&digests, &StateView(&self.shared.executor));
+        if let Some(last) = blocks.last() {
+            self.shared
+                .mempool
+                .lock()
+                .on_commit(&digests, last.block.height());
+        }
         if let Some(last) = blocks.last() {
             self.shared
                 .metrics
@@ -561,6 +563,10 @@ impl Driver {
     }
 
     fn on_executed(&mut self, height: u64, state_root: Hash) -> Result<(), String> {
+        self.shared
+            .mempool
+            .lock()
+            .on_executed(height, &StateView(&self.shared.executor));
         self.feed(Event::BlockExecuted {
             height,
             state_root,

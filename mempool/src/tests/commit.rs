@@ -1,7 +1,7 @@
 //! The proposer's payload and what a commit forgets.
 
 use super::*;
-use crate::Received;
+use crate::{AdmitError, BatchRejected, Received};
 use std::collections::BTreeSet;
 
 /// Three stored batches in arrival order: own (2 txs), a peer's (5 txs), own (1 tx).
@@ -64,7 +64,7 @@ fn commit_forgets_batches_and_their_transactions() {
     let (mut pool, mut view, digests) = three_batches();
     assert_eq!(pool.stats().pending_txs, 3);
     view.insert(address(&key(1)), (1_000_000_000, 2));
-    pool.on_commit(&digests[..1], &view);
+    commit_executed(&mut pool, &digests[..1], &view);
     assert_eq!(pool.batch(&digests[0]), None);
     assert_eq!(pool.payload_size(&digests).missing, vec![digests[0]]);
     assert!(pool.is_committed(&digests[0]));
@@ -78,7 +78,7 @@ fn commit_forgets_batches_and_their_transactions() {
     assert_eq!(stats.stored_batches, 2);
     assert_eq!(stats.batches_committed, 1);
     // Committing the rest, and a digest never held, empties the store.
-    pool.on_commit(&[digests[1], digests[2], Hash([9; 32])], &view);
+    commit_executed(&mut pool, &[digests[1], digests[2], Hash([9; 32])], &view);
     let stats = pool.stats();
     assert_eq!((stats.pending_txs, stats.pending_bytes), (0, 0));
     assert_eq!((stats.stored_batches, stats.stored_batch_bytes), (0, 0));
@@ -105,7 +105,7 @@ fn commit_drops_waiting_transactions_made_stale() {
     );
     let mut view = view;
     view.insert(address(&k), (1_000_000_000, 4));
-    pool.on_commit(&[batch.digest()], &view);
+    commit_executed(&mut pool, &[batch.digest()], &view);
     assert!(!pool.is_pending(&mine[0]));
     assert!(!pool.is_pending(&mine[1]));
     assert!(pool.is_pending(&mine[2]));
@@ -137,8 +137,73 @@ fn recently_committed_set_is_bounded() {
         ..config()
     });
     let digests: Vec<Hash> = (0..5).map(|n| Hash([n; 32])).collect();
-    pool.on_commit(&digests, &View::new());
+    commit_executed(&mut pool, &digests, &View::new());
     assert_eq!(pool.recent.len(), 3);
     assert!(!pool.is_committed(&digests[1]));
     assert!(pool.is_committed(&digests[4]));
+}
+
+/// A stranger's flood carried a copy of a transaction this node had batched: between the block
+/// committing it and its execution, the executed state still shows the old nonce, and the copy
+/// was admitted and relayed a second time (hostile_peers.rs saw two relays for one).
+#[test]
+fn a_committed_transaction_stays_a_duplicate_until_its_block_is_executed() {
+    let mut pool = new_pool(config());
+    let view = rich([1]);
+    let tx = transfer(&key(1), 0, 1, 1);
+    admit_ok(&mut pool, &tx, &view, 0);
+    let sealed = pool.seal_due(1_000);
+    pool.on_commit(&[sealed[0].digest], 5);
+    let refused = |pool: &mut Mempool, view: &View| pool.admit(&tx.encode(), view, 2_000);
+    assert_eq!(
+        refused(&mut pool, &view),
+        Err(AdmitError::Duplicate(tx.hash()))
+    );
+    assert!(!pool.is_pending(&tx.hash()));
+    assert_eq!(pool.stats().pending_txs, 0);
+    // The next nonce counts the committed one.
+    assert_eq!(pool.next_nonce(&address(&key(1)), 0), 1);
+    // Another validator's batch repeating it is mostly dead.
+    let copy = Batch::signed(vec![tx.clone()], vec![], CHAIN, &other_key()).encode();
+    assert!(matches!(
+        pool.receive_batch(&copy, OTHER, &view, 2_000),
+        Err(BatchRejected::Junk { .. })
+    ));
+    // An earlier block's execution releases nothing.
+    pool.on_executed(4, &view);
+    assert_eq!(
+        refused(&mut pool, &view),
+        Err(AdmitError::Duplicate(tx.hash()))
+    );
+    let mut executed = view.clone();
+    executed.insert(address(&key(1)), (1_000_000_000, 1));
+    pool.on_executed(5, &executed);
+    assert!(matches!(
+        refused(&mut pool, &executed),
+        Err(AdmitError::NonceTooLow { .. })
+    ));
+    assert_eq!(pool.index.len(), 0);
+}
+
+#[test]
+fn committed_transactions_are_remembered_within_a_bound() {
+    let mut pool = new_pool(MempoolConfig {
+        max_unexecuted_txs: 1,
+        ..config()
+    });
+    let view = rich([1, 2]);
+    let first = transfer(&key(1), 0, 1, 1);
+    let second = transfer(&key(2), 0, 1, 1);
+    admit_ok(&mut pool, &first, &view, 0);
+    let a = pool.seal_due(1_000);
+    admit_ok(&mut pool, &second, &view, 1_000);
+    let b = pool.seal_due(2_000);
+    pool.on_commit(&[a[0].digest], 1);
+    pool.on_commit(&[b[0].digest], 2);
+    // The older one was let go to keep the bound; the newer one is still a duplicate.
+    assert_eq!(pool.index.len(), 1);
+    assert_eq!(
+        pool.admit(&second.encode(), &view, 3_000),
+        Err(AdmitError::Duplicate(second.hash()))
+    );
 }

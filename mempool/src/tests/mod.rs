@@ -7,7 +7,7 @@ mod peers;
 mod props;
 mod sealing;
 
-use crate::{Mempool, MempoolConfig};
+use crate::{AccountView, Mempool, MempoolConfig};
 use runnet_types::{Address, Amount, Batch, Hash, Payload, SecretKey, SignedTx, TxBody};
 use std::collections::BTreeMap;
 
@@ -108,6 +108,12 @@ pub(crate) fn admit_ok(pool: &mut Mempool, tx: &SignedTx, view: &View, now_ms: u
     let id = pool.admit(&tx.encode(), view, now_ms);
     assert_eq!(id, Ok(tx.hash()));
     tx.hash()
+}
+
+/// A block committing `digests` is executed at once, with `view` as its state.
+pub(crate) fn commit_executed(pool: &mut Mempool, digests: &[Hash], view: &dyn AccountView) {
+    pool.on_commit(digests, 1);
+    pool.on_executed(1, view);
 }
 
 /// The mempool's observable sizes, to show an error changed nothing.

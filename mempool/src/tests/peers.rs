@@ -210,7 +210,7 @@ fn full_by_bytes_is_busy_too() {
 fn a_committed_batch_is_not_stored_again() {
     let mut pool = new_pool(config());
     let (batch, bytes) = peer_batch(3, 2);
-    pool.on_commit(&[batch.digest()], &View::new());
+    commit_executed(&mut pool, &[batch.digest()], &View::new());
     assert_eq!(
         pool.receive_batch(&bytes, PEER, &funded, 0),
         Ok(Received::AlreadyCommitted(batch.digest()))
@@ -233,7 +233,7 @@ fn a_peer_batch_carrying_a_waiting_transaction_takes_it_over() {
     assert!(pool.seal_due(10_000).is_empty(), "never batched twice");
     let mut view = view;
     view.insert(address(&key(3)), (1_000_000_000, 2));
-    pool.on_commit(&[batch.digest()], &view);
+    commit_executed(&mut pool, &[batch.digest()], &view);
     assert!(!pool.is_pending(&id));
     assert_eq!(pool.index.len(), 0);
 }
@@ -247,13 +247,13 @@ fn the_same_transaction_in_two_batches_leaves_with_the_last() {
     let own = pool.seal_due(1_000);
     assert_eq!(own.len(), 1);
     assert!(pool.receive_batch(&bytes, PEER, &funded, 0).is_ok());
-    pool.on_commit(&[own[0].digest], &view);
+    commit_executed(&mut pool, &[own[0].digest], &view);
     assert!(
         pool.is_pending(&batch.txs[1].hash()),
         "still in the peer's batch"
     );
     assert_eq!(pool.stats().pending_txs, 0);
-    pool.on_commit(&[batch.digest()], &view);
+    commit_executed(&mut pool, &[batch.digest()], &view);
     assert!(!pool.is_pending(&batch.txs[1].hash()));
     assert_eq!(pool.index.len(), 0);
 }
@@ -374,7 +374,7 @@ fn the_screen_refuses_what_needs_no_signature_check() {
         Err(BatchRejected::Oversized { .. })
     ));
     pool.receive_batch(&bytes, PEER, &funded, 0).unwrap();
-    pool.on_commit(&[batch.digest()], &rich([3]));
+    commit_executed(&mut pool, &[batch.digest()], &rich([3]));
     assert_eq!(
         pool.screen_batch(&bytes, PEER),
         Ok(Screened::Done(Received::AlreadyCommitted(batch.digest())))

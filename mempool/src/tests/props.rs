@@ -219,7 +219,7 @@ fn apply(pool: &mut Mempool, model: &mut Model, op: Op) -> Result<(), TestCaseEr
             model
                 .committed
                 .extend(batch.raw.iter().filter_map(|raw| raw_payload_id(raw)));
-            pool.on_commit(&[digest], &model.view);
+            commit_executed(pool, &[digest], &model.view);
         }
         Op::Peer {
             sender,
@@ -306,6 +306,8 @@ fn check(pool: &Mempool, model: &Model) -> Result<(), TestCaseError> {
                 prop_assert!(!waiting_set.contains(id));
                 prop_assert_eq!(in_batches.get(id).copied(), Some(refs));
             }
+            // Every commit of the model is executed at once: nothing stays committed.
+            Place::Committed => prop_assert!(false, "committed and never released"),
         }
     }
     let held: BTreeSet<&Hash> = waiting_set.iter().chain(in_batches.keys()).collect();

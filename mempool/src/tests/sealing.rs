@@ -146,7 +146,7 @@ fn a_full_store_stops_sealing_until_a_commit() {
     assert!(pool.seal_due(1_000).is_empty());
     let mut view = view;
     view.insert(address(&key(1)), (1_000_000_000, 1));
-    pool.on_commit(&[first[0].digest], &view);
+    commit_executed(&mut pool, &[first[0].digest], &view);
     assert_eq!(pool.next_seal_at(), Some(0));
     assert_eq!(pool.seal_due(1_000).len(), 1);
 }
@@ -176,7 +176,7 @@ fn a_raw_batch_identical_to_a_committed_one_is_not_sealed_again() {
     let view = View::new();
     pool.admit_raw(vec![1; 32], 0).unwrap();
     let sealed = pool.seal_due(50);
-    pool.on_commit(&[sealed[0].digest], &view);
+    commit_executed(&mut pool, &[sealed[0].digest], &view);
     pool.admit_raw(vec![1; 32], 100).unwrap();
     assert!(pool.seal_due(150).is_empty());
     let stats = pool.stats();
